@@ -1,0 +1,374 @@
+package v1
+
+import (
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// EmbeddedMetadata is the part of an object's metadata a user may set on a
+// child the operator creates: labels and annotations.
+type EmbeddedMetadata struct {
+	// Labels added to the created object.
+	// +optional
+	Labels map[string]string `json:"labels,omitempty"`
+	// Annotations added to the created object.
+	// +optional
+	Annotations map[string]string `json:"annotations,omitempty"`
+}
+
+// WorkerSpec describes a homogeneous set of Dask worker Pods.
+type WorkerSpec struct {
+	// Replicas is the number of worker Pods.
+	// +kubebuilder:default=1
+	// +kubebuilder:validation:Minimum=0
+	// +optional
+	Replicas *int32 `json:"replicas,omitempty"`
+	// Metadata is added to every worker Pod.
+	// +optional
+	Metadata EmbeddedMetadata `json:"metadata,omitempty"`
+	// Spec is the Pod spec of every worker. Its containers should run
+	// `dask-worker --name $(DASK_WORKER_NAME)` so that graceful scale-down can
+	// map Dask workers to Pods.
+	Spec corev1.PodSpec `json:"spec"`
+}
+
+// SchedulerSpec describes the Dask scheduler Pod and the Service in front of it.
+type SchedulerSpec struct {
+	// Metadata is added to the scheduler Pod and Service.
+	// +optional
+	Metadata EmbeddedMetadata `json:"metadata,omitempty"`
+	// Spec is the Pod spec of the scheduler.
+	Spec corev1.PodSpec `json:"spec"`
+	// Service is the spec of the scheduler Service. When it has no selector,
+	// the operator selects the scheduler Pod.
+	Service corev1.ServiceSpec `json:"service"`
+}
+
+// DaskClusterSpec describes a Dask cluster.
+type DaskClusterSpec struct {
+	// Worker describes the default worker group.
+	Worker WorkerSpec `json:"worker"`
+	// Scheduler describes the scheduler Pod and Service.
+	Scheduler SchedulerSpec `json:"scheduler"`
+	// IdleTimeout deletes the cluster once the scheduler has been idle this many
+	// seconds. 0 keeps it forever.
+	// +kubebuilder:default=0
+	// +kubebuilder:validation:Minimum=0
+	// +optional
+	IdleTimeout int64 `json:"idleTimeout,omitempty"`
+}
+
+// DaskClusterPhase is the coarse state the Python KubeCluster client waits on.
+// +kubebuilder:validation:Enum=Created;Pending;Running;Error
+type DaskClusterPhase string
+
+const (
+	// DaskClusterCreated is set when the operator first sees the cluster.
+	DaskClusterCreated DaskClusterPhase = "Created"
+	// DaskClusterPending means the children exist but the scheduler Service is not usable yet.
+	DaskClusterPending DaskClusterPhase = "Pending"
+	// DaskClusterRunning means the scheduler Service can be used.
+	DaskClusterRunning DaskClusterPhase = "Running"
+	// DaskClusterError means the operator cannot build the cluster; a condition says why.
+	DaskClusterError DaskClusterPhase = "Error"
+)
+
+// DaskClusterStatus is the observed state of a DaskCluster.
+type DaskClusterStatus struct {
+	// Phase is one of Created, Pending, Running, Error.
+	// +optional
+	Phase DaskClusterPhase `json:"phase,omitempty"`
+	// Conditions tell the state of the scheduler and workers in detail.
+	// +listType=map
+	// +listMapKey=type
+	// +optional
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+	// ObservedGeneration is the generation this status describes.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+	// Replicas is the number of worker Pods of all the cluster's groups.
+	// +optional
+	Replicas int32 `json:"replicas,omitempty"`
+	// ReadyReplicas is the number of ready worker Pods of all the cluster's groups.
+	// +optional
+	ReadyReplicas int32 `json:"readyReplicas,omitempty"`
+	// Selector selects the worker Pods of the default group (for the scale subresource).
+	// +optional
+	Selector string `json:"selector,omitempty"`
+}
+
+// DaskCluster is a Dask scheduler Pod, its Service and a default worker group.
+//
+// +genclient
+// +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
+// +kubebuilder:resource:shortName=daskcluster;dsk,categories=dask
+// +kubebuilder:subresource:status
+// +kubebuilder:subresource:scale:specpath=.spec.worker.replicas,statuspath=.status.replicas,selectorpath=.status.selector
+// +kubebuilder:printcolumn:name="Workers",type=integer,JSONPath=`.spec.worker.replicas`
+// +kubebuilder:printcolumn:name="Status",type=string,JSONPath=`.status.phase`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+// +kubebuilder:validation:XValidation:rule="self.metadata.name.size() <= 53 && self.metadata.name.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')",message="metadata.name must be a DNS label (lowercase letters, digits, '-') of at most 53 characters, so that '<name>-scheduler' is a valid Service name",reason=FieldValueInvalid
+type DaskCluster struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	Spec DaskClusterSpec `json:"spec"`
+	// +optional
+	Status DaskClusterStatus `json:"status,omitempty"`
+}
+
+// DaskClusterList is a list of DaskClusters.
+//
+// +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
+type DaskClusterList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []DaskCluster `json:"items"`
+}
+
+// DaskWorkerGroupSpec describes a group of workers attached to a cluster.
+type DaskWorkerGroupSpec struct {
+	// Cluster is the name of the DaskCluster, in the same namespace, the workers join.
+	// +kubebuilder:validation:MinLength=1
+	Cluster string `json:"cluster"`
+	// Worker describes the worker Pods.
+	Worker WorkerSpec `json:"worker"`
+}
+
+// DaskWorkerGroupStatus is the observed state of a DaskWorkerGroup.
+type DaskWorkerGroupStatus struct {
+	// Replicas is the number of worker Pods that exist and are not terminating.
+	// +optional
+	Replicas int32 `json:"replicas,omitempty"`
+	// ReadyReplicas is the number of ready worker Pods.
+	// +optional
+	ReadyReplicas int32 `json:"readyReplicas,omitempty"`
+	// Selector selects the group's worker Pods (for the scale subresource and HPA).
+	// +optional
+	Selector string `json:"selector,omitempty"`
+	// Conditions tell the state of the group in detail.
+	// +listType=map
+	// +listMapKey=type
+	// +optional
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+	// ObservedGeneration is the generation this status describes.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+}
+
+// DaskWorkerGroup is a homogeneous, scalable group of Dask worker Pods.
+//
+// +genclient
+// +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
+// +kubebuilder:resource:shortName=daskworkers,categories=dask
+// +kubebuilder:subresource:status
+// +kubebuilder:subresource:scale:specpath=.spec.worker.replicas,statuspath=.status.replicas,selectorpath=.status.selector
+// +kubebuilder:printcolumn:name="Workers",type=integer,JSONPath=`.spec.worker.replicas`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+// +kubebuilder:validation:XValidation:rule="self.metadata.name.size() <= 63",message="metadata.name must be at most 63 characters: it is the value of the dask.org/workergroup-name label",reason=FieldValueInvalid
+type DaskWorkerGroup struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	Spec DaskWorkerGroupSpec `json:"spec"`
+	// +optional
+	Status DaskWorkerGroupStatus `json:"status,omitempty"`
+}
+
+// DaskWorkerGroupList is a list of DaskWorkerGroups.
+//
+// +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
+type DaskWorkerGroupList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []DaskWorkerGroup `json:"items"`
+}
+
+// JobRunnerSpec describes the job-runner Pod.
+type JobRunnerSpec struct {
+	// Metadata is added to the runner Pod.
+	// +optional
+	Metadata EmbeddedMetadata `json:"metadata,omitempty"`
+	// Spec is the runner's Pod spec. restartPolicy defaults to OnFailure.
+	Spec corev1.PodSpec `json:"spec"`
+}
+
+// JobClusterSpec describes the DaskCluster a DaskJob runs on.
+type JobClusterSpec struct {
+	// Metadata is added to the DaskCluster (and so to its scheduler and workers).
+	// +optional
+	Metadata EmbeddedMetadata `json:"metadata,omitempty"`
+	// Spec is the DaskCluster's spec.
+	Spec DaskClusterSpec `json:"spec"`
+}
+
+// DaskJobSpec describes a batch run: a runner Pod and its own DaskCluster.
+type DaskJobSpec struct {
+	// Job describes the runner Pod.
+	Job JobRunnerSpec `json:"job"`
+	// Cluster describes the DaskCluster created for the job.
+	Cluster JobClusterSpec `json:"cluster"`
+	// BackoffLimit is how many times the runner may fail before the job is
+	// Failed: container restarts with restartPolicy OnFailure, recreated runner
+	// Pods with Never. Unset means 6, like a Kubernetes Job.
+	// +kubebuilder:validation:Minimum=0
+	// +optional
+	BackoffLimit *int32 `json:"backoffLimit,omitempty"`
+	// ActiveDeadlineSeconds fails the job (reason DeadlineExceeded) when it has
+	// been active this long since its start time.
+	// +kubebuilder:validation:Minimum=1
+	// +optional
+	ActiveDeadlineSeconds *int64 `json:"activeDeadlineSeconds,omitempty"`
+	// TTLSecondsAfterFinished deletes the DaskJob this long after it finished.
+	// Unset keeps it.
+	// +kubebuilder:validation:Minimum=0
+	// +optional
+	TTLSecondsAfterFinished *int32 `json:"ttlSecondsAfterFinished,omitempty"`
+	// Suspend stops a job: while true no cluster or runner exists; setting it
+	// back to false starts the job again.
+	// +optional
+	Suspend *bool `json:"suspend,omitempty"`
+}
+
+// JobStatus is the coarse state of a DaskJob, with the incumbent's values.
+// +kubebuilder:validation:Enum=JobCreated;ClusterCreated;Running;Successful;Failed;Suspended
+type JobStatus string
+
+const (
+	// JobCreated is set when the operator first sees the job.
+	JobCreated JobStatus = "JobCreated"
+	// JobClusterCreated means the cluster and runner exist but the runner is not running yet.
+	JobClusterCreated JobStatus = "ClusterCreated"
+	// JobRunning means the runner Pod is running.
+	JobRunning JobStatus = "Running"
+	// JobSuccessful means the runner finished with success.
+	JobSuccessful JobStatus = "Successful"
+	// JobFailed means the runner failed, ran past its deadline or exhausted its retries.
+	JobFailed JobStatus = "Failed"
+	// JobSuspended means spec.suspend is true and nothing runs.
+	JobSuspended JobStatus = "Suspended"
+)
+
+// DaskJobStatus is the observed state of a DaskJob.
+type DaskJobStatus struct {
+	// JobStatus is one of JobCreated, ClusterCreated, Running, Successful, Failed, Suspended.
+	// +optional
+	JobStatus JobStatus `json:"jobStatus,omitempty"`
+	// ClusterName is the name of the job's DaskCluster.
+	// +optional
+	ClusterName string `json:"clusterName,omitempty"`
+	// JobRunnerPodName is the name of the runner Pod.
+	// +optional
+	JobRunnerPodName string `json:"jobRunnerPodName,omitempty"`
+	// StartTime is when the runner started running.
+	// +optional
+	StartTime *metav1.Time `json:"startTime,omitempty"`
+	// EndTime is when the job finished.
+	// +optional
+	EndTime *metav1.Time `json:"endTime,omitempty"`
+	// Attempts is the number of runner Pods created.
+	// +optional
+	Attempts int32 `json:"attempts,omitempty"`
+	// Failed is the number of runner failures counted against backoffLimit.
+	// +optional
+	Failed int32 `json:"failed,omitempty"`
+	// Conditions tell the state of the job in detail.
+	// +listType=map
+	// +listMapKey=type
+	// +optional
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+	// ObservedGeneration is the generation this status describes.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+}
+
+// DaskJob is a batch run: a job-runner Pod and its own DaskCluster, removed when the job ends.
+//
+// +genclient
+// +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
+// +kubebuilder:resource:shortName=djb,categories=dask
+// +kubebuilder:subresource:status
+// +kubebuilder:printcolumn:name="Status",type=string,JSONPath=`.status.jobStatus`
+// +kubebuilder:printcolumn:name="Number Of Workers",type=integer,JSONPath=`.spec.cluster.spec.worker.replicas`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+// +kubebuilder:validation:XValidation:rule="self.metadata.name.size() <= 53 && self.metadata.name.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')",message="metadata.name must be a DNS label (lowercase letters, digits, '-') of at most 53 characters: it names the job's DaskCluster",reason=FieldValueInvalid
+type DaskJob struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	Spec DaskJobSpec `json:"spec"`
+	// +optional
+	Status DaskJobStatus `json:"status,omitempty"`
+}
+
+// DaskJobList is a list of DaskJobs.
+//
+// +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
+type DaskJobList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []DaskJob `json:"items"`
+}
+
+// DaskAutoscalerSpec bounds the adaptive scaling of a cluster's default worker group.
+// +kubebuilder:validation:XValidation:rule="self.minimum <= self.maximum",message="spec.minimum must be less than or equal to spec.maximum",fieldPath=".minimum",reason=FieldValueInvalid
+type DaskAutoscalerSpec struct {
+	// Cluster is the name of the DaskCluster, in the same namespace, to scale.
+	// +kubebuilder:validation:MinLength=1
+	Cluster string `json:"cluster"`
+	// Minimum is the smallest number of workers.
+	// +kubebuilder:validation:Minimum=0
+	Minimum int32 `json:"minimum"`
+	// Maximum is the largest number of workers.
+	// +kubebuilder:validation:Minimum=0
+	Maximum int32 `json:"maximum"`
+}
+
+// DaskAutoscalerStatus is the last scaling decision and when the next may happen.
+type DaskAutoscalerStatus struct {
+	// DesiredWorkers is the number of workers last decided.
+	// +optional
+	DesiredWorkers *int32 `json:"desiredWorkers,omitempty"`
+	// LastScaleTime is when the default worker group was last scaled.
+	// +optional
+	LastScaleTime *metav1.Time `json:"lastScaleTime,omitempty"`
+	// CooldownUntil is the earliest time of the next scaling.
+	// +optional
+	CooldownUntil *metav1.Time `json:"cooldownUntil,omitempty"`
+	// Conditions tell the last decision and its reason.
+	// +listType=map
+	// +listMapKey=type
+	// +optional
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+	// ObservedGeneration is the generation this status describes.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+}
+
+// DaskAutoscaler scales a cluster's default worker group to what the Dask scheduler asks for.
+//
+// +genclient
+// +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
+// +kubebuilder:resource:categories=dask
+// +kubebuilder:subresource:status
+// +kubebuilder:printcolumn:name="Cluster",type=string,JSONPath=`.spec.cluster`
+// +kubebuilder:printcolumn:name="Minimum",type=integer,JSONPath=`.spec.minimum`
+// +kubebuilder:printcolumn:name="Maximum",type=integer,JSONPath=`.spec.maximum`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+type DaskAutoscaler struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	Spec DaskAutoscalerSpec `json:"spec"`
+	// +optional
+	Status DaskAutoscalerStatus `json:"status,omitempty"`
+}
+
+// DaskAutoscalerList is a list of DaskAutoscalers.
+//
+// +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
+type DaskAutoscalerList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []DaskAutoscaler `json:"items"`
+}
