@@ -1,0 +1,277 @@
+package testenv
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/pem"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+)
+
+// Options selects the parts of the control plane to run.
+type Options struct {
+	// Nodes runs kube-scheduler and kwok with one fake node, so that Pods are
+	// scheduled and become Running and Ready.
+	Nodes bool
+	// CRDDir holds the CRDs to install; empty means <repo>/manifests/crds.
+	// Set SkipCRDs to install none.
+	CRDDir   string
+	SkipCRDs bool
+	// SkipGarbageCollectorWait returns as soon as the CRDs are established,
+	// without waiting (up to about 30 s) for the garbage collector to learn
+	// the Dask kinds; cascading deletion of Dask objects works only after.
+	SkipGarbageCollectorWait bool
+	// Dir is where data and logs go; empty means a new temporary folder that
+	// Stop removes.
+	Dir string
+}
+
+// Env is a running control plane.
+type Env struct {
+	// Config authenticates as a cluster administrator.
+	Config *rest.Config
+	// Kubeconfig is the path of a kubeconfig file for Config.
+	Kubeconfig string
+	// Dir holds data and logs.
+	Dir string
+	// NodeName is the fake node's name when Options.Nodes is set.
+	NodeName string
+
+	bins      Binaries
+	procs     []*process
+	removeDir bool
+	apiPort   int
+}
+
+const adminToken = "dask-operator-test-admin"
+
+// Start runs a control plane and returns once it serves requests, with the
+// CRDs installed and known to the garbage collector.
+func Start(opts Options) (env *Env, err error) {
+	bins, err := FindBinaries()
+	if err != nil {
+		return nil, err
+	}
+	env = &Env{bins: bins, Dir: opts.Dir}
+	if env.Dir == "" {
+		env.Dir, err = os.MkdirTemp("", "dask-operator-testenv-")
+		if err != nil {
+			return nil, err
+		}
+		env.removeDir = true
+	}
+	defer func() {
+		if err != nil {
+			env.Stop()
+		}
+	}()
+	if err := env.startEtcdAndAPIServer(); err != nil {
+		return nil, err
+	}
+	if err := env.startControllerManager(); err != nil {
+		return nil, err
+	}
+	if opts.Nodes {
+		if err := env.startNodes(); err != nil {
+			return nil, err
+		}
+	}
+	if !opts.SkipCRDs {
+		dir := opts.CRDDir
+		if dir == "" {
+			root, err := RepoRoot()
+			if err != nil {
+				return nil, err
+			}
+			dir = filepath.Join(root, "manifests", "crds")
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+		defer cancel()
+		if err := InstallCRDs(ctx, env.Config, dir); err != nil {
+			return nil, err
+		}
+		if !opts.SkipGarbageCollectorWait {
+			if err := waitGarbageCollectorKnowsDask(ctx, env.Config); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return env, nil
+}
+
+func (e *Env) startEtcdAndAPIServer() error {
+	etcdClient, etcdPeer, apiPort := freePort(), freePort(), freePort()
+	e.apiPort = apiPort
+	etcdURL := "http://127.0.0.1:" + strconv.Itoa(etcdClient)
+	peerURL := "http://127.0.0.1:" + strconv.Itoa(etcdPeer)
+	etcd, err := startProcess(e.Dir, "etcd", e.bins.Path("etcd"),
+		"--name=default",
+		"--data-dir="+filepath.Join(e.Dir, "etcd"),
+		"--listen-client-urls="+etcdURL,
+		"--advertise-client-urls="+etcdURL,
+		"--listen-peer-urls="+peerURL,
+		"--initial-advertise-peer-urls="+peerURL,
+		"--initial-cluster=default="+peerURL,
+		"--unsafe-no-fsync=true",
+		"--log-level=warn",
+	)
+	if err != nil {
+		return err
+	}
+	e.procs = append(e.procs, etcd)
+
+	saKey := filepath.Join(e.Dir, "sa.key")
+	if err := writeServiceAccountKey(saKey); err != nil {
+		return err
+	}
+	tokens := filepath.Join(e.Dir, "tokens.csv")
+	if err := os.WriteFile(tokens, []byte(adminToken+",admin,admin-uid,system:masters\n"), 0o600); err != nil {
+		return err
+	}
+	api, err := startProcess(e.Dir, "kube-apiserver", e.bins.Path("kube-apiserver"),
+		"--etcd-servers="+etcdURL,
+		"--bind-address=127.0.0.1",
+		"--advertise-address=127.0.0.1",
+		"--secure-port="+strconv.Itoa(apiPort),
+		"--cert-dir="+filepath.Join(e.Dir, "apiserver-certs"),
+		"--token-auth-file="+tokens,
+		"--authorization-mode=RBAC",
+		"--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+		"--service-account-key-file="+saKey,
+		"--service-account-signing-key-file="+saKey,
+		"--service-cluster-ip-range=10.96.0.0/16",
+		"--endpoint-reconciler-type=none",
+		"--allow-privileged=true",
+		// Namespaces are created by tests and used at once: the ServiceAccount
+		// admission plugin would reject Pods until the default account exists.
+		// TaintNodesByCondition taints new nodes not-ready, and no node
+		// lifecycle controller runs here to lift it.
+		"--disable-admission-plugins=ServiceAccount,TaintNodesByCondition",
+		"--enable-priority-and-fairness=false",
+		"--max-requests-inflight=2000",
+		"--max-mutating-requests-inflight=1000",
+	)
+	if err != nil {
+		return err
+	}
+	e.procs = append(e.procs, api)
+
+	e.Config = &rest.Config{
+		Host:            "https://127.0.0.1:" + strconv.Itoa(apiPort),
+		BearerToken:     adminToken,
+		TLSClientConfig: rest.TLSClientConfig{Insecure: true},
+		QPS:             200,
+		Burst:           400,
+	}
+	e.Kubeconfig = filepath.Join(e.Dir, "kubeconfig")
+	if err := WriteKubeconfig(e.Kubeconfig, e.Config); err != nil {
+		return err
+	}
+	return e.waitHealthy(api, etcd)
+}
+
+func (e *Env) waitHealthy(procs ...*process) error {
+	client, err := kubernetes.NewForConfig(e.Config)
+	if err != nil {
+		return err
+	}
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		for _, p := range procs {
+			if p.exited() {
+				return fmt.Errorf("%s exited:\n%s", p.name, p.tail())
+			}
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		body, err := client.Discovery().RESTClient().Get().AbsPath("/readyz").DoRaw(ctx)
+		cancel()
+		if err == nil && string(body) == "ok" {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("kube-apiserver not ready after 2m: %v\n%s", err, procs[0].tail())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+func (e *Env) startControllerManager() error {
+	cm, err := startProcess(e.Dir, "kube-controller-manager", e.bins.Path("kube-controller-manager"),
+		"--kubeconfig="+e.Kubeconfig,
+		"--controllers=garbage-collector-controller,namespace-controller,serviceaccount-controller,serviceaccount-token-controller",
+		"--service-account-private-key-file="+filepath.Join(e.Dir, "sa.key"),
+		"--use-service-account-credentials=false",
+		"--leader-elect=false",
+		"--secure-port=0",
+		"--concurrent-gc-syncs=20",
+	)
+	if err != nil {
+		return err
+	}
+	e.procs = append(e.procs, cm)
+	return nil
+}
+
+// Stop kills every process of the environment and removes its temporary folder.
+func (e *Env) Stop() {
+	if e == nil {
+		return
+	}
+	for i := len(e.procs) - 1; i >= 0; i-- {
+		e.procs[i].stop(10 * time.Second)
+	}
+	e.procs = nil
+	if e.removeDir {
+		_ = os.RemoveAll(e.Dir)
+	}
+}
+
+// Pids are the process ids of the running control plane processes.
+func (e *Env) Pids() []int {
+	var pids []int
+	for _, p := range e.procs {
+		if !p.exited() {
+			pids = append(pids, p.cmd.Process.Pid)
+		}
+	}
+	return pids
+}
+
+// WriteKubeconfig writes a kubeconfig file for a rest.Config that uses a bearer token.
+func WriteKubeconfig(path string, cfg *rest.Config) error {
+	kc := clientcmdapi.NewConfig()
+	kc.Clusters["local"] = &clientcmdapi.Cluster{Server: cfg.Host, InsecureSkipTLSVerify: cfg.Insecure}
+	kc.AuthInfos["user"] = &clientcmdapi.AuthInfo{Token: cfg.BearerToken}
+	kc.Contexts["local"] = &clientcmdapi.Context{Cluster: "local", AuthInfo: "user", Namespace: "default"}
+	kc.CurrentContext = "local"
+	return clientcmd.WriteToFile(*kc, path)
+}
+
+func writeServiceAccountKey(path string) error {
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		return err
+	}
+	block := &pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)}
+	return os.WriteFile(path, pem.EncodeToMemory(block), 0o600)
+}
+
+func freePort() int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		panic(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}

@@ -1,0 +1,101 @@
+package testenv
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/yaml"
+)
+
+// UpstreamExamplesDir is where the Python operator's own example and test
+// resources are: $DASK_UPSTREAM_EXAMPLES, else ../shared/upstream-examples
+// beside the repository. Compatibility tests read them. When they are
+// missing the test says so plainly and skips, except under CI (CI=true),
+// where they must be present and their absence fails the test.
+func UpstreamExamplesDir(t testing.TB) string {
+	t.Helper()
+	dir := os.Getenv("DASK_UPSTREAM_EXAMPLES")
+	if dir == "" {
+		root, err := RepoRoot()
+		if err != nil {
+			t.Fatal(err)
+		}
+		dir = filepath.Join(root, "..", "shared", "upstream-examples")
+	}
+	if _, err := os.Stat(dir); err != nil {
+		msg := fmt.Sprintf("the Python operator's example resources are not at %s (set DASK_UPSTREAM_EXAMPLES): compatibility with them is NOT checked", dir)
+		if os.Getenv("CI") != "" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	return dir
+}
+
+// Example is one resource from an example file.
+type Example struct {
+	File   string
+	Object *unstructured.Unstructured
+	// YAML is the document the object was read from.
+	YAML []byte
+}
+
+// UpstreamExamples reads every resource of the Python operator's examples.
+func UpstreamExamples(t testing.TB) []Example {
+	t.Helper()
+	dir := UpstreamExamplesDir(t)
+	files, err := filepath.Glob(filepath.Join(dir, "*.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sort.Strings(files)
+	var out []Example
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, doc := range strings.Split(string(data), "\n---") {
+			if strings.TrimSpace(stripComments(doc)) == "" {
+				continue
+			}
+			obj := &unstructured.Unstructured{}
+			if err := yaml.Unmarshal([]byte(doc), &obj.Object); err != nil {
+				t.Fatalf("%s: %v", f, err)
+			}
+			out = append(out, Example{File: filepath.Base(f), Object: obj, YAML: []byte(doc)})
+		}
+	}
+	if len(out) == 0 {
+		t.Fatalf("no resources in %s", dir)
+	}
+	return out
+}
+
+// UpstreamExample returns the single resource of one example file.
+func UpstreamExample(t testing.TB, file string) Example {
+	t.Helper()
+	for _, e := range UpstreamExamples(t) {
+		if e.File == file {
+			return e
+		}
+	}
+	t.Fatalf("no example %s", file)
+	return Example{}
+}
+
+func stripComments(doc string) string {
+	var b strings.Builder
+	for _, line := range strings.Split(doc, "\n") {
+		if !strings.HasPrefix(strings.TrimSpace(line), "#") {
+			b.WriteString(line)
+			b.WriteByte('\n')
+		}
+	}
+	return b.String()
+}
