@@ -1,0 +1,46 @@
+# dask-operator: see README.md.
+SHELL := /usr/bin/env bash
+GO ?= go
+BIN := bin/dask-operator
+GOFILES := $(shell git ls-files '*.go' 2>/dev/null)
+TEST_TIMEOUT ?= 40m
+
+.PHONY: all build test test-unit verify codegen manifests lint dev tools bench clean
+
+all: build
+
+## build: the operator binary, bin/dask-operator
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN) ./cmd/dask-operator
+
+## tools: build (once) the local Kubernetes control plane used by tests and `make dev`
+tools:
+	@hack/tools.sh
+
+## test: unit, integration and end-to-end tests (builds the control plane on first use)
+test: tools
+	DASK_OPERATOR_TOOLS_BIN=$$(hack/tools.sh) $(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
+	@hack/check-leaks.sh
+
+## test-unit: only the tests that need no control plane
+test-unit:
+	$(GO) test -count=1 -short ./...
+
+## verify: generated code and CRDs are current, code is formatted and vetted
+verify: lint
+	hack/verify-codegen.sh
+
+## codegen / manifests: regenerate clientset, listers, informers, deepcopy and CRDs
+codegen manifests:
+	hack/update-codegen.sh
+
+lint:
+	@unformatted=$$(gofmt -l $(GOFILES)); if [[ -n "$$unformatted" ]]; then echo "gofmt needed: $$unformatted"; exit 1; fi
+	$(GO) vet ./...
+
+## dev: run the operator against $KUBECONFIG, or against a local control plane when none is set
+dev: tools
+	DASK_OPERATOR_TOOLS_BIN=$$(hack/tools.sh) $(GO) run ./hack/dev
+
+clean:
+	rm -rf bin

@@ -1,0 +1,139 @@
+package controller
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/klog/v2"
+
+	daskv1 "github.com/dask-operator/dask-operator/pkg/apis/kubernetes.dask.org/v1"
+	"github.com/dask-operator/dask-operator/pkg/resources"
+)
+
+// ReasonAutoscaled is the event of an autoscaler decision that changed the group.
+const ReasonAutoscaled = "Autoscaled"
+
+func (c *Controller) syncAutoscaler(ctx context.Context, key string) (time.Duration, error) {
+	ns, name, err := cache.SplitMetaNamespaceKey(key)
+	if err != nil {
+		return 0, nil
+	}
+	as, err := c.caches.autoscaler(ns, name)
+	if apierrors.IsNotFound(err) {
+		c.autoscale.forget(key)
+		c.targets.forget(key)
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	if done, err := c.removeKopfFinalizer(ctx, as); done || err != nil {
+		return 0, err
+	}
+	if as.DeletionTimestamp != nil {
+		return 0, nil
+	}
+	interval := c.opts.SchedulerPollInterval
+	status := as.Status.DeepCopy()
+	status.ObservedGeneration = as.Generation
+
+	scaleErr := c.autoscale1(ctx, key, as, status)
+	if !equality.Semantic.DeepEqual(&as.Status, status) {
+		updated := as.DeepCopy()
+		updated.Status = *status
+		if _, err := c.dask.KubernetesV1().DaskAutoscalers(ns).UpdateStatus(ctx, updated, metav1.UpdateOptions{}); err != nil && !apierrors.IsNotFound(err) {
+			return 0, err
+		}
+	}
+	if scaleErr != nil {
+		return 0, scaleErr
+	}
+	return interval, nil
+}
+
+func (c *Controller) autoscale1(ctx context.Context, key string, as *daskv1.DaskAutoscaler, status *daskv1.DaskAutoscalerStatus) error {
+	gen := as.Generation
+	cluster, err := c.caches.cluster(as.Namespace, as.Spec.Cluster)
+	if apierrors.IsNotFound(err) {
+		setCondition(&status.Conditions, gen, CondAbleToScale, metav1.ConditionFalse, "ClusterNotFound",
+			fmt.Sprintf("DaskCluster %q does not exist", as.Spec.Cluster))
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	group, err := c.caches.group(as.Namespace, resources.DefaultWorkerGroupName(cluster.Name))
+	if apierrors.IsNotFound(err) {
+		setCondition(&status.Conditions, gen, CondAbleToScale, metav1.ConditionFalse, "WorkerGroupNotFound",
+			fmt.Sprintf("the default DaskWorkerGroup %s does not exist yet", resources.DefaultWorkerGroupName(cluster.Name)))
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	setCondition(&status.Conditions, gen, CondAbleToScale, metav1.ConditionTrue, "WorkerGroupFound",
+		fmt.Sprintf("scales DaskWorkerGroup %s", group.Name))
+
+	now := c.now()
+	in := scaleInput{Current: replicasOf(&group.Spec.Worker), Min: as.Spec.Minimum, Max: as.Spec.Maximum, Now: now}
+	if status.CooldownUntil != nil {
+		in.CooldownUntil = status.CooldownUntil.Time
+	}
+
+	// The scheduler is asked in the background; a missing or unready
+	// scheduler Pod is "not ready", not an error.
+	pod, _ := c.caches.pod(cluster.Namespace, resources.SchedulerName(cluster.Name))
+	if podReady(pod) {
+		res, ok := c.targets.peek(key)
+		if ok && res.err == nil && now.Sub(res.at) < 3*c.opts.SchedulerPollInterval {
+			t := int32(res.value)
+			in.Target = &t
+			in.WindowMax = c.autoscale.record(key, res.at, clamp(t, as.Spec.Minimum, as.Spec.Maximum), c.opts.ScaleDownStabilization)
+			setCondition(&status.Conditions, gen, CondScalingActive, metav1.ConditionTrue, "TargetKnown",
+				fmt.Sprintf("the scheduler wants %d workers", t))
+		} else if ok && res.err != nil {
+			setCondition(&status.Conditions, gen, CondScalingActive, metav1.ConditionFalse, "SchedulerUnreachable",
+				"cannot get the scheduler's adaptive target: "+res.err.Error())
+		}
+		if !ok || now.Sub(res.at) >= c.opts.SchedulerPollInterval {
+			target := schedulerTarget(cluster)
+			c.targets.start(key, func() (int, error) {
+				ctx, cancel := context.WithTimeout(context.Background(), c.opts.SchedulerCallTimeout)
+				defer cancel()
+				return c.dashAPI.AdaptiveTarget(ctx, target)
+			}, func() { c.autoscalers.add(key) })
+		}
+	} else {
+		setCondition(&status.Conditions, gen, CondScalingActive, metav1.ConditionFalse, "SchedulerNotReady",
+			fmt.Sprintf("scheduler Pod %s is not ready", resources.SchedulerName(cluster.Name)))
+	}
+
+	d := decideScale(in)
+	if d.Replicas == in.Current {
+		if status.DesiredWorkers == nil {
+			status.DesiredWorkers = &in.Current
+		}
+		return nil
+	}
+	patch, _ := json.Marshal(map[string]any{"spec": map[string]any{"worker": map[string]any{"replicas": d.Replicas}}})
+	if _, err := c.dask.KubernetesV1().DaskWorkerGroups(group.Namespace).Patch(ctx, group.Name, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
+		return fmt.Errorf("scale DaskWorkerGroup %s to %d: %w", group.Name, d.Replicas, err)
+	}
+	desired := d.Replicas
+	status.DesiredWorkers = &desired
+	status.LastScaleTime = &metav1.Time{Time: now}
+	status.CooldownUntil = &metav1.Time{Time: now.Add(c.opts.AutoscalerCooldown)}
+	setCondition(&status.Conditions, gen, CondScalingActive, metav1.ConditionTrue, d.Reason, d.Message)
+	c.recorder.Eventf(as, corev1.EventTypeNormal, ReasonAutoscaled, "Scaled %s from %d to %d workers: %s", group.Name, in.Current, d.Replicas, d.Message)
+	klog.InfoS("Autoscaled worker group", "daskautoscaler", klog.KObj(as), "daskworkergroup", group.Name,
+		"from", in.Current, "to", d.Replicas, "reason", d.Reason)
+	return nil
+}

@@ -1,0 +1,272 @@
+package controller
+
+import (
+	"fmt"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	kubeinformers "k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	corelisters "k8s.io/client-go/listers/core/v1"
+	"k8s.io/client-go/tools/cache"
+
+	daskv1 "github.com/dask-operator/dask-operator/pkg/apis/kubernetes.dask.org/v1"
+	"github.com/dask-operator/dask-operator/pkg/generated/clientset/versioned"
+	daskinformers "github.com/dask-operator/dask-operator/pkg/generated/informers/externalversions"
+	dasklisters "github.com/dask-operator/dask-operator/pkg/generated/listers/kubernetes.dask.org/v1"
+	"github.com/dask-operator/dask-operator/pkg/resources"
+)
+
+const (
+	indexOwnerUID   = "ownerUID"
+	indexClusterRef = "clusterRef"
+)
+
+// scope is the set of informers for one namespace, or for all namespaces
+// (namespace "").
+type scope struct {
+	dask daskinformers.SharedInformerFactory
+	kube kubeinformers.SharedInformerFactory
+
+	clusters    cache.SharedIndexInformer
+	groups      cache.SharedIndexInformer
+	jobs        cache.SharedIndexInformer
+	autoscalers cache.SharedIndexInformer
+	pods        cache.SharedIndexInformer
+	services    cache.SharedIndexInformer
+
+	clusterLister    dasklisters.DaskClusterLister
+	groupLister      dasklisters.DaskWorkerGroupLister
+	jobLister        dasklisters.DaskJobLister
+	autoscalerLister dasklisters.DaskAutoscalerLister
+	podLister        corelisters.PodLister
+	serviceLister    corelisters.ServiceLister
+}
+
+// caches holds the informers of the watched namespaces. Pods and Services
+// are watched only when they carry dask.org/cluster-name, so memory follows
+// the number of Dask Pods, not the size of the cluster.
+type caches struct {
+	scopes map[string]*scope
+}
+
+func newCaches(kube kubernetes.Interface, dask versioned.Interface, namespaces []string, resync time.Duration) (*caches, error) {
+	if len(namespaces) == 0 {
+		namespaces = []string{metav1.NamespaceAll}
+	}
+	c := &caches{scopes: map[string]*scope{}}
+	for _, ns := range namespaces {
+		s := &scope{
+			dask: daskinformers.NewSharedInformerFactoryWithOptions(dask, resync, daskinformers.WithNamespace(ns)),
+			kube: kubeinformers.NewSharedInformerFactoryWithOptions(kube, resync, kubeinformers.WithNamespace(ns),
+				kubeinformers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = resources.ManagedSelector })),
+		}
+		v1 := s.dask.Kubernetes().V1()
+		s.clusters, s.clusterLister = v1.DaskClusters().Informer(), v1.DaskClusters().Lister()
+		s.groups, s.groupLister = v1.DaskWorkerGroups().Informer(), v1.DaskWorkerGroups().Lister()
+		s.jobs, s.jobLister = v1.DaskJobs().Informer(), v1.DaskJobs().Lister()
+		s.autoscalers, s.autoscalerLister = v1.DaskAutoscalers().Informer(), v1.DaskAutoscalers().Lister()
+		s.pods, s.podLister = s.kube.Core().V1().Pods().Informer(), s.kube.Core().V1().Pods().Lister()
+		s.services, s.serviceLister = s.kube.Core().V1().Services().Informer(), s.kube.Core().V1().Services().Lister()
+
+		if err := s.pods.AddIndexers(cache.Indexers{indexOwnerUID: ownerUIDIndex}); err != nil {
+			return nil, err
+		}
+		if err := s.groups.AddIndexers(cache.Indexers{indexClusterRef: groupClusterIndex}); err != nil {
+			return nil, err
+		}
+		if err := s.autoscalers.AddIndexers(cache.Indexers{indexClusterRef: autoscalerClusterIndex}); err != nil {
+			return nil, err
+		}
+		// Only the fields the operator reads are kept for Pods: managed
+		// fields are never used and are a large part of a Pod's size.
+		for _, inf := range []cache.SharedIndexInformer{s.pods, s.services} {
+			if err := inf.SetTransform(stripManagedFields); err != nil {
+				return nil, err
+			}
+		}
+		c.scopes[ns] = s
+	}
+	return c, nil
+}
+
+func stripManagedFields(obj any) (any, error) {
+	if m, ok := obj.(metav1.Object); ok {
+		m.SetManagedFields(nil)
+	}
+	return obj, nil
+}
+
+func ownerUIDIndex(obj any) ([]string, error) {
+	m, err := metaOf(obj)
+	if err != nil {
+		return nil, err
+	}
+	if ref := metav1.GetControllerOf(m); ref != nil {
+		return []string{string(ref.UID)}, nil
+	}
+	return nil, nil
+}
+
+func groupClusterIndex(obj any) ([]string, error) {
+	g, ok := obj.(*daskv1.DaskWorkerGroup)
+	if !ok {
+		return nil, fmt.Errorf("not a DaskWorkerGroup: %T", obj)
+	}
+	return []string{g.Namespace + "/" + g.Spec.Cluster}, nil
+}
+
+func autoscalerClusterIndex(obj any) ([]string, error) {
+	a, ok := obj.(*daskv1.DaskAutoscaler)
+	if !ok {
+		return nil, fmt.Errorf("not a DaskAutoscaler: %T", obj)
+	}
+	return []string{a.Namespace + "/" + a.Spec.Cluster}, nil
+}
+
+func metaOf(obj any) (metav1.Object, error) {
+	if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		obj = t.Obj
+	}
+	m, ok := obj.(metav1.Object)
+	if !ok {
+		return nil, fmt.Errorf("object %T has no metadata", obj)
+	}
+	return m, nil
+}
+
+// in returns the scope that watches namespace ns.
+func (c *caches) in(ns string) *scope {
+	if s, ok := c.scopes[ns]; ok {
+		return s
+	}
+	return c.scopes[metav1.NamespaceAll]
+}
+
+func (c *caches) start(stop <-chan struct{}) {
+	for _, s := range c.scopes {
+		s.dask.Start(stop)
+		s.kube.Start(stop)
+	}
+}
+
+func (c *caches) hasSynced() bool {
+	for _, s := range c.scopes {
+		for _, inf := range []cache.SharedIndexInformer{s.clusters, s.groups, s.jobs, s.autoscalers, s.pods, s.services} {
+			if !inf.HasSynced() {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func (c *caches) waitForSync(stop <-chan struct{}) bool {
+	var synced []cache.InformerSynced
+	for _, s := range c.scopes {
+		synced = append(synced, s.clusters.HasSynced, s.groups.HasSynced, s.jobs.HasSynced,
+			s.autoscalers.HasSynced, s.pods.HasSynced, s.services.HasSynced)
+	}
+	return cache.WaitForCacheSync(stop, synced...)
+}
+
+func (c *caches) cluster(ns, name string) (*daskv1.DaskCluster, error) {
+	s := c.in(ns)
+	if s == nil {
+		return nil, errNotWatched(ns)
+	}
+	return s.clusterLister.DaskClusters(ns).Get(name)
+}
+
+func (c *caches) group(ns, name string) (*daskv1.DaskWorkerGroup, error) {
+	s := c.in(ns)
+	if s == nil {
+		return nil, errNotWatched(ns)
+	}
+	return s.groupLister.DaskWorkerGroups(ns).Get(name)
+}
+
+func (c *caches) job(ns, name string) (*daskv1.DaskJob, error) {
+	s := c.in(ns)
+	if s == nil {
+		return nil, errNotWatched(ns)
+	}
+	return s.jobLister.DaskJobs(ns).Get(name)
+}
+
+func (c *caches) autoscaler(ns, name string) (*daskv1.DaskAutoscaler, error) {
+	s := c.in(ns)
+	if s == nil {
+		return nil, errNotWatched(ns)
+	}
+	return s.autoscalerLister.DaskAutoscalers(ns).Get(name)
+}
+
+func (c *caches) pod(ns, name string) (*corev1.Pod, error) {
+	s := c.in(ns)
+	if s == nil {
+		return nil, errNotWatched(ns)
+	}
+	return s.podLister.Pods(ns).Get(name)
+}
+
+func (c *caches) service(ns, name string) (*corev1.Service, error) {
+	s := c.in(ns)
+	if s == nil {
+		return nil, errNotWatched(ns)
+	}
+	return s.serviceLister.Services(ns).Get(name)
+}
+
+// podsControlledBy returns the Pods whose controller has this UID.
+func (c *caches) podsControlledBy(ns string, uid string) []*corev1.Pod {
+	s := c.in(ns)
+	if s == nil {
+		return nil
+	}
+	objs, _ := s.pods.GetIndexer().ByIndex(indexOwnerUID, uid)
+	out := make([]*corev1.Pod, 0, len(objs))
+	for _, o := range objs {
+		if p, ok := o.(*corev1.Pod); ok {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// groupsOf returns the DaskWorkerGroups whose spec.cluster names the cluster.
+func (c *caches) groupsOf(ns, cluster string) []*daskv1.DaskWorkerGroup {
+	s := c.in(ns)
+	if s == nil {
+		return nil
+	}
+	objs, _ := s.groups.GetIndexer().ByIndex(indexClusterRef, ns+"/"+cluster)
+	out := make([]*daskv1.DaskWorkerGroup, 0, len(objs))
+	for _, o := range objs {
+		if g, ok := o.(*daskv1.DaskWorkerGroup); ok {
+			out = append(out, g)
+		}
+	}
+	return out
+}
+
+// autoscalersOf returns the DaskAutoscalers whose spec.cluster names the cluster.
+func (c *caches) autoscalersOf(ns, cluster string) []*daskv1.DaskAutoscaler {
+	s := c.in(ns)
+	if s == nil {
+		return nil
+	}
+	objs, _ := s.autoscalers.GetIndexer().ByIndex(indexClusterRef, ns+"/"+cluster)
+	out := make([]*daskv1.DaskAutoscaler, 0, len(objs))
+	for _, o := range objs {
+		if a, ok := o.(*daskv1.DaskAutoscaler); ok {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+func errNotWatched(ns string) error {
+	return fmt.Errorf("namespace %q is not watched by this operator", ns)
+}

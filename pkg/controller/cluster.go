@@ -1,0 +1,506 @@
+package controller
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/klog/v2"
+
+	daskv1 "github.com/dask-operator/dask-operator/pkg/apis/kubernetes.dask.org/v1"
+	"github.com/dask-operator/dask-operator/pkg/daskapi"
+	"github.com/dask-operator/dask-operator/pkg/resources"
+)
+
+// Event reasons.
+const (
+	ReasonCreated          = "Created"
+	ReasonCreateFailed     = "CreateFailed"
+	ReasonUpdateFailed     = "UpdateFailed"
+	ReasonNameConflict     = "NameConflict"
+	ReasonInvalidName      = "InvalidName"
+	ReasonReplaced         = "Replaced"
+	ReasonIdleTimeout      = "IdleTimeout"
+	ReasonIdleUnsupported  = "IdleCheckUnsupported"
+	ReasonAdopted          = "Adopted"
+	ReasonFinalizerRemoved = "KopfFinalizerRemoved"
+)
+
+// errPermanent marks an error that retrying will not fix: the user must
+// change the object. It is reported, and the object is not requeued.
+type errPermanent struct{ error }
+
+func permanent(err error) error { return errPermanent{err} }
+
+func isPermanent(err error) bool {
+	var p errPermanent
+	return errors.As(err, &p)
+}
+
+func (c *Controller) syncCluster(ctx context.Context, key string) (time.Duration, error) {
+	ns, name, err := cache.SplitMetaNamespaceKey(key)
+	if err != nil {
+		return 0, nil
+	}
+	cached, err := c.caches.cluster(ns, name)
+	if apierrors.IsNotFound(err) {
+		c.idleChecks.forget(key)
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	if done, err := c.removeKopfFinalizer(ctx, cached); done || err != nil {
+		return 0, err
+	}
+	if cached.DeletionTimestamp != nil {
+		return 0, nil
+	}
+	cluster := cached.DeepCopy()
+	status := cluster.Status.DeepCopy()
+	status.ObservedGeneration = cluster.Generation
+	if status.Phase == "" {
+		status.Phase = daskv1.DaskClusterCreated
+	}
+
+	if err := resources.ValidateClusterName(cluster.Name); err != nil {
+		status.Phase = daskv1.DaskClusterError
+		setCondition(&status.Conditions, cluster.Generation, CondResourcesCreated, metav1.ConditionFalse, ReasonInvalidName, err.Error())
+		c.recorder.Event(cluster, corev1.EventTypeWarning, ReasonInvalidName, err.Error()+"; nothing is created")
+		return 0, c.writeClusterStatus(ctx, cached, status)
+	}
+
+	svc, svcErr := c.ensureSchedulerService(ctx, cluster)
+	pod, podErr := c.ensureSchedulerPod(ctx, cluster)
+	_, groupErr := c.ensureDefaultWorkerGroup(ctx, cluster)
+	adoptErr := c.adoptClusterMembers(ctx, cluster)
+	createErr := errors.Join(svcErr, podErr, groupErr, adoptErr)
+
+	// Status, from what exists now.
+	if createErr != nil {
+		reason := ReasonCreateFailed
+		if isPermanent(createErr) {
+			status.Phase = daskv1.DaskClusterError
+		}
+		setCondition(&status.Conditions, cluster.Generation, CondResourcesCreated, metav1.ConditionFalse, reason, createErr.Error())
+	} else {
+		setCondition(&status.Conditions, cluster.Generation, CondResourcesCreated, metav1.ConditionTrue, "AllCreated",
+			"scheduler Pod, scheduler Service and default worker group exist")
+	}
+	if createErr == nil || !isPermanent(createErr) {
+		status.Phase = clusterPhase(svc)
+	}
+	if podReady(pod) {
+		setCondition(&status.Conditions, cluster.Generation, CondSchedulerReady, metav1.ConditionTrue, "PodReady",
+			fmt.Sprintf("scheduler Pod %s is ready", pod.Name))
+	} else {
+		msg := fmt.Sprintf("scheduler Pod %s does not exist yet", resources.SchedulerName(cluster.Name))
+		reason := "PodMissing"
+		if pod != nil {
+			reason, msg = "PodNotReady", fmt.Sprintf("scheduler Pod %s is %s and not ready", pod.Name, pod.Status.Phase)
+		}
+		setCondition(&status.Conditions, cluster.Generation, CondSchedulerReady, metav1.ConditionFalse, reason, msg)
+	}
+	c.clusterWorkerStatus(cluster, status)
+
+	requeue := time.Duration(0)
+	if cluster.Spec.IdleTimeout > 0 {
+		var deleted bool
+		deleted, requeue = c.checkIdle(ctx, key, cluster, pod, status)
+		if deleted {
+			return 0, nil
+		}
+	} else {
+		c.idleChecks.forget(key)
+		apimetaRemove(&status.Conditions, CondIdleShutdown)
+	}
+
+	if err := c.writeClusterStatus(ctx, cached, status); err != nil {
+		return 0, err
+	}
+	if createErr != nil && isPermanent(createErr) {
+		// The user must fix the spec; its update event brings us back.
+		return 0, nil
+	}
+	return requeue, createErr
+}
+
+// clusterPhase keeps the Python operator's meaning, which its KubeCluster
+// client waits on: Running once the scheduler Service can be used (for a
+// LoadBalancer, once it has an ingress), else Pending.
+func clusterPhase(svc *corev1.Service) daskv1.DaskClusterPhase {
+	if svc == nil {
+		return daskv1.DaskClusterPending
+	}
+	if svc.Spec.Type == corev1.ServiceTypeLoadBalancer && len(svc.Status.LoadBalancer.Ingress) == 0 {
+		return daskv1.DaskClusterPending
+	}
+	return daskv1.DaskClusterRunning
+}
+
+func (c *Controller) clusterWorkerStatus(cluster *daskv1.DaskCluster, status *daskv1.DaskClusterStatus) {
+	var replicas, ready, desired int32
+	for _, g := range c.caches.groupsOf(cluster.Namespace, cluster.Name) {
+		if g.DeletionTimestamp != nil {
+			continue
+		}
+		replicas += g.Status.Replicas
+		ready += g.Status.ReadyReplicas
+		desired += replicasOf(&g.Spec.Worker)
+	}
+	status.Replicas, status.ReadyReplicas = replicas, ready
+	status.Selector = resources.ClusterWorkersSelector(cluster.Name).String()
+	setCondition(&status.Conditions, cluster.Generation, CondWorkersReady, boolStatus(ready >= desired),
+		map[bool]string{true: "AllReady", false: "NotAllReady"}[ready >= desired],
+		fmt.Sprintf("%d/%d workers ready", ready, desired))
+}
+
+func replicasOf(w *daskv1.WorkerSpec) int32 {
+	if w.Replicas == nil {
+		return 1
+	}
+	return *w.Replicas
+}
+
+func (c *Controller) writeClusterStatus(ctx context.Context, cached *daskv1.DaskCluster, status *daskv1.DaskClusterStatus) error {
+	if equality.Semantic.DeepEqual(&cached.Status, status) {
+		return nil
+	}
+	updated := cached.DeepCopy()
+	updated.Status = *status
+	_, err := c.dask.KubernetesV1().DaskClusters(cached.Namespace).UpdateStatus(ctx, updated, metav1.UpdateOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	return err
+}
+
+// ownedBy reports whether obj's controller is owner; a child of the same name
+// left behind by a deleted owner (another UID) is not adopted silently.
+func ownedBy(obj metav1.Object, owner metav1.Object) bool {
+	ref := metav1.GetControllerOf(obj)
+	return ref != nil && ref.UID == owner.GetUID()
+}
+
+func (c *Controller) conflict(owner *daskv1.DaskCluster, kind, name string) error {
+	msg := fmt.Sprintf("%s %s already exists and is not controlled by this DaskCluster; delete or rename it", kind, name)
+	c.recorder.Event(owner, corev1.EventTypeWarning, ReasonNameConflict, msg)
+	return errors.New(msg)
+}
+
+// createFailed reports a failed create: an Invalid answer is the user's to
+// fix (permanent), anything else is retried with backoff.
+func (c *Controller) createFailed(obj *daskv1.DaskCluster, kind, name string, err error) error {
+	msg := fmt.Sprintf("create %s %s: %v", kind, name, err)
+	c.recorder.Event(obj, corev1.EventTypeWarning, ReasonCreateFailed, msg)
+	if apierrors.IsInvalid(err) || apierrors.IsBadRequest(err) {
+		return permanent(errors.New(msg))
+	}
+	return errors.New(msg)
+}
+
+func (c *Controller) ensureSchedulerService(ctx context.Context, cluster *daskv1.DaskCluster) (*corev1.Service, error) {
+	desired := resources.SchedulerService(cluster)
+	existing, err := c.caches.service(cluster.Namespace, desired.Name)
+	if apierrors.IsNotFound(err) {
+		created, err := c.kube.CoreV1().Services(cluster.Namespace).Create(ctx, desired, metav1.CreateOptions{})
+		if apierrors.IsAlreadyExists(err) {
+			return nil, c.conflict(cluster, "Service", desired.Name)
+		}
+		if err != nil {
+			return nil, c.createFailed(cluster, "Service", desired.Name, err)
+		}
+		klog.InfoS("Created scheduler Service", "daskcluster", klog.KObj(cluster), "service", klog.KObj(created))
+		return created, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if !ownedBy(existing, cluster) {
+		return nil, c.conflict(cluster, "Service", desired.Name)
+	}
+	if updated, changed := resources.ServiceNeedsUpdate(existing, desired); changed {
+		out, err := c.kube.CoreV1().Services(cluster.Namespace).Update(ctx, updated, metav1.UpdateOptions{})
+		if err != nil {
+			if apierrors.IsInvalid(err) {
+				msg := fmt.Sprintf("update Service %s: %v", desired.Name, err)
+				c.recorder.Event(cluster, corev1.EventTypeWarning, ReasonUpdateFailed, msg)
+				return existing, permanent(errors.New(msg))
+			}
+			return existing, err
+		}
+		return out, nil
+	}
+	return existing, nil
+}
+
+func (c *Controller) ensureSchedulerPod(ctx context.Context, cluster *daskv1.DaskCluster) (*corev1.Pod, error) {
+	desired := resources.SchedulerPod(cluster)
+	existing, err := c.caches.pod(cluster.Namespace, desired.Name)
+	if apierrors.IsNotFound(err) {
+		created, err := c.kube.CoreV1().Pods(cluster.Namespace).Create(ctx, desired, metav1.CreateOptions{})
+		if apierrors.IsAlreadyExists(err) {
+			// Our cache lags (a Pod being deleted, or just created): try again
+			// once it has caught up; a foreign Pod is reported then.
+			return nil, fmt.Errorf("scheduler Pod %s exists but is not in the cache yet", desired.Name)
+		}
+		if err != nil {
+			return nil, c.createFailed(cluster, "Pod", desired.Name, err)
+		}
+		klog.InfoS("Created scheduler Pod", "daskcluster", klog.KObj(cluster), "pod", klog.KObj(created))
+		return created, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if !ownedBy(existing, cluster) {
+		return nil, c.conflict(cluster, "Pod", desired.Name)
+	}
+	// A Pod that ended is replaced; a running one is left to the kubelet,
+	// which restarts its containers.
+	if podTerminal(existing) && existing.DeletionTimestamp == nil {
+		uid := existing.UID
+		err := c.kube.CoreV1().Pods(cluster.Namespace).Delete(ctx, existing.Name, metav1.DeleteOptions{
+			Preconditions: &metav1.Preconditions{UID: &uid},
+		})
+		if err != nil && !apierrors.IsNotFound(err) {
+			return existing, err
+		}
+		c.recorder.Eventf(cluster, corev1.EventTypeNormal, ReasonReplaced, "Scheduler Pod %s ended (%s); replacing it", existing.Name, existing.Status.Phase)
+	}
+	return existing, nil
+}
+
+func (c *Controller) ensureDefaultWorkerGroup(ctx context.Context, cluster *daskv1.DaskCluster) (*daskv1.DaskWorkerGroup, error) {
+	desired := resources.DefaultWorkerGroup(cluster)
+	existing, err := c.caches.group(cluster.Namespace, desired.Name)
+	if apierrors.IsNotFound(err) {
+		created, err := c.dask.KubernetesV1().DaskWorkerGroups(cluster.Namespace).Create(ctx, desired, metav1.CreateOptions{})
+		if apierrors.IsAlreadyExists(err) {
+			return nil, fmt.Errorf("DaskWorkerGroup %s exists but is not in the cache yet", desired.Name)
+		}
+		if err != nil {
+			return nil, c.createFailed(cluster, "DaskWorkerGroup", desired.Name, err)
+		}
+		klog.InfoS("Created default worker group", "daskcluster", klog.KObj(cluster), "daskworkergroup", klog.KObj(created))
+		return created, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if !ownedBy(existing, cluster) {
+		if metav1.GetControllerOf(existing) == nil {
+			// adoptClusterMembers takes it over.
+			return existing, nil
+		}
+		return nil, c.conflict(cluster, "DaskWorkerGroup", desired.Name)
+	}
+	// Scaled directly (kubectl scale daskworkergroup, an autoscaler, an HPA):
+	// the group's count stands and the cluster's spec follows it.
+	clusterReplicas, groupReplicas := replicasOf(&cluster.Spec.Worker), replicasOf(&existing.Spec.Worker)
+	if existing.Annotations[resources.AnnotationSyncedReplicas] == strconv.Itoa(int(clusterReplicas)) && groupReplicas != clusterReplicas {
+		patch, _ := json.Marshal(map[string]any{
+			"metadata": map[string]any{"resourceVersion": cluster.ResourceVersion},
+			"spec":     map[string]any{"worker": map[string]any{"replicas": groupReplicas}},
+		})
+		if _, err := c.dask.KubernetesV1().DaskClusters(cluster.Namespace).Patch(ctx, cluster.Name, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
+			return existing, fmt.Errorf("follow the scaled default worker group: %w", err)
+		}
+		desired.Spec.Worker.Replicas = &groupReplicas
+		desired.Annotations[resources.AnnotationSyncedReplicas] = strconv.Itoa(int(groupReplicas))
+	}
+	if updated, changed := resources.WorkerGroupNeedsUpdate(existing, desired); changed {
+		out, err := c.dask.KubernetesV1().DaskWorkerGroups(cluster.Namespace).Update(ctx, updated, metav1.UpdateOptions{})
+		if err != nil {
+			return existing, err
+		}
+		return out, nil
+	}
+	return existing, nil
+}
+
+// adoptClusterMembers makes the cluster the controller of the worker groups
+// and autoscalers that name it, so that they go when it goes.
+func (c *Controller) adoptClusterMembers(ctx context.Context, cluster *daskv1.DaskCluster) error {
+	ref := resources.ControllerRefToCluster(cluster)
+	var errs []error
+	for _, g := range c.caches.groupsOf(cluster.Namespace, cluster.Name) {
+		if metav1.GetControllerOf(g) != nil || g.DeletionTimestamp != nil {
+			continue
+		}
+		_, err := c.dask.KubernetesV1().DaskWorkerGroups(g.Namespace).Patch(ctx, g.Name, types.MergePatchType, adoptPatch(g, ref), metav1.PatchOptions{})
+		if err != nil && !apierrors.IsNotFound(err) {
+			errs = append(errs, fmt.Errorf("adopt DaskWorkerGroup %s: %w", g.Name, err))
+			continue
+		}
+		c.recorder.Eventf(cluster, corev1.EventTypeNormal, ReasonAdopted, "Adopted DaskWorkerGroup %s", g.Name)
+	}
+	for _, a := range c.caches.autoscalersOf(cluster.Namespace, cluster.Name) {
+		if metav1.GetControllerOf(a) != nil || a.DeletionTimestamp != nil {
+			continue
+		}
+		_, err := c.dask.KubernetesV1().DaskAutoscalers(a.Namespace).Patch(ctx, a.Name, types.MergePatchType, adoptPatch(a, ref), metav1.PatchOptions{})
+		if err != nil && !apierrors.IsNotFound(err) {
+			errs = append(errs, fmt.Errorf("adopt DaskAutoscaler %s: %w", a.Name, err))
+			continue
+		}
+		c.recorder.Eventf(cluster, corev1.EventTypeNormal, ReasonAdopted, "Adopted DaskAutoscaler %s", a.Name)
+	}
+	return errors.Join(errs...)
+}
+
+// adoptPatch adds a controller reference to obj; the uid and resourceVersion
+// make it fail rather than touch a changed or recreated object.
+func adoptPatch(obj metav1.Object, ref metav1.OwnerReference) []byte {
+	refs := append(append([]metav1.OwnerReference{}, obj.GetOwnerReferences()...), ref)
+	patch, _ := json.Marshal(map[string]any{"metadata": map[string]any{
+		"ownerReferences": refs,
+		"uid":             obj.GetUID(),
+		"resourceVersion": obj.GetResourceVersion(),
+	}})
+	return patch
+}
+
+// checkIdle deletes the cluster once its scheduler has been idle longer than
+// spec.idleTimeout. The scheduler is asked in the background; the answer
+// arrives with a later sync. It returns whether the cluster was deleted and
+// when to sync again.
+func (c *Controller) checkIdle(ctx context.Context, key string, cluster *daskv1.DaskCluster, pod *corev1.Pod, status *daskv1.DaskClusterStatus) (bool, time.Duration) {
+	interval := c.opts.SchedulerPollInterval
+	if !podReady(pod) {
+		return false, interval
+	}
+	if res, ok := c.idleChecks.peek(key); ok && res.err == nil && res.value != nil {
+		idleFor := c.now().Sub(*res.value)
+		timeout := time.Duration(cluster.Spec.IdleTimeout) * time.Second
+		if idleFor > timeout {
+			uid := cluster.UID
+			err := c.dask.KubernetesV1().DaskClusters(cluster.Namespace).Delete(ctx, cluster.Name, metav1.DeleteOptions{
+				Preconditions: &metav1.Preconditions{UID: &uid},
+			})
+			if err == nil || apierrors.IsNotFound(err) {
+				msg := fmt.Sprintf("Scheduler idle for %s (idleTimeout %ds); deleting the cluster", idleFor.Round(time.Second), cluster.Spec.IdleTimeout)
+				c.recorder.Event(cluster, corev1.EventTypeNormal, ReasonIdleTimeout, msg)
+				klog.InfoS("Deleting idle cluster", "daskcluster", klog.KObj(cluster), "idleFor", idleFor)
+				c.idleChecks.forget(key)
+				return true, 0
+			}
+			klog.ErrorS(err, "Deleting idle cluster failed", "daskcluster", klog.KObj(cluster))
+		}
+	}
+	res, ok := c.idleChecks.peek(key)
+	if ok && errors.Is(res.err, daskapi.ErrNotSupported) {
+		setCondition(&status.Conditions, cluster.Generation, CondIdleShutdown, metav1.ConditionFalse, "Unsupported",
+			"the scheduler does not serve /api/v1/check_idle (Dask too old, or distributed.http.scheduler.api not in distributed.scheduler.http.routes); idleTimeout is not enforced")
+		if c.conditionChanged(&cluster.Status.Conditions, status.Conditions, CondIdleShutdown) {
+			c.recorder.Event(cluster, corev1.EventTypeWarning, ReasonIdleUnsupported, "The scheduler has no /api/v1/check_idle route; spec.idleTimeout is not enforced")
+		}
+		// Ask again now and then: the scheduler may be upgraded.
+		interval = 5 * time.Minute
+	} else {
+		msg := fmt.Sprintf("the cluster is deleted after %ds of scheduler idleness", cluster.Spec.IdleTimeout)
+		if ok && res.err != nil {
+			msg = "cannot reach the scheduler to check idleness: " + res.err.Error()
+		}
+		setCondition(&status.Conditions, cluster.Generation, CondIdleShutdown, boolStatus(ok && res.err == nil),
+			map[bool]string{true: "Watching", false: "SchedulerUnreachable"}[ok && res.err == nil], msg)
+	}
+	if !ok || c.now().Sub(res.at) >= interval {
+		target := schedulerTarget(cluster)
+		c.idleChecks.start(key, func() (*time.Time, error) {
+			ctx, cancel := context.WithTimeout(context.Background(), c.opts.SchedulerCallTimeout)
+			defer cancel()
+			return c.dashAPI.CheckIdle(ctx, target)
+		}, func() { c.clusters.add(key) })
+	}
+	return false, interval
+}
+
+func (c *Controller) conditionChanged(old *[]metav1.Condition, now []metav1.Condition, typ string) bool {
+	o, n := findCondition(*old, typ), findCondition(now, typ)
+	if n == nil {
+		return false
+	}
+	return o == nil || o.Status != n.Status || o.Reason != n.Reason
+}
+
+func findCondition(conds []metav1.Condition, typ string) *metav1.Condition {
+	for i := range conds {
+		if conds[i].Type == typ {
+			return &conds[i]
+		}
+	}
+	return nil
+}
+
+func apimetaRemove(conds *[]metav1.Condition, typ string) {
+	out := (*conds)[:0]
+	for _, c := range *conds {
+		if c.Type != typ {
+			out = append(out, c)
+		}
+	}
+	if len(out) == 0 {
+		out = nil
+	}
+	*conds = out
+}
+
+// schedulerTarget tells the scheduler client where a cluster's scheduler is.
+func schedulerTarget(cluster *daskv1.DaskCluster) daskapi.Target {
+	return daskapi.Target{
+		Namespace: cluster.Namespace,
+		Cluster:   cluster.Name,
+		Service:   resources.SchedulerName(cluster.Name),
+		Port:      resources.ServicePort(&cluster.Spec.Scheduler.Service, resources.DashboardPortName, resources.DefaultHTTPPort),
+	}
+}
+
+// removeKopfFinalizer removes the Python operator's finalizer from an object
+// it created: nothing would ever remove it, and the object could not be
+// deleted. It reports whether it changed the object (whose update event
+// brings the next sync).
+func (c *Controller) removeKopfFinalizer(ctx context.Context, obj metav1.Object) (bool, error) {
+	fins := obj.GetFinalizers()
+	kept := make([]string, 0, len(fins))
+	for _, f := range fins {
+		if f != resources.KopfFinalizer {
+			kept = append(kept, f)
+		}
+	}
+	if len(kept) == len(fins) {
+		return false, nil
+	}
+	patch, _ := json.Marshal(map[string]any{"metadata": map[string]any{
+		"finalizers":      kept,
+		"resourceVersion": obj.GetResourceVersion(),
+	}})
+	var err error
+	switch o := obj.(type) {
+	case *daskv1.DaskCluster:
+		_, err = c.dask.KubernetesV1().DaskClusters(o.Namespace).Patch(ctx, o.Name, types.MergePatchType, patch, metav1.PatchOptions{})
+		if err == nil {
+			c.recorder.Event(o, corev1.EventTypeNormal, ReasonFinalizerRemoved, "Removed the Python operator's finalizer "+resources.KopfFinalizer)
+		}
+	case *daskv1.DaskAutoscaler:
+		_, err = c.dask.KubernetesV1().DaskAutoscalers(o.Namespace).Patch(ctx, o.Name, types.MergePatchType, patch, metav1.PatchOptions{})
+		if err == nil {
+			c.recorder.Event(o, corev1.EventTypeNormal, ReasonFinalizerRemoved, "Removed the Python operator's finalizer "+resources.KopfFinalizer)
+		}
+	default:
+		return false, fmt.Errorf("removeKopfFinalizer: unexpected %T", obj)
+	}
+	if apierrors.IsNotFound(err) {
+		return true, nil
+	}
+	return true, err
+}

@@ -1,0 +1,65 @@
+package controller
+
+import (
+	corev1 "k8s.io/api/core/v1"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// Condition types. Reasons are CamelCase; messages are for people.
+const (
+	// DaskCluster
+	CondSchedulerReady   = "SchedulerReady"
+	CondWorkersReady     = "WorkersReady"
+	CondResourcesCreated = "ResourcesCreated"
+	CondIdleShutdown     = "IdleShutdown"
+
+	// DaskWorkerGroup
+	CondClusterFound       = "ClusterFound"
+	CondReplicaFailure     = "ReplicaFailure"
+	CondSchedulerReachable = "SchedulerReachable"
+
+	// DaskJob
+	CondComplete  = "Complete"
+	CondFailed    = "Failed"
+	CondSuspended = "Suspended"
+
+	// DaskAutoscaler
+	CondScalingActive = "ScalingActive"
+	CondAbleToScale   = "AbleToScale"
+)
+
+// setCondition sets a condition; LastTransitionTime changes only when the
+// status does, so an unchanged condition causes no status write.
+func setCondition(conds *[]metav1.Condition, generation int64, typ string, status metav1.ConditionStatus, reason, message string) {
+	apimeta.SetStatusCondition(conds, metav1.Condition{
+		Type:               typ,
+		Status:             status,
+		Reason:             reason,
+		Message:            message,
+		ObservedGeneration: generation,
+	})
+}
+
+func boolStatus(b bool) metav1.ConditionStatus {
+	if b {
+		return metav1.ConditionTrue
+	}
+	return metav1.ConditionFalse
+}
+
+func podReady(p *corev1.Pod) bool {
+	if p == nil || p.DeletionTimestamp != nil || p.Status.Phase != corev1.PodRunning {
+		return false
+	}
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}
+
+func podTerminal(p *corev1.Pod) bool {
+	return p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed
+}

@@ -1,0 +1,425 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strconv"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/scheme"
+	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/record"
+	"k8s.io/klog/v2"
+
+	daskv1 "github.com/dask-operator/dask-operator/pkg/apis/kubernetes.dask.org/v1"
+	"github.com/dask-operator/dask-operator/pkg/daskapi"
+	"github.com/dask-operator/dask-operator/pkg/expectations"
+	"github.com/dask-operator/dask-operator/pkg/generated/clientset/versioned"
+	daskscheme "github.com/dask-operator/dask-operator/pkg/generated/clientset/versioned/scheme"
+)
+
+func init() {
+	// Events about Dask objects need their kinds in the scheme the recorder uses.
+	utilruntime.Must(daskscheme.AddToScheme(scheme.Scheme))
+}
+
+// Options configure the controllers. Zero values take the defaults below.
+type Options struct {
+	// Namespaces to watch; empty watches all.
+	Namespaces []string
+	// Workers is the number of workers per queue (default 5).
+	Workers int
+	// ClusterDomain is the cluster's DNS domain (default cluster.local).
+	ClusterDomain string
+	// Resolver reaches Dask schedulers. Required.
+	Resolver daskapi.Resolver
+	// ResyncPeriod of the informers (default 10 minutes): a safety net only.
+	ResyncPeriod time.Duration
+
+	// MaxPodOpsPerSync bounds the Pods one sync creates or deletes (default 500).
+	MaxPodOpsPerSync int
+	// WorkerBatchDelay is the pause between creation batches of one group
+	// (default 0). DASK_KUBERNETES__CONTROLLER__WORKER_ALLOCATION__DELAY sets it.
+	WorkerBatchDelay time.Duration
+	// RetireTimeout bounds one retire_workers call (default 2 minutes): Dask
+	// moves the workers' data before it answers.
+	RetireTimeout time.Duration
+	// RetireFallbackAfter is how long the scheduler may be unreachable during
+	// a scale-down before running workers are deleted without retiring them
+	// (newest first). Negative never deletes them; zero takes the default, 30s.
+	RetireFallbackAfter time.Duration
+	// SchedulerPollInterval is how often idle clusters and autoscalers ask
+	// their scheduler (default 5s).
+	SchedulerPollInterval time.Duration
+	// AutoscalerCooldown is the pause after an autoscaler changed the worker
+	// count (default 15s).
+	AutoscalerCooldown time.Duration
+	// ScaleDownStabilization is how long the scheduler's target must stay
+	// lower before an autoscaler shrinks a group (default 60s).
+	ScaleDownStabilization time.Duration
+	// SchedulerCallTimeout bounds the short scheduler calls (default 5s).
+	SchedulerCallTimeout time.Duration
+}
+
+// Environment variables of the Python operator that the Go operator honours.
+const (
+	EnvBatchSize  = "DASK_KUBERNETES__CONTROLLER__WORKER_ALLOCATION__BATCH_SIZE"
+	EnvBatchDelay = "DASK_KUBERNETES__CONTROLLER__WORKER_ALLOCATION__DELAY"
+)
+
+// OptionsFromEnv applies the Python operator's worker allocation variables:
+// the batch size caps the Pods created per sync, the delay (seconds) paces
+// the batches.
+func (o *Options) OptionsFromEnv() error {
+	if v := os.Getenv(EnvBatchSize); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			return fmt.Errorf("%s=%q: want a positive integer", EnvBatchSize, v)
+		}
+		o.MaxPodOpsPerSync = n
+	}
+	if v := os.Getenv(EnvBatchDelay); v != "" {
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil || f < 0 {
+			return fmt.Errorf("%s=%q: want a number of seconds", EnvBatchDelay, v)
+		}
+		o.WorkerBatchDelay = time.Duration(f * float64(time.Second))
+	}
+	return nil
+}
+
+func (o *Options) defaults() {
+	if o.Workers <= 0 {
+		o.Workers = 5
+	}
+	if o.ClusterDomain == "" {
+		o.ClusterDomain = "cluster.local"
+	}
+	if o.ResyncPeriod == 0 {
+		o.ResyncPeriod = 10 * time.Minute
+	}
+	if o.MaxPodOpsPerSync <= 0 || o.MaxPodOpsPerSync > 500 {
+		o.MaxPodOpsPerSync = 500
+	}
+	if o.RetireFallbackAfter == 0 {
+		o.RetireFallbackAfter = 30 * time.Second
+	}
+	if o.RetireTimeout <= 0 {
+		o.RetireTimeout = 2 * time.Minute
+	}
+	if o.SchedulerPollInterval <= 0 {
+		o.SchedulerPollInterval = 5 * time.Second
+	}
+	if o.AutoscalerCooldown < 0 {
+		o.AutoscalerCooldown = 0
+	} else if o.AutoscalerCooldown == 0 {
+		o.AutoscalerCooldown = 15 * time.Second
+	}
+	if o.ScaleDownStabilization < 0 {
+		o.ScaleDownStabilization = 0
+	} else if o.ScaleDownStabilization == 0 {
+		o.ScaleDownStabilization = 60 * time.Second
+	}
+	if o.SchedulerCallTimeout <= 0 {
+		o.SchedulerCallTimeout = 5 * time.Second
+	}
+}
+
+// Controller runs the DaskCluster, DaskWorkerGroup, DaskJob and
+// DaskAutoscaler controllers over shared caches.
+type Controller struct {
+	kube     kubernetes.Interface
+	dask     versioned.Interface
+	caches   *caches
+	recorder record.EventRecorder
+	events   record.EventBroadcaster
+	opts     Options
+	dashAPI  *daskapi.Client
+	expect   *expectations.Expectations
+	now      func() time.Time
+
+	clusters    *queue
+	groups      *queue
+	jobs        *queue
+	autoscalers *queue
+
+	retirements *asyncCalls[[]daskapi.Worker]
+	idleChecks  *asyncCalls[*time.Time]
+	targets     *asyncCalls[int]
+	autoscale   *autoscaleMemory
+	batches     *batchPacer
+}
+
+// New builds the controllers; Run starts them.
+func New(kube kubernetes.Interface, dask versioned.Interface, opts Options) (*Controller, error) {
+	opts.defaults()
+	if opts.Resolver == nil {
+		return nil, fmt.Errorf("controller: no scheduler resolver")
+	}
+	caches, err := newCaches(kube, dask, opts.Namespaces, opts.ResyncPeriod)
+	if err != nil {
+		return nil, err
+	}
+	events := record.NewBroadcaster(record.WithContext(context.Background()))
+	c := &Controller{
+		kube:        kube,
+		dask:        dask,
+		caches:      caches,
+		events:      events,
+		recorder:    events.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "dask-operator"}),
+		opts:        opts,
+		dashAPI:     daskapi.New(opts.Resolver),
+		expect:      expectations.New(expectations.DefaultTTL),
+		now:         time.Now,
+		retirements: newAsyncCalls[[]daskapi.Worker](),
+		idleChecks:  newAsyncCalls[*time.Time](),
+		targets:     newAsyncCalls[int](),
+		autoscale:   newAutoscaleMemory(),
+		batches:     newBatchPacer(),
+	}
+	c.clusters = newQueue("daskcluster", c.syncCluster)
+	c.groups = newQueue("daskworkergroup", c.syncWorkerGroup)
+	c.jobs = newQueue("daskjob", c.syncJob)
+	c.autoscalers = newQueue("daskautoscaler", c.syncAutoscaler)
+	if err := c.addEventHandlers(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// Run starts the caches and the workers and blocks until ctx is done and
+// every worker has finished its current item.
+func (c *Controller) Run(ctx context.Context) error {
+	c.events.StartStructuredLogging(4)
+	c.events.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: c.kube.CoreV1().Events("")})
+	defer c.events.Shutdown()
+
+	c.caches.start(ctx.Done())
+	klog.InfoS("Waiting for informer caches to sync")
+	if !c.caches.waitForSync(ctx.Done()) {
+		return fmt.Errorf("caches did not sync: %w", ctx.Err())
+	}
+	klog.InfoS("Starting workers", "workersPerQueue", c.opts.Workers)
+	done := make(chan struct{})
+	queues := []*queue{c.clusters, c.groups, c.jobs, c.autoscalers}
+	for _, q := range queues {
+		go func() {
+			q.run(ctx, c.opts.Workers)
+			done <- struct{}{}
+		}()
+	}
+	for range queues {
+		<-done
+	}
+	klog.InfoS("Workers stopped")
+	return nil
+}
+
+// HasSynced reports whether the caches have been filled.
+func (c *Controller) HasSynced() bool { return c.caches.hasSynced() }
+
+// Stalled returns an error when a queue has held work for longer than
+// threshold without finishing any item.
+func (c *Controller) Stalled(threshold time.Duration) error {
+	now := time.Now()
+	for _, q := range []*queue{c.clusters, c.groups, c.jobs, c.autoscalers} {
+		if d := q.stats.stuckFor(now); d > threshold {
+			return fmt.Errorf("queue %s has made no progress for %s", q.name, d.Round(time.Second))
+		}
+	}
+	return nil
+}
+
+func (c *Controller) addEventHandlers() error {
+	for _, s := range c.caches.scopes {
+		handlers := []struct {
+			inf cache.SharedIndexInformer
+			h   cache.ResourceEventHandler
+		}{
+			{s.clusters, cache.ResourceEventHandlerFuncs{
+				AddFunc:    func(obj any) { c.onCluster(obj, true) },
+				UpdateFunc: func(old, obj any) { c.onClusterUpdate(old, obj) },
+				DeleteFunc: func(obj any) { c.onCluster(obj, true) },
+			}},
+			{s.groups, cache.ResourceEventHandlerFuncs{
+				AddFunc:    c.onGroup,
+				UpdateFunc: func(_, obj any) { c.onGroup(obj) },
+				DeleteFunc: c.onGroup,
+			}},
+			{s.jobs, cache.ResourceEventHandlerFuncs{
+				AddFunc:    func(obj any) { c.enqueue(c.jobs, obj) },
+				UpdateFunc: func(_, obj any) { c.enqueue(c.jobs, obj) },
+				DeleteFunc: func(obj any) { c.enqueue(c.jobs, obj) },
+			}},
+			{s.autoscalers, cache.ResourceEventHandlerFuncs{
+				AddFunc:    c.onAutoscaler,
+				UpdateFunc: func(_, obj any) { c.onAutoscaler(obj) },
+				DeleteFunc: c.onAutoscaler,
+			}},
+			{s.pods, cache.ResourceEventHandlerFuncs{
+				AddFunc:    c.onPodAdd,
+				UpdateFunc: c.onPodUpdate,
+				DeleteFunc: c.onPodDelete,
+			}},
+			{s.services, cache.ResourceEventHandlerFuncs{
+				AddFunc:    c.enqueueOwner,
+				UpdateFunc: func(_, obj any) { c.enqueueOwner(obj) },
+				DeleteFunc: c.enqueueOwner,
+			}},
+		}
+		for _, h := range handlers {
+			if _, err := h.inf.AddEventHandler(h.h); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (c *Controller) enqueue(q *queue, obj any) {
+	key, err := cache.DeletionHandlingMetaNamespaceKeyFunc(obj)
+	if err != nil {
+		utilruntime.HandleError(err)
+		return
+	}
+	q.add(key)
+}
+
+func (c *Controller) onCluster(obj any, related bool) {
+	c.enqueue(c.clusters, obj)
+	m, err := metaOf(obj)
+	if err != nil {
+		return
+	}
+	if related {
+		// Groups wait for their cluster; autoscalers follow it.
+		for _, g := range c.caches.groupsOf(m.GetNamespace(), m.GetName()) {
+			c.enqueue(c.groups, g)
+		}
+		for _, a := range c.caches.autoscalersOf(m.GetNamespace(), m.GetName()) {
+			c.enqueue(c.autoscalers, a)
+		}
+	}
+	if ref := metav1.GetControllerOf(m); ref != nil && ref.Kind == "DaskJob" {
+		c.jobs.add(m.GetNamespace() + "/" + ref.Name)
+	}
+}
+
+func (c *Controller) onClusterUpdate(old, obj any) {
+	o, n := old.(*daskv1.DaskCluster), obj.(*daskv1.DaskCluster)
+	// Only spec or metadata changes concern the cluster's groups; status
+	// changes would otherwise wake every group on every status write.
+	related := o.Generation != n.Generation || !mapsEqual(o.Labels, n.Labels)
+	c.onCluster(obj, related)
+}
+
+func (c *Controller) onGroup(obj any) {
+	c.enqueue(c.groups, obj)
+	if g, ok := tombstoneAs[*daskv1.DaskWorkerGroup](obj); ok {
+		c.clusters.add(g.Namespace + "/" + g.Spec.Cluster)
+	}
+}
+
+func (c *Controller) onAutoscaler(obj any) {
+	c.enqueue(c.autoscalers, obj)
+	if a, ok := tombstoneAs[*daskv1.DaskAutoscaler](obj); ok {
+		c.clusters.add(a.Namespace + "/" + a.Spec.Cluster)
+	}
+}
+
+// enqueueOwner enqueues the Dask object that controls a Pod or Service.
+func (c *Controller) enqueueOwner(obj any) {
+	m, err := metaOf(obj)
+	if err != nil {
+		return
+	}
+	ref := metav1.GetControllerOf(m)
+	if ref == nil || ref.APIVersion != daskv1.SchemeGroupVersion.String() {
+		return
+	}
+	key := m.GetNamespace() + "/" + ref.Name
+	switch ref.Kind {
+	case "DaskCluster":
+		c.clusters.add(key)
+	case "DaskWorkerGroup":
+		c.groups.add(key)
+	case "DaskJob":
+		c.jobs.add(key)
+	}
+}
+
+// expectationKey is the key under which the controller of a Pod records the
+// creations and deletions it waits for.
+func expectationKey(p *corev1.Pod) (string, bool) {
+	ref := metav1.GetControllerOf(p)
+	if ref == nil || ref.APIVersion != daskv1.SchemeGroupVersion.String() {
+		return "", false
+	}
+	key := p.Namespace + "/" + ref.Name
+	switch ref.Kind {
+	case "DaskWorkerGroup":
+		return key, true
+	case "DaskJob":
+		return jobExpectationKey(key), true
+	}
+	return "", false
+}
+
+func (c *Controller) onPodAdd(obj any) {
+	p := obj.(*corev1.Pod)
+	if key, ok := expectationKey(p); ok {
+		c.expect.CreationObserved(key, p.Name)
+		if p.DeletionTimestamp != nil {
+			c.expect.DeletionObserved(key, p.Name)
+		}
+	}
+	c.enqueueOwner(p)
+}
+
+func (c *Controller) onPodUpdate(old, obj any) {
+	o, p := old.(*corev1.Pod), obj.(*corev1.Pod)
+	if o.ResourceVersion == p.ResourceVersion {
+		return // a resync: nothing changed
+	}
+	if key, ok := expectationKey(p); ok && p.DeletionTimestamp != nil {
+		c.expect.DeletionObserved(key, p.Name)
+	}
+	c.enqueueOwner(p)
+}
+
+func (c *Controller) onPodDelete(obj any) {
+	p, ok := tombstoneAs[*corev1.Pod](obj)
+	if !ok {
+		return
+	}
+	if key, ok := expectationKey(p); ok {
+		c.expect.DeletionObserved(key, p.Name)
+	}
+	c.enqueueOwner(p)
+}
+
+func tombstoneAs[T any](obj any) (T, bool) {
+	if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		obj = t.Obj
+	}
+	v, ok := obj.(T)
+	return v, ok
+}
+
+func mapsEqual(a, b map[string]string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if bv, ok := b[k]; !ok || bv != v {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,374 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/klog/v2"
+
+	daskv1 "github.com/dask-operator/dask-operator/pkg/apis/kubernetes.dask.org/v1"
+	"github.com/dask-operator/dask-operator/pkg/resources"
+)
+
+// Event and condition reasons of jobs.
+const (
+	ReasonJobStarted           = "JobStarted"
+	ReasonJobSucceeded         = "JobSucceeded"
+	ReasonJobFailed            = "JobFailed"
+	ReasonBackoffLimitExceeded = "BackoffLimitExceeded"
+	ReasonDeadlineExceeded     = "DeadlineExceeded"
+	ReasonRunnerLost           = "RunnerPodLost"
+	ReasonRunnerRetry          = "RunnerRetry"
+	ReasonSuspended            = "Suspended"
+	ReasonResumed              = "Resumed"
+	ReasonTTLExpired           = "TTLExpired"
+	ReasonClusterDeleted       = "ClusterDeleted"
+)
+
+// DefaultOnFailureBackoffLimit is how many runner container restarts a job
+// with restartPolicy OnFailure and no backoffLimit survives.
+const DefaultOnFailureBackoffLimit = 6
+
+// jobBackoffLimit: unset means 6 restarts with OnFailure (instead of crash
+// looping forever) and no retry with Never (a failed runner fails the job,
+// as with the Python operator).
+func jobBackoffLimit(job *daskv1.DaskJob, policy corev1.RestartPolicy) int32 {
+	if job.Spec.BackoffLimit != nil {
+		return *job.Spec.BackoffLimit
+	}
+	if policy == corev1.RestartPolicyNever {
+		return 0
+	}
+	return DefaultOnFailureBackoffLimit
+}
+
+func jobExpectationKey(key string) string { return "DaskJob/" + key }
+
+func jobFinished(s daskv1.JobStatus) bool {
+	return s == daskv1.JobSuccessful || s == daskv1.JobFailed
+}
+
+func (c *Controller) syncJob(ctx context.Context, key string) (time.Duration, error) {
+	ns, name, err := cache.SplitMetaNamespaceKey(key)
+	if err != nil {
+		return 0, nil
+	}
+	job, err := c.caches.job(ns, name)
+	if apierrors.IsNotFound(err) {
+		c.expect.Forget(jobExpectationKey(key))
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	if job.DeletionTimestamp != nil {
+		return 0, nil
+	}
+	status := job.Status.DeepCopy()
+	status.ObservedGeneration = job.Generation
+	status.ClusterName = resources.JobClusterName(job.Name)
+	status.JobRunnerPodName = resources.RunnerPodName(job.Name)
+	if status.JobStatus == "" {
+		status.JobStatus = daskv1.JobCreated
+	}
+
+	requeue, syncErr := c.reconcileJob(ctx, key, job, status)
+	if !equality.Semantic.DeepEqual(&job.Status, status) {
+		updated := job.DeepCopy()
+		updated.Status = *status
+		if _, err := c.dask.KubernetesV1().DaskJobs(ns).UpdateStatus(ctx, updated, metav1.UpdateOptions{}); err != nil && !apierrors.IsNotFound(err) {
+			return 0, errors.Join(syncErr, err)
+		}
+	}
+	return requeue, syncErr
+}
+
+func (c *Controller) reconcileJob(ctx context.Context, key string, job *daskv1.DaskJob, status *daskv1.DaskJobStatus) (time.Duration, error) {
+	now := c.now()
+	if jobFinished(status.JobStatus) {
+		if err := c.deleteJobCluster(ctx, job); err != nil {
+			return 0, err
+		}
+		return c.jobTTL(ctx, job, status, now)
+	}
+
+	if job.Spec.Suspend != nil && *job.Spec.Suspend {
+		if err := errors.Join(c.deleteJobRunner(ctx, job), c.deleteJobCluster(ctx, job)); err != nil {
+			return 0, err
+		}
+		if status.JobStatus != daskv1.JobSuspended {
+			c.recorder.Event(job, corev1.EventTypeNormal, ReasonSuspended, "Job suspended: its runner Pod and cluster are deleted until spec.suspend is false")
+		}
+		status.JobStatus = daskv1.JobSuspended
+		status.StartTime = nil
+		setCondition(&status.Conditions, job.Generation, CondSuspended, metav1.ConditionTrue, ReasonSuspended, "spec.suspend is true")
+		return 0, nil
+	}
+	if cond := findCondition(status.Conditions, CondSuspended); cond != nil && cond.Status == metav1.ConditionTrue {
+		setCondition(&status.Conditions, job.Generation, CondSuspended, metav1.ConditionFalse, ReasonResumed, "spec.suspend is false")
+		c.recorder.Event(job, corev1.EventTypeNormal, ReasonResumed, "Job resumed")
+		status.JobStatus = daskv1.JobCreated
+	}
+
+	// The deadline counts from the start of the run, like a Kubernetes Job's.
+	if job.Spec.ActiveDeadlineSeconds != nil && status.StartTime != nil {
+		deadline := status.StartTime.Add(time.Duration(*job.Spec.ActiveDeadlineSeconds) * time.Second)
+		if !now.Before(deadline) {
+			return 0, c.failJob(ctx, job, status, ReasonDeadlineExceeded,
+				fmt.Sprintf("the job ran longer than activeDeadlineSeconds (%ds)", *job.Spec.ActiveDeadlineSeconds), true)
+		}
+	}
+
+	cluster, err := c.ensureJobCluster(ctx, job)
+	if err != nil {
+		return 0, err
+	}
+	expKey := jobExpectationKey(key)
+	if !c.expect.Satisfied(expKey) {
+		return 0, nil // the runner Pod we created is not in the cache yet
+	}
+	runner, err := c.caches.pod(job.Namespace, resources.RunnerPodName(job.Name))
+	if err != nil && !apierrors.IsNotFound(err) {
+		return 0, err
+	}
+	if runner != nil && !ownedBy(runner, job) {
+		msg := fmt.Sprintf("Pod %s already exists and is not controlled by this DaskJob; delete or rename it", runner.Name)
+		c.recorder.Event(job, corev1.EventTypeWarning, ReasonNameConflict, msg)
+		return 0, errors.New(msg)
+	}
+	desired := resources.RunnerPod(job, cluster, c.opts.ClusterDomain)
+	limit := jobBackoffLimit(job, desired.Spec.RestartPolicy)
+
+	if runner == nil || runner.DeletionTimestamp != nil {
+		if runner != nil {
+			return 0, nil // wait until it is gone
+		}
+		if status.Attempts > 0 && (status.JobStatus == daskv1.JobRunning || status.JobStatus == daskv1.JobClusterCreated) {
+			// The runner vanished from under the job: a failure, retried within backoffLimit.
+			status.Failed++
+			if status.Failed > limit {
+				return 0, c.failJob(ctx, job, status, ReasonBackoffLimitExceeded,
+					fmt.Sprintf("runner Pod %s was deleted and backoffLimit (%d) is exhausted", desired.Name, limit), false)
+			}
+			c.recorder.Eventf(job, corev1.EventTypeWarning, ReasonRunnerLost, "Runner Pod %s disappeared; starting attempt %d", desired.Name, status.Attempts+1)
+		}
+		return 0, c.createRunner(ctx, expKey, job, desired, status)
+	}
+
+	restarts := restarts(runner)
+	switch runner.Status.Phase {
+	case corev1.PodSucceeded:
+		status.JobStatus = daskv1.JobSuccessful
+		status.EndTime = timePtr(now)
+		setCondition(&status.Conditions, job.Generation, CondComplete, metav1.ConditionTrue, ReasonJobSucceeded,
+			fmt.Sprintf("runner Pod %s succeeded", runner.Name))
+		c.recorder.Eventf(job, corev1.EventTypeNormal, ReasonJobSucceeded, "Runner Pod %s succeeded; deleting the cluster", runner.Name)
+		klog.InfoS("Job succeeded", "daskjob", klog.KObj(job))
+		if err := c.deleteJobCluster(ctx, job); err != nil {
+			return 0, err
+		}
+		return c.jobTTL(ctx, job, status, now)
+	case corev1.PodFailed:
+		status.Failed++
+		if status.Failed > limit {
+			reason, msg := ReasonJobFailed, fmt.Sprintf("runner Pod %s failed: %s", runner.Name, podFailureMessage(runner))
+			if limit > 0 {
+				reason, msg = ReasonBackoffLimitExceeded, fmt.Sprintf("%s; backoffLimit (%d) is exhausted", msg, limit)
+			}
+			return 0, c.failJob(ctx, job, status, reason, msg, false)
+		}
+		c.recorder.Eventf(job, corev1.EventTypeWarning, ReasonRunnerRetry, "Runner Pod %s failed (%d of %d allowed failures); retrying",
+			runner.Name, status.Failed, limit)
+		// Delete it and create the next attempt once it is gone.
+		if err := c.deleteJobRunner(ctx, job); err != nil {
+			status.Failed--
+			return 0, err
+		}
+		status.JobStatus = daskv1.JobClusterCreated
+		return 0, nil
+	case corev1.PodRunning:
+		if desired.Spec.RestartPolicy == corev1.RestartPolicyOnFailure && restarts > limit {
+			status.Failed = restarts
+			return 0, c.failJob(ctx, job, status, ReasonBackoffLimitExceeded,
+				fmt.Sprintf("runner Pod %s restarted %d times, more than backoffLimit (%d)", runner.Name, restarts, limit), true)
+		}
+		if status.JobStatus != daskv1.JobRunning {
+			c.recorder.Eventf(job, corev1.EventTypeNormal, ReasonJobStarted, "Runner Pod %s is running", runner.Name)
+		}
+		status.JobStatus = daskv1.JobRunning
+		if status.StartTime == nil {
+			status.StartTime = timePtr(now)
+		}
+	default:
+		if status.JobStatus == daskv1.JobCreated {
+			status.JobStatus = daskv1.JobClusterCreated
+		}
+	}
+	if job.Spec.ActiveDeadlineSeconds != nil && status.StartTime != nil {
+		deadline := status.StartTime.Add(time.Duration(*job.Spec.ActiveDeadlineSeconds) * time.Second)
+		return deadline.Sub(now) + 100*time.Millisecond, nil
+	}
+	return 0, nil
+}
+
+func (c *Controller) createRunner(ctx context.Context, expKey string, job *daskv1.DaskJob, pod *corev1.Pod, status *daskv1.DaskJobStatus) error {
+	c.expect.ExpectCreations(expKey, pod.Name)
+	_, err := c.kube.CoreV1().Pods(job.Namespace).Create(ctx, pod, metav1.CreateOptions{})
+	if err != nil {
+		c.expect.CreationObserved(expKey, pod.Name)
+		if apierrors.IsAlreadyExists(err) {
+			return fmt.Errorf("runner Pod %s exists but is not in the cache yet", pod.Name)
+		}
+		msg := fmt.Sprintf("create runner Pod %s: %v", pod.Name, err)
+		c.recorder.Event(job, corev1.EventTypeWarning, ReasonCreateFailed, msg)
+		if apierrors.IsInvalid(err) {
+			return c.failJob(ctx, job, status, ReasonCreateFailed, msg, true)
+		}
+		return errors.New(msg)
+	}
+	status.Attempts++
+	if status.JobStatus == daskv1.JobCreated {
+		status.JobStatus = daskv1.JobClusterCreated
+	}
+	klog.InfoS("Created runner Pod", "daskjob", klog.KObj(job), "pod", pod.Name, "attempt", status.Attempts)
+	return nil
+}
+
+// failJob ends the job as Failed; the cluster goes, and the runner too when
+// it may still be running (deadline, restarts).
+func (c *Controller) failJob(ctx context.Context, job *daskv1.DaskJob, status *daskv1.DaskJobStatus, reason, msg string, stopRunner bool) error {
+	status.JobStatus = daskv1.JobFailed
+	status.EndTime = timePtr(c.now())
+	setCondition(&status.Conditions, job.Generation, CondFailed, metav1.ConditionTrue, reason, msg)
+	c.recorder.Event(job, corev1.EventTypeWarning, reason, msg)
+	klog.InfoS("Job failed", "daskjob", klog.KObj(job), "reason", reason, "message", msg)
+	var errs []error
+	if stopRunner {
+		errs = append(errs, c.deleteJobRunner(ctx, job))
+	}
+	errs = append(errs, c.deleteJobCluster(ctx, job))
+	return errors.Join(errs...)
+}
+
+// jobTTL deletes a finished job once ttlSecondsAfterFinished has passed.
+func (c *Controller) jobTTL(ctx context.Context, job *daskv1.DaskJob, status *daskv1.DaskJobStatus, now time.Time) (time.Duration, error) {
+	if job.Spec.TTLSecondsAfterFinished == nil || status.EndTime == nil {
+		return 0, nil
+	}
+	expiry := status.EndTime.Add(time.Duration(*job.Spec.TTLSecondsAfterFinished) * time.Second)
+	if now.Before(expiry) {
+		return expiry.Sub(now) + 100*time.Millisecond, nil
+	}
+	uid := job.UID
+	background := metav1.DeletePropagationBackground
+	err := c.dask.KubernetesV1().DaskJobs(job.Namespace).Delete(ctx, job.Name, metav1.DeleteOptions{
+		Preconditions: &metav1.Preconditions{UID: &uid}, PropagationPolicy: &background,
+	})
+	if err != nil && !apierrors.IsNotFound(err) {
+		return 0, err
+	}
+	klog.InfoS("Deleted finished job after its TTL", "daskjob", klog.KObj(job))
+	c.recorder.Eventf(job, corev1.EventTypeNormal, ReasonTTLExpired, "Deleted %ds after it finished (ttlSecondsAfterFinished)", *job.Spec.TTLSecondsAfterFinished)
+	return 0, nil
+}
+
+func (c *Controller) ensureJobCluster(ctx context.Context, job *daskv1.DaskJob) (*daskv1.DaskCluster, error) {
+	desired := resources.JobCluster(job)
+	existing, err := c.caches.cluster(job.Namespace, desired.Name)
+	if err == nil {
+		if !ownedBy(existing, job) {
+			msg := fmt.Sprintf("DaskCluster %s already exists and is not controlled by this DaskJob; delete it or rename the job", desired.Name)
+			c.recorder.Event(job, corev1.EventTypeWarning, ReasonNameConflict, msg)
+			return nil, errors.New(msg)
+		}
+		return existing, nil
+	}
+	if !apierrors.IsNotFound(err) {
+		return nil, err
+	}
+	created, err := c.dask.KubernetesV1().DaskClusters(job.Namespace).Create(ctx, desired, metav1.CreateOptions{})
+	if apierrors.IsAlreadyExists(err) {
+		return nil, fmt.Errorf("DaskCluster %s exists but is not in the cache yet", desired.Name)
+	}
+	if err != nil {
+		msg := fmt.Sprintf("create DaskCluster %s: %v", desired.Name, err)
+		c.recorder.Event(job, corev1.EventTypeWarning, ReasonCreateFailed, msg)
+		return nil, errors.New(msg)
+	}
+	klog.InfoS("Created job cluster", "daskjob", klog.KObj(job), "daskcluster", created.Name)
+	return created, nil
+}
+
+func (c *Controller) deleteJobCluster(ctx context.Context, job *daskv1.DaskJob) error {
+	cluster, err := c.caches.cluster(job.Namespace, resources.JobClusterName(job.Name))
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if !ownedBy(cluster, job) || cluster.DeletionTimestamp != nil {
+		return nil
+	}
+	uid := cluster.UID
+	background := metav1.DeletePropagationBackground
+	err = c.dask.KubernetesV1().DaskClusters(job.Namespace).Delete(ctx, cluster.Name, metav1.DeleteOptions{
+		Preconditions: &metav1.Preconditions{UID: &uid}, PropagationPolicy: &background,
+	})
+	if err != nil && !apierrors.IsNotFound(err) {
+		return err
+	}
+	c.recorder.Eventf(job, corev1.EventTypeNormal, ReasonClusterDeleted, "Deleted DaskCluster %s", cluster.Name)
+	return nil
+}
+
+func (c *Controller) deleteJobRunner(ctx context.Context, job *daskv1.DaskJob) error {
+	pod, err := c.caches.pod(job.Namespace, resources.RunnerPodName(job.Name))
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if !ownedBy(pod, job) || pod.DeletionTimestamp != nil {
+		return nil
+	}
+	expKey := jobExpectationKey(job.Namespace + "/" + job.Name)
+	c.expect.ExpectDeletions(expKey, pod.Name)
+	uid := pod.UID
+	err = c.kube.CoreV1().Pods(job.Namespace).Delete(ctx, pod.Name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &uid}})
+	if err != nil {
+		c.expect.DeletionObserved(expKey, pod.Name)
+		if !apierrors.IsNotFound(err) {
+			return err
+		}
+	}
+	return nil
+}
+
+func podFailureMessage(p *corev1.Pod) string {
+	for _, s := range p.Status.ContainerStatuses {
+		if t := s.State.Terminated; t != nil && t.ExitCode != 0 {
+			return fmt.Sprintf("container %s exited with code %d (%s)", s.Name, t.ExitCode, t.Reason)
+		}
+	}
+	if p.Status.Message != "" {
+		return p.Status.Message
+	}
+	if p.Status.Reason != "" {
+		return p.Status.Reason
+	}
+	return "phase Failed"
+}
+
+func timePtr(t time.Time) *metav1.Time {
+	mt := metav1.NewTime(t.Truncate(time.Second))
+	return &mt
+}

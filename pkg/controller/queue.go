@@ -1,0 +1,128 @@
+package controller
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/util/workqueue"
+	"k8s.io/klog/v2"
+)
+
+// syncFunc reconciles one object. A positive duration asks for another sync
+// after that long even when nothing changes (polling a scheduler, deadlines).
+type syncFunc func(ctx context.Context, key string) (time.Duration, error)
+
+// queue is a rate-limited workqueue of object keys ("namespace/name") with
+// the sync function its workers run.
+type queue struct {
+	name  string
+	q     workqueue.TypedRateLimitingInterface[string]
+	sync  syncFunc
+	stats *progress
+}
+
+func newQueue(name string, sync syncFunc) *queue {
+	return &queue{
+		name: name,
+		q: workqueue.NewTypedRateLimitingQueueWithConfig(
+			workqueue.DefaultTypedControllerRateLimiter[string](),
+			workqueue.TypedRateLimitingQueueConfig[string]{Name: name},
+		),
+		sync:  sync,
+		stats: &progress{},
+	}
+}
+
+func (q *queue) add(key string) { q.q.Add(key) }
+
+// run starts workers and blocks until ctx is done and the workers have
+// finished the items they hold.
+func (q *queue) run(ctx context.Context, workers int) {
+	var wg sync.WaitGroup
+	for i := 0; i < workers; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			wait.UntilWithContext(ctx, func(ctx context.Context) {
+				for q.next(ctx) {
+				}
+			}, time.Second)
+		}()
+	}
+	<-ctx.Done()
+	q.q.ShutDownWithDrain()
+	wg.Wait()
+}
+
+func (q *queue) next(ctx context.Context) bool {
+	key, quit := q.q.Get()
+	if quit {
+		return false
+	}
+	defer q.q.Done(key)
+	q.stats.started()
+	defer q.stats.finished()
+
+	after, err := q.sync(ctx, key)
+	if err != nil {
+		if apierrors.IsConflict(err) {
+			// Our cache lagged a write; the retry sees the newer object.
+			klog.V(2).InfoS("Conflict, will retry", "controller", q.name, "key", key, "err", err)
+		} else {
+			klog.ErrorS(err, "Sync failed, will retry", "controller", q.name, "key", key)
+		}
+		q.q.AddRateLimited(key)
+		return true
+	}
+	q.q.Forget(key)
+	if after > 0 {
+		q.q.AddAfter(key, after)
+	}
+	return true
+}
+
+// progress records when workers last finished an item, so that a liveness
+// probe can tell a stuck queue from an idle one.
+type progress struct {
+	mu           sync.Mutex
+	inFlight     int
+	lastFinished time.Time
+	oldestStart  time.Time
+}
+
+func (p *progress) started() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.inFlight == 0 {
+		p.oldestStart = time.Now()
+	}
+	p.inFlight++
+}
+
+func (p *progress) finished() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.inFlight--
+	p.lastFinished = time.Now()
+	if p.inFlight == 0 {
+		p.oldestStart = time.Time{}
+	}
+}
+
+// stuckFor reports how long work has been in flight without any item
+// finishing; zero when the queue is idle or moving.
+func (p *progress) stuckFor(now time.Time) time.Duration {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.inFlight == 0 {
+		return 0
+	}
+	since := p.oldestStart
+	if p.lastFinished.After(since) {
+		since = p.lastFinished
+	}
+	return now.Sub(since)
+}

@@ -1,0 +1,169 @@
+// Package daskapi talks to a Dask scheduler's HTTP API (/api/v1/...), which
+// Dask serves when distributed.scheduler.http.routes includes
+// distributed.http.scheduler.api. Every call takes a context and the client
+// has a short default timeout: a slow scheduler must never hold up the
+// operator.
+package daskapi
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Target identifies the scheduler of one cluster.
+type Target struct {
+	Namespace string
+	Cluster   string
+	// Service is the scheduler Service's name.
+	Service string
+	// Port is the Service's dashboard (HTTP) port.
+	Port int32
+}
+
+// Resolver turns a Target into the base URL of its scheduler's HTTP server
+// (scheme, host and any path prefix, without /api/v1) and the HTTP client
+// to reach it with.
+type Resolver interface {
+	Resolve(t Target) (baseURL string, client *http.Client, err error)
+}
+
+// ErrNotSupported means the scheduler does not serve the route (HTTP 404):
+// an older Dask, or the API routes are not enabled.
+var ErrNotSupported = errors.New("the scheduler does not serve this API route")
+
+// Client calls the scheduler API.
+type Client struct {
+	resolver Resolver
+}
+
+// New returns a Client.
+func New(r Resolver) *Client { return &Client{resolver: r} }
+
+// Worker is a worker as the scheduler knows it.
+type Worker struct {
+	Name    string
+	Address string
+}
+
+// RetireWorkers asks the scheduler to retire n workers of its choice (it moves
+// their data away first) and returns the workers it retired.
+func (c *Client) RetireWorkers(ctx context.Context, t Target, n int) ([]Worker, error) {
+	body, _ := json.Marshal(map[string]int{"n": n})
+	var resp map[string]struct {
+		Name json.RawMessage `json:"name"`
+	}
+	if err := c.do(ctx, t, http.MethodPost, "retire_workers", body, &resp); err != nil {
+		return nil, err
+	}
+	out := make([]Worker, 0, len(resp))
+	for addr, info := range resp {
+		out = append(out, Worker{Name: nameString(info.Name), Address: addr})
+	}
+	return out, nil
+}
+
+// AdaptiveTarget returns the number of workers the scheduler wants.
+func (c *Client) AdaptiveTarget(ctx context.Context, t Target) (int, error) {
+	var resp struct {
+		Workers *int `json:"workers"`
+	}
+	if err := c.do(ctx, t, http.MethodGet, "adaptive_target", nil, &resp); err != nil {
+		return 0, err
+	}
+	if resp.Workers == nil {
+		return 0, fmt.Errorf("adaptive_target: response has no \"workers\"")
+	}
+	return *resp.Workers, nil
+}
+
+// CheckIdle returns since when the scheduler has been idle, or nil when it is busy.
+func (c *Client) CheckIdle(ctx context.Context, t Target) (*time.Time, error) {
+	var resp struct {
+		IdleSince *float64 `json:"idle_since"`
+	}
+	if err := c.do(ctx, t, http.MethodGet, "check_idle", nil, &resp); err != nil {
+		return nil, err
+	}
+	if resp.IdleSince == nil {
+		return nil, nil
+	}
+	sec := *resp.IdleSince
+	ts := time.Unix(int64(sec), int64((sec-float64(int64(sec)))*1e9))
+	return &ts, nil
+}
+
+// GetWorkers lists the workers connected to the scheduler.
+func (c *Client) GetWorkers(ctx context.Context, t Target) ([]Worker, error) {
+	var resp struct {
+		Workers []struct {
+			Name    json.RawMessage `json:"name"`
+			Address string          `json:"address"`
+		} `json:"workers"`
+	}
+	if err := c.do(ctx, t, http.MethodGet, "get_workers", nil, &resp); err != nil {
+		return nil, err
+	}
+	out := make([]Worker, 0, len(resp.Workers))
+	for _, w := range resp.Workers {
+		out = append(out, Worker{Name: nameString(w.Name), Address: w.Address})
+	}
+	return out, nil
+}
+
+// nameString renders a Dask worker name, which may be a string or a number.
+func nameString(raw json.RawMessage) string {
+	var s string
+	if err := json.Unmarshal(raw, &s); err == nil {
+		return s
+	}
+	return strings.TrimSpace(string(raw))
+}
+
+func (c *Client) do(ctx context.Context, t Target, method, route string, body []byte, out any) error {
+	base, httpClient, err := c.resolver.Resolve(t)
+	if err != nil {
+		return err
+	}
+	url := strings.TrimSuffix(base, "/") + "/api/v1/" + route
+	req, err := http.NewRequestWithContext(ctx, method, url, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := httpClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", method, route, err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", method, route, err)
+	}
+	if resp.StatusCode == http.StatusNotFound {
+		return fmt.Errorf("%s %s: %w", method, route, ErrNotSupported)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s %s: HTTP %s: %s", method, route, strconv.Itoa(resp.StatusCode), truncate(data, 200))
+	}
+	if err := json.Unmarshal(data, out); err != nil {
+		return fmt.Errorf("%s %s: decode %q: %w", method, route, truncate(data, 200), err)
+	}
+	return nil
+}
+
+func truncate(b []byte, n int) string {
+	if len(b) > n {
+		return string(b[:n]) + "..."
+	}
+	return string(b)
+}

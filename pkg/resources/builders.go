@@ -1,0 +1,337 @@
+package resources
+
+import (
+	"fmt"
+	"strconv"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+
+	daskv1 "github.com/dask-operator/dask-operator/pkg/apis/kubernetes.dask.org/v1"
+)
+
+// Environment variables injected into Dask containers.
+const (
+	EnvWorkerName       = "DASK_WORKER_NAME"
+	EnvSchedulerAddress = "DASK_SCHEDULER_ADDRESS"
+)
+
+// Default ports and port names of the scheduler Service.
+const (
+	CommPortName      = "tcp-comm"
+	DashboardPortName = "http-dashboard"
+	DefaultCommPort   = 8786
+	DefaultHTTPPort   = 8787
+)
+
+var (
+	clusterGVK     = daskv1.SchemeGroupVersion.WithKind("DaskCluster")
+	workerGroupGVK = daskv1.SchemeGroupVersion.WithKind("DaskWorkerGroup")
+	jobGVK         = daskv1.SchemeGroupVersion.WithKind("DaskJob")
+)
+
+// ControllerRefToCluster makes a DaskCluster the controller of a child.
+func ControllerRefToCluster(c *daskv1.DaskCluster) metav1.OwnerReference {
+	return *metav1.NewControllerRef(c, clusterGVK)
+}
+
+// ControllerRefToWorkerGroup makes a DaskWorkerGroup the controller of a child.
+func ControllerRefToWorkerGroup(g *daskv1.DaskWorkerGroup) metav1.OwnerReference {
+	return *metav1.NewControllerRef(g, workerGroupGVK)
+}
+
+// ControllerRefToJob makes a DaskJob the controller of a child.
+func ControllerRefToJob(j *daskv1.DaskJob) metav1.OwnerReference {
+	return *metav1.NewControllerRef(j, jobGVK)
+}
+
+// ServicePort returns the port of the scheduler Service with the given name,
+// or def when the Service has none by that name.
+func ServicePort(spec *corev1.ServiceSpec, name string, def int32) int32 {
+	for _, p := range spec.Ports {
+		if p.Name == name {
+			return p.Port
+		}
+	}
+	return def
+}
+
+// SchedulerAddress is the address workers and runners use to reach the
+// scheduler: tcp://<cluster>-scheduler.<namespace>.svc.<domain>:<comm port>.
+func SchedulerAddress(c *daskv1.DaskCluster, clusterDomain string) string {
+	port := ServicePort(&c.Spec.Scheduler.Service, CommPortName, DefaultCommPort)
+	return fmt.Sprintf("tcp://%s.%s.svc.%s:%d", SchedulerName(c.Name), c.Namespace, clusterDomain, port)
+}
+
+// SchedulerPod builds a cluster's scheduler Pod.
+func SchedulerPod(c *daskv1.DaskCluster) *corev1.Pod {
+	meta := c.Spec.Scheduler.Metadata
+	spec := c.Spec.Scheduler.Spec.DeepCopy()
+	return &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{
+			Name:      SchedulerName(c.Name),
+			Namespace: c.Namespace,
+			Labels: MergeLabels(c.Labels, meta.Labels, SchedulerSelector(c.Name),
+				map[string]string{LabelIstioInject: "false"}),
+			Annotations:     MergeAnnotations(c.Annotations, meta.Annotations),
+			OwnerReferences: []metav1.OwnerReference{ControllerRefToCluster(c)},
+		},
+		Spec: *spec,
+	}
+}
+
+// SchedulerService builds a cluster's scheduler Service. A spec without a
+// selector selects the scheduler Pod.
+func SchedulerService(c *daskv1.DaskCluster) *corev1.Service {
+	meta := c.Spec.Scheduler.Metadata
+	spec := c.Spec.Scheduler.Service.DeepCopy()
+	if len(spec.Selector) == 0 {
+		spec.Selector = SchedulerSelector(c.Name)
+	}
+	return &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{
+			Name:            SchedulerName(c.Name),
+			Namespace:       c.Namespace,
+			Labels:          MergeLabels(c.Labels, meta.Labels, SchedulerSelector(c.Name)),
+			Annotations:     MergeAnnotations(c.Annotations, meta.Annotations),
+			OwnerReferences: []metav1.OwnerReference{ControllerRefToCluster(c)},
+		},
+		Spec: *spec,
+	}
+}
+
+// AnnotationSyncedReplicas records, on a default worker group, the replica
+// count last copied from or to its DaskCluster. Comparing both objects with it
+// tells which side was scaled: the cluster (kubectl scale daskcluster) or the
+// group itself (kubectl scale daskworkergroup, an autoscaler, an HPA).
+const AnnotationSyncedReplicas = "kubernetes.dask.org/synced-replicas"
+
+// DefaultWorkerGroup builds a cluster's default DaskWorkerGroup. Its worker
+// spec is the cluster's spec.worker.
+func DefaultWorkerGroup(c *daskv1.DaskCluster) *daskv1.DaskWorkerGroup {
+	return &daskv1.DaskWorkerGroup{
+		ObjectMeta: metav1.ObjectMeta{
+			Name:      DefaultWorkerGroupName(c.Name),
+			Namespace: c.Namespace,
+			Labels: MergeLabels(c.Labels, map[string]string{
+				LabelClusterName: c.Name,
+				LabelComponent:   ComponentWorkerGroup,
+			}),
+			Annotations: MergeLabels(MergeAnnotations(c.Annotations), map[string]string{
+				AnnotationSyncedReplicas: strconv.Itoa(int(replicas(&c.Spec.Worker))),
+			}),
+			OwnerReferences: []metav1.OwnerReference{ControllerRefToCluster(c)},
+		},
+		Spec: daskv1.DaskWorkerGroupSpec{
+			Cluster: c.Name,
+			Worker:  *c.Spec.Worker.DeepCopy(),
+		},
+	}
+}
+
+// WorkerPod builds a worker Pod of a group. Labels: the cluster's for keys
+// not set otherwise, then the group's, then spec.worker.metadata, then the
+// operator's.
+func WorkerPod(g *daskv1.DaskWorkerGroup, c *daskv1.DaskCluster, name, clusterDomain string) *corev1.Pod {
+	meta := g.Spec.Worker.Metadata
+	spec := g.Spec.Worker.Spec.DeepCopy()
+	injectEnv(spec, []corev1.EnvVar{
+		{Name: EnvWorkerName, Value: name},
+		{Name: EnvSchedulerAddress, Value: SchedulerAddress(c, clusterDomain)},
+	})
+	return &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{
+			Name:      name,
+			Namespace: g.Namespace,
+			Labels: MergeLabels(c.Labels, g.Labels, meta.Labels, WorkerGroupSelector(c.Name, g.Name),
+				map[string]string{LabelIstioInject: "false"}),
+			Annotations:     withoutKey(MergeAnnotations(g.Annotations, meta.Annotations), AnnotationSyncedReplicas),
+			OwnerReferences: []metav1.OwnerReference{ControllerRefToWorkerGroup(g)},
+		},
+		Spec: *spec,
+	}
+}
+
+// JobCluster builds a DaskJob's DaskCluster. spec.cluster.metadata reaches it.
+func JobCluster(j *daskv1.DaskJob) *daskv1.DaskCluster {
+	meta := j.Spec.Cluster.Metadata
+	name := JobClusterName(j.Name)
+	return &daskv1.DaskCluster{
+		ObjectMeta: metav1.ObjectMeta{
+			Name:            name,
+			Namespace:       j.Namespace,
+			Labels:          MergeLabels(j.Labels, meta.Labels, map[string]string{LabelClusterName: name}),
+			Annotations:     MergeAnnotations(j.Annotations, meta.Annotations),
+			OwnerReferences: []metav1.OwnerReference{ControllerRefToJob(j)},
+		},
+		Spec: *j.Spec.Cluster.Spec.DeepCopy(),
+	}
+}
+
+// RunnerPod builds a DaskJob's runner Pod; cluster is the job's DaskCluster as
+// JobCluster builds it. restartPolicy defaults to OnFailure.
+func RunnerPod(j *daskv1.DaskJob, cluster *daskv1.DaskCluster, clusterDomain string) *corev1.Pod {
+	meta := j.Spec.Job.Metadata
+	spec := j.Spec.Job.Spec.DeepCopy()
+	if spec.RestartPolicy == "" {
+		spec.RestartPolicy = corev1.RestartPolicyOnFailure
+	}
+	injectEnv(spec, []corev1.EnvVar{{Name: EnvSchedulerAddress, Value: SchedulerAddress(cluster, clusterDomain)}})
+	return &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{
+			Name:      RunnerPodName(j.Name),
+			Namespace: j.Namespace,
+			Labels: MergeLabels(j.Labels, meta.Labels, map[string]string{
+				LabelClusterName: cluster.Name,
+				LabelComponent:   ComponentJobRunner,
+				LabelIstioInject: "false",
+			}),
+			Annotations:     MergeAnnotations(j.Annotations, meta.Annotations),
+			OwnerReferences: []metav1.OwnerReference{ControllerRefToJob(j)},
+		},
+		Spec: *spec,
+	}
+}
+
+func withoutKey(m map[string]string, key string) map[string]string {
+	delete(m, key)
+	if len(m) == 0 {
+		return nil
+	}
+	return m
+}
+
+// replicas returns spec.worker.replicas with its default, 1.
+func replicas(w *daskv1.WorkerSpec) int32 {
+	if w.Replicas == nil {
+		return 1
+	}
+	return *w.Replicas
+}
+
+// injectEnv appends variables to every container (not init containers) that
+// does not set them already: a user's value wins and is never duplicated.
+func injectEnv(spec *corev1.PodSpec, vars []corev1.EnvVar) {
+	for i := range spec.Containers {
+		c := &spec.Containers[i]
+		for _, v := range vars {
+			if !hasEnv(c.Env, v.Name) {
+				c.Env = append(c.Env, v)
+			}
+		}
+	}
+}
+
+func hasEnv(env []corev1.EnvVar, name string) bool {
+	for _, e := range env {
+		if e.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+// ServiceNeedsUpdate reports whether an existing scheduler Service differs
+// from the desired one in what the operator manages, and returns the
+// existing Service with those parts set to the desired values. Fields the
+// API server fills in (clusterIP, nodePorts it allocated, ...) are kept.
+func ServiceNeedsUpdate(existing, desired *corev1.Service) (*corev1.Service, bool) {
+	out := existing.DeepCopy()
+	changed := mergeMetadata(&out.ObjectMeta, &desired.ObjectMeta)
+	if !mapsEqual(out.Spec.Selector, desired.Spec.Selector) {
+		out.Spec.Selector = desired.Spec.Selector
+		changed = true
+	}
+	if desired.Spec.Type != "" && out.Spec.Type != desired.Spec.Type {
+		out.Spec.Type = desired.Spec.Type
+		changed = true
+	}
+	if !portsMatch(out.Spec.Ports, desired.Spec.Ports) {
+		ports := make([]corev1.ServicePort, len(desired.Spec.Ports))
+		for i, p := range desired.Spec.Ports {
+			ports[i] = p
+			// Keep a node port the API server allocated for a port of the same name.
+			if p.NodePort == 0 {
+				for _, old := range out.Spec.Ports {
+					if old.Name == p.Name {
+						ports[i].NodePort = old.NodePort
+					}
+				}
+			}
+		}
+		out.Spec.Ports = ports
+		changed = true
+	}
+	return out, changed
+}
+
+// mergeMetadata sets the desired labels and annotations on meta, keeping keys
+// that others added, and reports whether anything changed.
+func mergeMetadata(meta, desired *metav1.ObjectMeta) bool {
+	changed := false
+	for k, v := range desired.Labels {
+		if meta.Labels[k] != v {
+			if meta.Labels == nil {
+				meta.Labels = map[string]string{}
+			}
+			meta.Labels[k] = v
+			changed = true
+		}
+	}
+	for k, v := range desired.Annotations {
+		if meta.Annotations[k] != v {
+			if meta.Annotations == nil {
+				meta.Annotations = map[string]string{}
+			}
+			meta.Annotations[k] = v
+			changed = true
+		}
+	}
+	return changed
+}
+
+func portsMatch(have, want []corev1.ServicePort) bool {
+	if len(have) != len(want) {
+		return false
+	}
+	for i := range want {
+		h, w := have[i], want[i]
+		if h.Name != w.Name || h.Port != w.Port || (w.Protocol != "" && h.Protocol != w.Protocol) {
+			return false
+		}
+		if w.TargetPort != (intstr.IntOrString{}) && h.TargetPort != w.TargetPort {
+			return false
+		}
+		if w.NodePort != 0 && h.NodePort != w.NodePort {
+			return false
+		}
+	}
+	return true
+}
+
+func mapsEqual(a, b map[string]string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if bv, ok := b[k]; !ok || bv != v {
+			return false
+		}
+	}
+	return true
+}
+
+// WorkerGroupNeedsUpdate reports whether an existing default worker group
+// differs from the desired one, and returns it with the desired spec and
+// metadata.
+func WorkerGroupNeedsUpdate(existing, desired *daskv1.DaskWorkerGroup) (*daskv1.DaskWorkerGroup, bool) {
+	out := existing.DeepCopy()
+	changed := mergeMetadata(&out.ObjectMeta, &desired.ObjectMeta)
+	if !equalWorkerSpec(&out.Spec.Worker, &desired.Spec.Worker) || out.Spec.Cluster != desired.Spec.Cluster {
+		out.Spec.Worker = desired.Spec.Worker
+		out.Spec.Cluster = desired.Spec.Cluster
+		changed = true
+	}
+	return out, changed
+}

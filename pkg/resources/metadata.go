@@ -1,0 +1,86 @@
+package resources
+
+import (
+	"strings"
+
+	"k8s.io/apimachinery/pkg/labels"
+)
+
+// Labels the operator sets on what it creates. Users cannot override them.
+const (
+	LabelClusterName     = "dask.org/cluster-name"
+	LabelComponent       = "dask.org/component"
+	LabelWorkerGroupName = "dask.org/workergroup-name"
+	LabelIstioInject     = "sidecar.istio.io/inject"
+
+	ComponentScheduler   = "scheduler"
+	ComponentWorker      = "worker"
+	ComponentWorkerGroup = "workergroup"
+	ComponentJobRunner   = "job-runner"
+)
+
+// KopfFinalizer is the finalizer the Python operator puts on DaskClusters and
+// DaskAutoscalers. Objects it created can only be deleted once it is removed.
+const KopfFinalizer = "kopf.zalando.org/KopfFinalizerMarker"
+
+// Annotations with these prefixes belong to the tools that manage the parent
+// object and are never passed on to children.
+var filteredAnnotationPrefixes = []string{"kopf.zalando.org", "kubectl.kubernetes.io"}
+
+// PassedOnAnnotation reports whether an annotation key is copied to children.
+func PassedOnAnnotation(key string) bool {
+	for _, p := range filteredAnnotationPrefixes {
+		if strings.HasPrefix(key, p) {
+			return false
+		}
+	}
+	return true
+}
+
+// MergeLabels merges label maps; later maps win. It never returns nil.
+func MergeLabels(maps ...map[string]string) map[string]string {
+	out := map[string]string{}
+	for _, m := range maps {
+		for k, v := range m {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+// MergeAnnotations merges annotation maps, later maps win, and drops the keys
+// that are not passed on to children. It returns nil when nothing is left.
+func MergeAnnotations(maps ...map[string]string) map[string]string {
+	var out map[string]string
+	for _, m := range maps {
+		for k, v := range m {
+			if !PassedOnAnnotation(k) {
+				continue
+			}
+			if out == nil {
+				out = map[string]string{}
+			}
+			out[k] = v
+		}
+	}
+	return out
+}
+
+// SchedulerSelector selects a cluster's scheduler Pod.
+func SchedulerSelector(cluster string) labels.Set {
+	return labels.Set{LabelClusterName: cluster, LabelComponent: ComponentScheduler}
+}
+
+// WorkerGroupSelector selects the worker Pods of one group.
+func WorkerGroupSelector(cluster, group string) labels.Set {
+	return labels.Set{LabelClusterName: cluster, LabelComponent: ComponentWorker, LabelWorkerGroupName: group}
+}
+
+// ClusterWorkersSelector selects the worker Pods of every group of a cluster.
+func ClusterWorkersSelector(cluster string) labels.Set {
+	return labels.Set{LabelClusterName: cluster, LabelComponent: ComponentWorker}
+}
+
+// ManagedSelector selects every Pod and Service the operator creates; it
+// limits the operator's Pod and Service caches to Dask objects.
+const ManagedSelector = LabelClusterName
