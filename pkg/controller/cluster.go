@@ -200,12 +200,21 @@ func (c *Controller) conflict(owner *daskv1.DaskCluster, kind, name string) erro
 // createFailed reports a failed create: an Invalid answer is the user's to
 // fix (permanent), anything else is retried with backoff.
 func (c *Controller) createFailed(obj *daskv1.DaskCluster, kind, name string, err error) error {
+	if namespaceTerminating(err) {
+		return nil
+	}
 	msg := fmt.Sprintf("create %s %s: %v", kind, name, err)
 	c.recorder.Event(obj, corev1.EventTypeWarning, ReasonCreateFailed, msg)
 	if apierrors.IsInvalid(err) || apierrors.IsBadRequest(err) {
 		return permanent(errors.New(msg))
 	}
 	return errors.New(msg)
+}
+
+// namespaceTerminating reports a create refused because the namespace is
+// being deleted: everything in it goes, so there is nothing to retry.
+func namespaceTerminating(err error) bool {
+	return apierrors.HasStatusCause(err, corev1.NamespaceTerminatingCause)
 }
 
 func (c *Controller) ensureSchedulerService(ctx context.Context, cluster *daskv1.DaskCluster) (*corev1.Service, error) {

@@ -174,6 +174,9 @@ func (c *Controller) createWorkers(ctx context.Context, key string, group *daskv
 		klog.InfoS("Created worker Pods", "daskworkergroup", klog.KObj(group), "count", successes, "wanted", count)
 		c.recorder.Eventf(group, corev1.EventTypeNormal, ReasonScaledUp, "Created %d worker Pods", successes)
 	}
+	if err != nil && namespaceTerminating(err) {
+		return 0, nil
+	}
 	if err != nil {
 		msg := fmt.Sprintf("creating worker Pods failed after %d of %d: %v", successes, count, err)
 		c.recorder.Event(group, corev1.EventTypeWarning, ReasonFailedCreate, msg)

@@ -1,0 +1,112 @@
+package integration
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"testing"
+	"time"
+
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/klog/v2"
+
+	"github.com/dask-operator/dask-operator/pkg/controller"
+	"github.com/dask-operator/dask-operator/pkg/daskapi"
+	"github.com/dask-operator/dask-operator/pkg/generated/clientset/versioned"
+	"github.com/dask-operator/dask-operator/pkg/testenv"
+)
+
+var (
+	env  *testenv.Env
+	kube kubernetes.Interface
+	dask versioned.Interface
+)
+
+// Settings of the operator under test: short enough for tests, long enough
+// to observe what happens before they run out.
+const (
+	retireFallback = 8 * time.Second
+	pollInterval   = time.Second
+)
+
+// The operator reaches schedulers at http://127.0.0.1:<the Service's
+// http-dashboard port>: tests that need a real scheduler start one on
+// loopback and give the Service its port.
+const schedulerURLTemplate = "http://127.0.0.1:{{.Port}}"
+
+func TestMain(m *testing.M) {
+	flag.Parse()
+	if testing.Short() {
+		fmt.Println("integration tests need a control plane: not run with -short")
+		os.Exit(0)
+	}
+	os.Exit(run(m))
+}
+
+func run(m *testing.M) int {
+	var err error
+	env, err = testenv.Start(testenv.Options{Nodes: true})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "start control plane:", err)
+		return 1
+	}
+	defer env.Stop()
+	kube = kubernetes.NewForConfigOrDie(env.Config)
+	dask = versioned.NewForConfigOrDie(env.Config)
+
+	// Operator logs go to a file next to the control plane's.
+	logFile, err := os.Create(env.Dir + "/operator.log")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	logFlags := flag.NewFlagSet("klog", flag.ContinueOnError)
+	klog.InitFlags(logFlags)
+	_ = logFlags.Set("logtostderr", "false")
+	_ = logFlags.Set("alsologtostderr", "false")
+	_ = logFlags.Set("stderrthreshold", "FATAL")
+	_ = logFlags.Set("v", "2")
+	klog.SetOutput(logFile)
+
+	resolver, err := daskapi.NewTemplateResolver(schedulerURLTemplate)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	ctrl, err := controller.New(kube, dask, controller.Options{
+		Resolver:               resolver,
+		RetireFallbackAfter:    retireFallback,
+		RetireTimeout:          30 * time.Second,
+		SchedulerPollInterval:  pollInterval,
+		AutoscalerCooldown:     2 * time.Second,
+		ScaleDownStabilization: 3 * time.Second,
+		SchedulerCallTimeout:   2 * time.Second,
+	})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := ctrl.Run(ctx); err != nil {
+			fmt.Fprintln(os.Stderr, "operator:", err)
+		}
+	}()
+	code := m.Run()
+	cancel()
+	<-done
+	klog.Flush()
+	if code != 0 {
+		if data, err := os.ReadFile(logFile.Name()); err == nil {
+			const max = 20000
+			if len(data) > max {
+				data = data[len(data)-max:]
+			}
+			fmt.Fprintf(os.Stderr, "--- end of the operator's log:\n%s\n", data)
+		}
+	}
+	return code
+}
