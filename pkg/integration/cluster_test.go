@@ -377,7 +377,9 @@ func TestInvalidServiceSpecIsReported(t *testing.T) {
 			strings.Contains(cond.Message, "spec.ports[1].name")
 		return ok, fmt.Sprintf("phase %q, condition %+v", c.Status.Phase, cond)
 	})
-	assert.True(t, hasEvent(t, ns, "simple", corev1.EventTypeWarning, "CreateFailed"))
+	eventually(t, 5*time.Second, func() (bool, string) {
+		return hasEvent(t, ns, "simple", corev1.EventTypeWarning, "CreateFailed"), "no CreateFailed event"
+	})
 	// Workers still start meanwhile; once they are ready, nothing changes.
 	eventually(t, 30*time.Second, func() (bool, string) {
 		cond := condition(getCluster(t, ns, "simple").Status.Conditions, "WorkersReady")
