@@ -1,0 +1,352 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/runtime"
+	kubefake "k8s.io/client-go/kubernetes/fake"
+	k8stesting "k8s.io/client-go/testing"
+
+	daskv1 "github.com/dask-operator/dask-operator/pkg/apis/kubernetes.dask.org/v1"
+	"github.com/dask-operator/dask-operator/pkg/daskapi"
+	daskfake "github.com/dask-operator/dask-operator/pkg/generated/clientset/versioned/fake"
+	"github.com/dask-operator/dask-operator/pkg/resources"
+)
+
+type fixture struct {
+	t      *testing.T
+	kube   *kubefake.Clientset
+	dask   *daskfake.Clientset
+	ctrl   *Controller
+	sched  *httptest.Server
+	mu     sync.Mutex
+	retire func(n int) (int, string)
+}
+
+// newFixture builds a Controller on fake clientsets whose caches hold the
+// given objects; nothing runs until a test calls a sync function. Its
+// scheduler is an HTTP server the test scripts.
+func newFixture(t *testing.T, objs ...runtime.Object) *fixture {
+	f := &fixture{t: t, kube: kubefake.NewSimpleClientset(), dask: daskfake.NewSimpleClientset()}
+	f.sched = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		f.mu.Lock()
+		retire := f.retire
+		f.mu.Unlock()
+		if r.URL.Path == "/api/v1/retire_workers" && retire != nil {
+			code, body := retire(0)
+			w.WriteHeader(code)
+			fmt.Fprint(w, body)
+			return
+		}
+		http.NotFound(w, r)
+	}))
+	t.Cleanup(f.sched.Close)
+	resolver, err := daskapi.NewTemplateResolver(f.sched.URL)
+	require.NoError(t, err)
+	f.ctrl, err = New(f.kube, f.dask, Options{Resolver: resolver, RetireFallbackAfter: -1})
+	require.NoError(t, err)
+	for _, o := range objs {
+		f.addToCache(o)
+	}
+	return f
+}
+
+func (f *fixture) addToCache(o runtime.Object) {
+	s := f.ctrl.caches.in("")
+	var err error
+	switch obj := o.(type) {
+	case *daskv1.DaskCluster:
+		err = s.clusters.GetIndexer().Add(obj)
+		_ = f.dask.Tracker().Add(obj)
+	case *daskv1.DaskWorkerGroup:
+		err = s.groups.GetIndexer().Add(obj)
+		_ = f.dask.Tracker().Add(obj)
+	case *daskv1.DaskJob:
+		err = s.jobs.GetIndexer().Add(obj)
+		_ = f.dask.Tracker().Add(obj)
+	case *corev1.Pod:
+		err = s.pods.GetIndexer().Add(obj)
+		_ = f.kube.Tracker().Add(obj)
+	default:
+		f.t.Fatalf("unexpected %T", o)
+	}
+	require.NoError(f.t, err)
+}
+
+func (f *fixture) actions(verb, resource string) []k8stesting.Action {
+	var out []k8stesting.Action
+	for _, a := range append(f.kube.Actions(), f.dask.Actions()...) {
+		if a.GetVerb() == verb && a.GetResource().Resource == resource && a.GetSubresource() == "" {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+func (f *fixture) clearActions() {
+	f.kube.ClearActions()
+	f.dask.ClearActions()
+}
+
+func int32p(v int32) *int32 { return &v }
+
+func cluster(name string) *daskv1.DaskCluster {
+	return &daskv1.DaskCluster{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "ns", UID: types.UID("uid-" + name), Generation: 1},
+		Spec: daskv1.DaskClusterSpec{
+			Worker:    daskv1.WorkerSpec{Replicas: int32p(1), Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "worker"}}}},
+			Scheduler: daskv1.SchedulerSpec{Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "scheduler"}}}},
+		},
+	}
+}
+
+func group(name, clusterName string, replicas int32) *daskv1.DaskWorkerGroup {
+	return &daskv1.DaskWorkerGroup{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "ns", UID: types.UID("uid-" + name), Generation: 1},
+		Spec: daskv1.DaskWorkerGroupSpec{
+			Cluster: clusterName,
+			Worker:  daskv1.WorkerSpec{Replicas: int32p(replicas), Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "worker"}}}},
+		},
+	}
+}
+
+type podState int
+
+const (
+	unscheduled podState = iota
+	pending
+	runningNotReady
+	ready
+)
+
+func workerPod(g *daskv1.DaskWorkerGroup, name string, state podState, age time.Duration) *corev1.Pod {
+	p := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{
+			Name: name, Namespace: g.Namespace, UID: types.UID("uid-" + name),
+			Labels:            resources.WorkerGroupSelector(g.Spec.Cluster, g.Name),
+			OwnerReferences:   []metav1.OwnerReference{resources.ControllerRefToWorkerGroup(g)},
+			CreationTimestamp: metav1.NewTime(time.Unix(1_700_000_000, 0).Add(-age)),
+		},
+		Status: corev1.PodStatus{Phase: corev1.PodPending},
+	}
+	if state >= pending {
+		p.Spec.NodeName = "node"
+	}
+	if state >= runningNotReady {
+		p.Status.Phase = corev1.PodRunning
+		p.Status.PodIP = "10.0.0." + fmt.Sprint(len(name))
+		p.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionFalse}}
+	}
+	if state == ready {
+		p.Status.Conditions[0].Status = corev1.ConditionTrue
+	}
+	return p
+}
+
+// A sync that runs while the cache has not seen its own creations yet must
+// not create again: this is what made the Python operator create 31
+// workers for 20.
+func TestWorkerGroupDoesNotOvercreateWhileTheCacheLags(t *testing.T) {
+	c, g := cluster("c"), group("g", "c", 5)
+	f := newFixture(t, c, g)
+	ctx := context.Background()
+
+	_, err := f.ctrl.syncWorkerGroup(ctx, "ns/g")
+	require.NoError(t, err)
+	creates := f.actions("create", "pods")
+	require.Len(t, creates, 5)
+	names := map[string]bool{}
+	for _, a := range creates {
+		p := a.(k8stesting.CreateAction).GetObject().(*corev1.Pod)
+		names[p.Name] = true
+		assert.Regexp(t, `^g-worker-[0-9a-f]{10}$`, p.Name)
+	}
+	assert.Len(t, names, 5, "names are unique")
+
+	f.clearActions()
+	for i := 0; i < 3; i++ {
+		_, err = f.ctrl.syncWorkerGroup(ctx, "ns/g")
+		require.NoError(t, err)
+	}
+	assert.Empty(t, f.actions("create", "pods"), "the cache lags: no Pod is created again")
+
+	// Once the cache shows the Pods, the expectations are met and all is well.
+	for _, a := range creates {
+		p := a.(k8stesting.CreateAction).GetObject().(*corev1.Pod)
+		f.addToCache(p)
+		f.ctrl.onPodAdd(p)
+	}
+	_, err = f.ctrl.syncWorkerGroup(ctx, "ns/g")
+	require.NoError(t, err)
+	assert.Empty(t, f.actions("create", "pods"))
+	assert.Empty(t, f.actions("delete", "pods"))
+}
+
+// When every create fails (a quota), slow start makes one call, not N, and
+// reports the failure in a condition.
+func TestWorkerCreationStopsAtTheFirstFailingBatch(t *testing.T) {
+	c, g := cluster("c"), group("g", "c", 50)
+	f := newFixture(t, c, g)
+	calls := 0
+	f.kube.PrependReactor("create", "pods", func(k8stesting.Action) (bool, runtime.Object, error) {
+		calls++
+		return true, nil, errors.New("exceeded quota: pods")
+	})
+	_, err := f.ctrl.syncWorkerGroup(context.Background(), "ns/g")
+	require.ErrorContains(t, err, "exceeded quota")
+	assert.Equal(t, 1, calls)
+	assert.True(t, f.ctrl.expect.Satisfied("ns/g"), "failed creates are not waited for")
+
+	var status *daskv1.DaskWorkerGroup
+	for _, a := range f.dask.Actions() {
+		if a.GetSubresource() == "status" {
+			status = a.(k8stesting.UpdateAction).GetObject().(*daskv1.DaskWorkerGroup)
+		}
+	}
+	require.NotNil(t, status)
+	cond := findCondition(status.Status.Conditions, CondReplicaFailure)
+	require.NotNil(t, cond)
+	assert.Contains(t, cond.Message, "exceeded quota")
+}
+
+func TestWorkerGroupWaitsForItsCluster(t *testing.T) {
+	f := newFixture(t, group("g", "missing", 3))
+	_, err := f.ctrl.syncWorkerGroup(context.Background(), "ns/g")
+	require.NoError(t, err)
+	assert.Empty(t, f.actions("create", "pods"))
+}
+
+// Scale-down removes Pods that are not ready without asking the scheduler.
+func TestScaleDownDeletesUnreadyPodsFirst(t *testing.T) {
+	c, g := cluster("c"), group("g", "c", 2)
+	pods := []*corev1.Pod{
+		workerPod(g, "g-ready-old", ready, 3*time.Hour),
+		workerPod(g, "g-ready-new", ready, time.Hour),
+		workerPod(g, "g-pending", pending, 2*time.Hour),
+		workerPod(g, "g-unscheduled", unscheduled, 2*time.Hour),
+	}
+	objs := []runtime.Object{c, g}
+	for _, p := range pods {
+		objs = append(objs, p)
+	}
+	f := newFixture(t, objs...)
+	f.retire = func(int) (int, string) { t.Error("the scheduler must not be asked"); return 500, "" }
+	_, err := f.ctrl.syncWorkerGroup(context.Background(), "ns/g")
+	require.NoError(t, err)
+	var deleted []string
+	for _, a := range f.actions("delete", "pods") {
+		deleted = append(deleted, a.(k8stesting.DeleteAction).GetName())
+	}
+	assert.ElementsMatch(t, []string{"g-unscheduled", "g-pending"}, deleted)
+}
+
+// Running workers go through the scheduler, in the background; exactly the
+// Pods of the workers it retired are deleted, matched by name or by IP.
+func TestScaleDownRetiresThroughTheScheduler(t *testing.T) {
+	c, g := cluster("c"), group("g", "c", 1)
+	a, b, byIP := workerPod(g, "g-a", ready, time.Hour), workerPod(g, "g-b", ready, time.Hour), workerPod(g, "g-ip", ready, time.Hour)
+	byIP.Status.PodIP = "10.9.9.9"
+	f := newFixture(t, c, g, a, b, byIP)
+	f.retire = func(int) (int, string) {
+		return 200, `{"tcp://10.0.0.3:4000": {"name": "g-b"}, "tcp://10.9.9.9:4000": {"name": "tcp://10.9.9.9:4000"}}`
+	}
+	ctx := context.Background()
+	_, err := f.ctrl.syncWorkerGroup(ctx, "ns/g")
+	require.NoError(t, err)
+	assert.Empty(t, f.actions("delete", "pods"), "nothing is deleted before the scheduler answers")
+
+	require.Eventually(t, func() bool { _, ok := f.ctrl.retirements.peek("ns/g"); return ok }, 5*time.Second, 10*time.Millisecond)
+	_, err = f.ctrl.syncWorkerGroup(ctx, "ns/g")
+	require.NoError(t, err)
+	var deleted []string
+	for _, a := range f.actions("delete", "pods") {
+		deleted = append(deleted, a.(k8stesting.DeleteAction).GetName())
+	}
+	assert.ElementsMatch(t, []string{"g-b", "g-ip"}, deleted)
+}
+
+// With the scheduler failing and no fallback, running workers stay.
+func TestScaleDownKeepsRunningWorkersWhenTheSchedulerFails(t *testing.T) {
+	c, g := cluster("c"), group("g", "c", 0)
+	f := newFixture(t, c, g, workerPod(g, "g-a", ready, time.Hour))
+	f.retire = func(int) (int, string) { return 500, "boom" }
+	ctx := context.Background()
+	_, err := f.ctrl.syncWorkerGroup(ctx, "ns/g")
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { _, ok := f.ctrl.retirements.peek("ns/g"); return ok }, 5*time.Second, 10*time.Millisecond)
+	requeue, err := f.ctrl.syncWorkerGroup(ctx, "ns/g")
+	require.NoError(t, err)
+	assert.Equal(t, retryRetireAfter, requeue, "asks again later")
+	assert.Empty(t, f.actions("delete", "pods"))
+}
+
+func TestMatchRetiredWorkers(t *testing.T) {
+	g := group("g", "c", 0)
+	a, b := workerPod(g, "g-a", ready, 0), workerPod(g, "g-b", ready, 0)
+	b.Status.PodIP = "10.1.1.1"
+	victims, unknown := matchRetiredWorkers([]daskapi.Worker{
+		{Name: "g-a", Address: "tcp://10.5.5.5:1"},
+		{Name: "renamed", Address: "tls://10.1.1.1:8786"},
+		{Name: "stranger", Address: "tcp://10.7.7.7:1"},
+		{Name: "g-a", Address: "tcp://10.5.5.5:2"},
+	}, []*corev1.Pod{a, b})
+	assert.Equal(t, []*corev1.Pod{a, b}, victims, "by name, then by IP, each Pod once")
+	assert.Equal(t, []string{"stranger (tcp://10.7.7.7:1)"}, unknown)
+}
+
+func TestRankForScaleDown(t *testing.T) {
+	g := group("g", "c", 0)
+	restarted := workerPod(g, "ready-restarted", ready, 2*time.Hour)
+	restarted.Status.ContainerStatuses = []corev1.ContainerStatus{{RestartCount: 3}}
+	pods := []*corev1.Pod{
+		workerPod(g, "ready-old", ready, 3*time.Hour),
+		workerPod(g, "ready-new", ready, time.Hour),
+		restarted,
+		workerPod(g, "running-not-ready", runningNotReady, time.Hour),
+		workerPod(g, "pending", pending, time.Hour),
+		workerPod(g, "unscheduled", unscheduled, time.Hour),
+	}
+	var names []string
+	for _, p := range rankForScaleDown(pods) {
+		names = append(names, p.Name)
+	}
+	assert.Equal(t, []string{"unscheduled", "pending", "running-not-ready", "ready-restarted", "ready-new", "ready-old"}, names)
+}
+
+func TestSlowStartBatch(t *testing.T) {
+	var mu sync.Mutex
+	var seen []int
+	ok, attempted, err := slowStartBatch(10, 1, func(i int) error {
+		mu.Lock()
+		seen = append(seen, i)
+		mu.Unlock()
+		return nil
+	})
+	assert.NoError(t, err)
+	assert.Equal(t, 10, ok)
+	assert.Equal(t, 10, attempted)
+	assert.Len(t, seen, 10)
+
+	// Batches of 1, 2, 4: the failure in the third batch stops it there.
+	ok, attempted, err = slowStartBatch(100, 1, func(i int) error {
+		if i == 4 {
+			return errors.New("quota")
+		}
+		return nil
+	})
+	assert.Error(t, err)
+	assert.Equal(t, 7, attempted)
+	assert.Equal(t, 6, ok)
+}

@@ -1,0 +1,177 @@
+package resources
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+
+	daskv1 "github.com/dask-operator/dask-operator/pkg/apis/kubernetes.dask.org/v1"
+)
+
+func int32p(v int32) *int32 { return &v }
+
+func testCluster() *daskv1.DaskCluster {
+	return &daskv1.DaskCluster{
+		ObjectMeta: metav1.ObjectMeta{
+			Name: "demo", Namespace: "ns", UID: "cluster-uid",
+			Labels: map[string]string{"team": "a", "dask.org/component": "user-tries-to-override"},
+			Annotations: map[string]string{
+				"note":                       "kept",
+				"kopf.zalando.org/last":      "dropped",
+				"kubectl.kubernetes.io":      "dropped",
+				"kubectl.kubernetes.io/last": "dropped",
+				"kopf.zalando.orgish":        "dropped: a plain prefix match",
+			},
+		},
+		Spec: daskv1.DaskClusterSpec{
+			Worker: daskv1.WorkerSpec{
+				Replicas: int32p(3),
+				Metadata: daskv1.EmbeddedMetadata{Labels: map[string]string{"team": "workers", "w": "1"}, Annotations: map[string]string{"wa": "1"}},
+				Spec: corev1.PodSpec{
+					InitContainers: []corev1.Container{{Name: "init"}},
+					Containers: []corev1.Container{
+						{Name: "worker", Env: []corev1.EnvVar{{Name: "DASK_WORKER_NAME", Value: "mine"}}},
+						{Name: "sidecar"},
+					},
+				},
+			},
+			Scheduler: daskv1.SchedulerSpec{
+				Metadata: daskv1.EmbeddedMetadata{Labels: map[string]string{"s": "1"}, Annotations: map[string]string{"sa": "1"}},
+				Spec:     corev1.PodSpec{Containers: []corev1.Container{{Name: "scheduler"}}},
+				Service: corev1.ServiceSpec{Ports: []corev1.ServicePort{
+					{Name: "tcp-comm", Port: 9786, TargetPort: intstr.FromString("tcp-comm")},
+					{Name: "http-dashboard", Port: 9787},
+				}},
+			},
+		},
+	}
+}
+
+func TestAnnotationFilter(t *testing.T) {
+	got := MergeAnnotations(map[string]string{"a": "1", "kopf.zalando.org/x": "2"}, map[string]string{"a": "3", "kubectl.kubernetes.io/y": "4"})
+	assert.Equal(t, map[string]string{"a": "3"}, got, "later maps win; filtered prefixes never pass")
+	assert.Nil(t, MergeAnnotations(map[string]string{"kopf.zalando.org": "x"}))
+}
+
+func TestSchedulerPodAndService(t *testing.T) {
+	c := testCluster()
+	pod := SchedulerPod(c)
+	assert.Equal(t, "demo-scheduler", pod.Name)
+	assert.Equal(t, map[string]string{
+		"team": "a", "s": "1", "dask.org/cluster-name": "demo", "dask.org/component": "scheduler", "sidecar.istio.io/inject": "false",
+	}, pod.Labels, "the operator's labels are applied last")
+	assert.Equal(t, map[string]string{"note": "kept", "sa": "1"}, pod.Annotations)
+	require.Len(t, pod.OwnerReferences, 1)
+	assert.Equal(t, "DaskCluster", pod.OwnerReferences[0].Kind)
+	assert.True(t, *pod.OwnerReferences[0].Controller)
+	assert.Empty(t, pod.Spec.Containers[0].Env, "the scheduler gets no injected env")
+
+	svc := SchedulerService(c)
+	assert.Equal(t, "demo-scheduler", svc.Name)
+	assert.Equal(t, map[string]string{"dask.org/cluster-name": "demo", "dask.org/component": "scheduler"}, svc.Spec.Selector,
+		"an empty selector is defaulted to the scheduler Pod")
+	assert.NotContains(t, svc.Labels, "sidecar.istio.io/inject")
+	c.Spec.Scheduler.Service.Selector = map[string]string{"custom": "yes"}
+	assert.Equal(t, map[string]string{"custom": "yes"}, SchedulerService(c).Spec.Selector, "a user's selector is kept")
+	assert.Empty(t, c.Spec.Scheduler.Spec.Containers[0].Env, "builders never modify their input")
+}
+
+func TestWorkerPodOfTheDefaultGroup(t *testing.T) {
+	c := testCluster()
+	g := DefaultWorkerGroup(c)
+	assert.Equal(t, "demo-default", g.Name)
+	assert.Equal(t, "demo", g.Spec.Cluster)
+	assert.Equal(t, "workergroup", g.Labels["dask.org/component"])
+	assert.Equal(t, "3", g.Annotations[AnnotationSyncedReplicas])
+	assert.Equal(t, "kept", g.Annotations["note"])
+	assert.NotContains(t, g.Annotations, "kopf.zalando.org/last")
+
+	name := NewWorkerName(g.Name)
+	assert.Regexp(t, `^demo-default-worker-[0-9a-f]{10}$`, name)
+	assert.NotEqual(t, name, NewWorkerName(g.Name))
+
+	pod := WorkerPod(g, c, name, "cluster.local")
+	assert.Equal(t, map[string]string{
+		"team": "workers", "w": "1",
+		"dask.org/cluster-name": "demo", "dask.org/component": "worker", "dask.org/workergroup-name": "demo-default",
+		"sidecar.istio.io/inject": "false",
+	}, pod.Labels)
+	assert.Equal(t, map[string]string{"note": "kept", "wa": "1"}, pod.Annotations)
+	assert.Equal(t, "DaskWorkerGroup", pod.OwnerReferences[0].Kind)
+
+	worker, sidecar := pod.Spec.Containers[0], pod.Spec.Containers[1]
+	assert.Equal(t, []corev1.EnvVar{
+		{Name: "DASK_WORKER_NAME", Value: "mine"},
+		{Name: "DASK_SCHEDULER_ADDRESS", Value: "tcp://demo-scheduler.ns.svc.cluster.local:9786"},
+	}, worker.Env, "a user's value wins and is not duplicated; the comm port comes from the Service")
+	assert.Equal(t, []corev1.EnvVar{
+		{Name: "DASK_WORKER_NAME", Value: name},
+		{Name: "DASK_SCHEDULER_ADDRESS", Value: "tcp://demo-scheduler.ns.svc.cluster.local:9786"},
+	}, sidecar.Env)
+	assert.Empty(t, pod.Spec.InitContainers[0].Env, "init containers get nothing")
+	assert.Len(t, c.Spec.Worker.Spec.Containers[1].Env, 0, "builders never modify their input")
+}
+
+func TestJobClusterAndRunner(t *testing.T) {
+	job := &daskv1.DaskJob{
+		ObjectMeta: metav1.ObjectMeta{Name: "train", Namespace: "ns", UID: "job-uid",
+			Labels:      map[string]string{"j": "1"},
+			Annotations: map[string]string{"ja": "1", "kopf.zalando.org/x": "no"}},
+		Spec: daskv1.DaskJobSpec{
+			Job: daskv1.JobRunnerSpec{
+				Metadata: daskv1.EmbeddedMetadata{Labels: map[string]string{"r": "1"}},
+				Spec:     corev1.PodSpec{Containers: []corev1.Container{{Name: "job"}}},
+			},
+			Cluster: daskv1.JobClusterSpec{
+				Metadata: daskv1.EmbeddedMetadata{Labels: map[string]string{"c": "1"}, Annotations: map[string]string{"ca": "1"}},
+				Spec:     testCluster().Spec,
+			},
+		},
+	}
+	cluster := JobCluster(job)
+	assert.Equal(t, "train", cluster.Name)
+	assert.Equal(t, map[string]string{"j": "1", "c": "1", "dask.org/cluster-name": "train"}, cluster.Labels,
+		"spec.cluster.metadata reaches the cluster")
+	assert.Equal(t, map[string]string{"ja": "1", "ca": "1"}, cluster.Annotations)
+	assert.Equal(t, "DaskJob", cluster.OwnerReferences[0].Kind)
+
+	runner := RunnerPod(job, cluster, "example.org")
+	assert.Equal(t, "train-runner", runner.Name)
+	assert.Equal(t, corev1.RestartPolicyOnFailure, runner.Spec.RestartPolicy)
+	assert.Equal(t, map[string]string{"j": "1", "r": "1", "dask.org/cluster-name": "train", "dask.org/component": "job-runner",
+		"sidecar.istio.io/inject": "false"}, runner.Labels)
+	assert.Equal(t, map[string]string{"ja": "1"}, runner.Annotations)
+	assert.Equal(t, []corev1.EnvVar{{Name: "DASK_SCHEDULER_ADDRESS", Value: "tcp://train-scheduler.ns.svc.example.org:9786"}},
+		runner.Spec.Containers[0].Env, "the runner gets the scheduler address only")
+
+	job.Spec.Job.Spec.RestartPolicy = corev1.RestartPolicyNever
+	assert.Equal(t, corev1.RestartPolicyNever, RunnerPod(job, cluster, "cluster.local").Spec.RestartPolicy)
+}
+
+func TestValidateClusterName(t *testing.T) {
+	assert.NoError(t, ValidateClusterName("a-53-character-name-is-fine-xxxxxxxxxxxxxxxxxxxxxxxxx"[:53]))
+	assert.ErrorContains(t, ValidateClusterName("a-54-character-name-is-too-long-xxxxxxxxxxxxxxxxxxxxxx"), "at most 53")
+	assert.ErrorContains(t, ValidateClusterName("Upper"), "DNS label")
+}
+
+func TestServiceNeedsUpdateKeepsServerFields(t *testing.T) {
+	desired := SchedulerService(testCluster())
+	existing := desired.DeepCopy()
+	existing.Spec.ClusterIP = "10.0.0.1"
+	existing.Spec.Ports[0].NodePort = 30001
+	existing.Spec.Ports[0].Protocol = corev1.ProtocolTCP
+	existing.Labels["added-by-someone"] = "x"
+	_, changed := ServiceNeedsUpdate(existing, desired)
+	assert.False(t, changed, "fields the API server or others set are not a difference")
+
+	desired.Spec.Ports[1].Port = 8000
+	updated, changed := ServiceNeedsUpdate(existing, desired)
+	assert.True(t, changed)
+	assert.Equal(t, int32(8000), updated.Spec.Ports[1].Port)
+	assert.Equal(t, int32(30001), updated.Spec.Ports[0].NodePort, "an allocated node port is kept")
+	assert.Equal(t, "10.0.0.1", updated.Spec.ClusterIP)
+}
