@@ -154,6 +154,7 @@ type Controller struct {
 	targets     *asyncCalls[int]
 	autoscale   *autoscaleMemory
 	batches     *batchPacer
+	jobWrites   *latestWrites[*daskv1.DaskJob]
 }
 
 // New builds the controllers; Run starts them.
@@ -182,6 +183,7 @@ func New(kube kubernetes.Interface, dask versioned.Interface, opts Options) (*Co
 		targets:     newAsyncCalls[int](),
 		autoscale:   newAutoscaleMemory(),
 		batches:     newBatchPacer(),
+		jobWrites:   newLatestWrites[*daskv1.DaskJob](),
 	}
 	c.clusters = newQueue("daskcluster", c.syncCluster)
 	c.groups = newQueue("daskworkergroup", c.syncWorkerGroup)

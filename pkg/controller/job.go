@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -63,11 +64,13 @@ func (c *Controller) syncJob(ctx context.Context, key string) (time.Duration, er
 	job, err := c.caches.job(ns, name)
 	if apierrors.IsNotFound(err) {
 		c.expect.Forget(jobExpectationKey(key))
+		c.jobWrites.forget(key)
 		return 0, nil
 	}
 	if err != nil {
 		return 0, err
 	}
+	job = c.jobWrites.newest(key, job)
 	if job.DeletionTimestamp != nil {
 		return 0, nil
 	}
@@ -83,8 +86,12 @@ func (c *Controller) syncJob(ctx context.Context, key string) (time.Duration, er
 	if !equality.Semantic.DeepEqual(&job.Status, status) {
 		updated := job.DeepCopy()
 		updated.Status = *status
-		if _, err := c.dask.KubernetesV1().DaskJobs(ns).UpdateStatus(ctx, updated, metav1.UpdateOptions{}); err != nil && !apierrors.IsNotFound(err) {
+		written, err := c.dask.KubernetesV1().DaskJobs(ns).UpdateStatus(ctx, updated, metav1.UpdateOptions{})
+		if err != nil && !apierrors.IsNotFound(err) {
 			return 0, errors.Join(syncErr, err)
+		}
+		if err == nil {
+			c.jobWrites.remember(key, written)
 		}
 	}
 	return requeue, syncErr
@@ -145,13 +152,22 @@ func (c *Controller) reconcileJob(ctx context.Context, key string, job *daskv1.D
 	}
 	desired := resources.RunnerPod(job, cluster, c.opts.ClusterDomain)
 	limit := jobBackoffLimit(job, desired.Spec.RestartPolicy)
+	if runner != nil {
+		// The runner says which attempt it is, should the status write
+		// that followed its creation have been lost.
+		if n, err := strconv.Atoi(runner.Annotations[resources.AnnotationAttempt]); err == nil && int32(n) > status.Attempts {
+			status.Attempts = int32(n)
+		}
+	}
 
 	if runner == nil || runner.DeletionTimestamp != nil {
 		if runner != nil {
 			return 0, nil // wait until it is gone
 		}
-		if status.Attempts > 0 && (status.JobStatus == daskv1.JobRunning || status.JobStatus == daskv1.JobClusterCreated) {
-			// The runner vanished from under the job: a failure, retried within backoffLimit.
+		if status.Attempts > status.Failed {
+			// The current attempt's runner vanished before it ended: a
+			// failure, retried within backoffLimit. (After a counted
+			// failure, Attempts == Failed and the next attempt is due.)
 			status.Failed++
 			if status.Failed > limit {
 				return 0, c.failJob(ctx, job, status, ReasonBackoffLimitExceeded,
@@ -219,6 +235,10 @@ func (c *Controller) reconcileJob(ctx context.Context, key string, job *daskv1.D
 }
 
 func (c *Controller) createRunner(ctx context.Context, expKey string, job *daskv1.DaskJob, pod *corev1.Pod, status *daskv1.DaskJobStatus) error {
+	if pod.Annotations == nil {
+		pod.Annotations = map[string]string{}
+	}
+	pod.Annotations[resources.AnnotationAttempt] = strconv.Itoa(int(status.Attempts + 1))
 	c.expect.ExpectCreations(expKey, pod.Name)
 	_, err := c.kube.CoreV1().Pods(job.Namespace).Create(ctx, pod, metav1.CreateOptions{})
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -56,7 +57,7 @@ func run(m *testing.M) int {
 	dask = versioned.NewForConfigOrDie(env.Config)
 
 	// Operator logs go to a file next to the control plane's.
-	logFile, err := os.Create(env.Dir + "/operator.log")
+	logFile, err := os.Create(filepath.Join(os.TempDir(), "dask-operator-integration.log"))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1

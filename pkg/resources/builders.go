@@ -169,6 +169,9 @@ func JobCluster(j *daskv1.DaskJob) *daskv1.DaskCluster {
 	}
 }
 
+// AnnotationAttempt numbers the runner Pods of a DaskJob: 1, 2, ...
+const AnnotationAttempt = "kubernetes.dask.org/attempt"
+
 // RunnerPod builds a DaskJob's runner Pod; cluster is the job's DaskCluster as
 // JobCluster builds it. restartPolicy defaults to OnFailure.
 func RunnerPod(j *daskv1.DaskJob, cluster *daskv1.DaskCluster, clusterDomain string) *corev1.Pod {

@@ -1,0 +1,330 @@
+package controller
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	k8stesting "k8s.io/client-go/testing"
+
+	daskv1 "github.com/dask-operator/dask-operator/pkg/apis/kubernetes.dask.org/v1"
+	"github.com/dask-operator/dask-operator/pkg/resources"
+)
+
+func daskJob(name string, policy corev1.RestartPolicy) *daskv1.DaskJob {
+	return &daskv1.DaskJob{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "ns", UID: types.UID("uid-" + name), Generation: 1},
+		Spec: daskv1.DaskJobSpec{
+			Job:     daskv1.JobRunnerSpec{Spec: corev1.PodSpec{RestartPolicy: policy, Containers: []corev1.Container{{Name: "job"}}}},
+			Cluster: daskv1.JobClusterSpec{Spec: cluster("x").Spec},
+		},
+	}
+}
+
+// runnerIn returns the job's runner Pod in a phase, with restarts.
+func runnerIn(j *daskv1.DaskJob, phase corev1.PodPhase, restarts int32) *corev1.Pod {
+	p := resources.RunnerPod(j, resources.JobCluster(j), "cluster.local")
+	p.UID = "runner-uid"
+	p.Status.Phase = phase
+	p.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: "job", RestartCount: restarts}}
+	if phase == corev1.PodFailed {
+		p.Status.ContainerStatuses[0].State.Terminated = &corev1.ContainerStateTerminated{ExitCode: 3, Reason: "Error"}
+	}
+	return p
+}
+
+// jobCluster is the job's DaskCluster as the job controller created it.
+func jobCluster(j *daskv1.DaskJob) *daskv1.DaskCluster {
+	c := resources.JobCluster(j)
+	c.UID = "cluster-uid"
+	return c
+}
+
+func lastJobStatus(t *testing.T, f *fixture) daskv1.DaskJobStatus {
+	t.Helper()
+	var status *daskv1.DaskJob
+	for _, a := range f.dask.Actions() {
+		if a.GetSubresource() == "status" && a.GetResource().Resource == "daskjobs" {
+			status = a.(k8stesting.UpdateAction).GetObject().(*daskv1.DaskJob)
+		}
+	}
+	require.NotNil(t, status, "no status written")
+	return status.Status
+}
+
+func deletedNames(f *fixture, resource string) []string {
+	var out []string
+	for _, a := range f.actions("delete", resource) {
+		out = append(out, a.(k8stesting.DeleteAction).GetName())
+	}
+	return out
+}
+
+func TestJobStatusMachine(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	started := metav1.NewTime(now.Add(-time.Minute))
+	cases := []struct {
+		name  string
+		job   func() *daskv1.DaskJob
+		state func(j *daskv1.DaskJob) []runtime.Object
+		check func(t *testing.T, f *fixture, s daskv1.DaskJobStatus, requeue time.Duration)
+	}{
+		{"a new job creates its cluster and runner",
+			func() *daskv1.DaskJob { return daskJob("j", "") },
+			func(j *daskv1.DaskJob) []runtime.Object { return nil },
+			func(t *testing.T, f *fixture, s daskv1.DaskJobStatus, _ time.Duration) {
+				assert.Len(t, f.actions("create", "daskclusters"), 1)
+				creates := f.actions("create", "pods")
+				require.Len(t, creates, 1)
+				runner := creates[0].(k8stesting.CreateAction).GetObject().(*corev1.Pod)
+				assert.Equal(t, "j-runner", runner.Name)
+				assert.Equal(t, corev1.RestartPolicyOnFailure, runner.Spec.RestartPolicy)
+				assert.Equal(t, daskv1.JobClusterCreated, s.JobStatus)
+				assert.Equal(t, "j", s.ClusterName)
+				assert.Equal(t, "j-runner", s.JobRunnerPodName)
+				assert.Equal(t, int32(1), s.Attempts)
+			}},
+		{"a running runner makes the job Running with a start time",
+			func() *daskv1.DaskJob { j := daskJob("j", ""); j.Status.Attempts = 1; return j },
+			func(j *daskv1.DaskJob) []runtime.Object {
+				return []runtime.Object{jobCluster(j), runnerIn(j, corev1.PodRunning, 0)}
+			},
+			func(t *testing.T, f *fixture, s daskv1.DaskJobStatus, _ time.Duration) {
+				assert.Equal(t, daskv1.JobRunning, s.JobStatus)
+				require.NotNil(t, s.StartTime)
+				assert.Equal(t, now, s.StartTime.Time)
+				assert.Empty(t, f.actions("create", "pods"))
+			}},
+		{"a runner that succeeded ends the job and deletes the cluster",
+			func() *daskv1.DaskJob {
+				j := daskJob("j", "")
+				j.Status.Attempts = 1
+				j.Status.StartTime = &started
+				return j
+			},
+			func(j *daskv1.DaskJob) []runtime.Object {
+				return []runtime.Object{jobCluster(j), runnerIn(j, corev1.PodSucceeded, 0)}
+			},
+			func(t *testing.T, f *fixture, s daskv1.DaskJobStatus, _ time.Duration) {
+				assert.Equal(t, daskv1.JobSuccessful, s.JobStatus)
+				require.NotNil(t, s.EndTime)
+				assert.Equal(t, []string{"j"}, deletedNames(f, "daskclusters"))
+				assert.Empty(t, deletedNames(f, "pods"), "the runner stays for its logs")
+				assert.Equal(t, metav1.ConditionTrue, findCondition(s.Conditions, CondComplete).Status)
+			}},
+		{"a failed runner with restartPolicy Never fails the job at once",
+			func() *daskv1.DaskJob { j := daskJob("j", corev1.RestartPolicyNever); j.Status.Attempts = 1; return j },
+			func(j *daskv1.DaskJob) []runtime.Object {
+				return []runtime.Object{jobCluster(j), runnerIn(j, corev1.PodFailed, 0)}
+			},
+			func(t *testing.T, f *fixture, s daskv1.DaskJobStatus, _ time.Duration) {
+				assert.Equal(t, daskv1.JobFailed, s.JobStatus)
+				assert.NotNil(t, s.EndTime)
+				assert.Equal(t, []string{"j"}, deletedNames(f, "daskclusters"))
+				cond := findCondition(s.Conditions, CondFailed)
+				assert.Equal(t, ReasonJobFailed, cond.Reason)
+				assert.Contains(t, cond.Message, "exited with code 3")
+			}},
+		{"a failed runner within backoffLimit is replaced",
+			func() *daskv1.DaskJob {
+				j := daskJob("j", corev1.RestartPolicyNever)
+				j.Spec.BackoffLimit = int32p(2)
+				j.Status.Attempts = 1
+				return j
+			},
+			func(j *daskv1.DaskJob) []runtime.Object {
+				return []runtime.Object{jobCluster(j), runnerIn(j, corev1.PodFailed, 0)}
+			},
+			func(t *testing.T, f *fixture, s daskv1.DaskJobStatus, _ time.Duration) {
+				assert.Equal(t, daskv1.JobClusterCreated, s.JobStatus)
+				assert.Equal(t, int32(1), s.Failed)
+				assert.Equal(t, []string{"j-runner"}, deletedNames(f, "pods"))
+				assert.Empty(t, deletedNames(f, "daskclusters"))
+			}},
+		{"a failed runner past backoffLimit fails the job",
+			func() *daskv1.DaskJob {
+				j := daskJob("j", corev1.RestartPolicyNever)
+				j.Spec.BackoffLimit = int32p(2)
+				j.Status.Attempts, j.Status.Failed = 3, 2
+				return j
+			},
+			func(j *daskv1.DaskJob) []runtime.Object {
+				return []runtime.Object{jobCluster(j), runnerIn(j, corev1.PodFailed, 0)}
+			},
+			func(t *testing.T, f *fixture, s daskv1.DaskJobStatus, _ time.Duration) {
+				assert.Equal(t, daskv1.JobFailed, s.JobStatus)
+				assert.Equal(t, ReasonBackoffLimitExceeded, findCondition(s.Conditions, CondFailed).Reason)
+			}},
+		{"a crash-looping runner with OnFailure fails the job past backoffLimit",
+			func() *daskv1.DaskJob {
+				j := daskJob("j", "")
+				j.Spec.BackoffLimit = int32p(3)
+				j.Status.Attempts, j.Status.StartTime = 1, &started
+				return j
+			},
+			func(j *daskv1.DaskJob) []runtime.Object {
+				return []runtime.Object{jobCluster(j), runnerIn(j, corev1.PodRunning, 4)}
+			},
+			func(t *testing.T, f *fixture, s daskv1.DaskJobStatus, _ time.Duration) {
+				assert.Equal(t, daskv1.JobFailed, s.JobStatus)
+				assert.Equal(t, int32(4), s.Failed)
+				assert.Equal(t, ReasonBackoffLimitExceeded, findCondition(s.Conditions, CondFailed).Reason)
+				assert.ElementsMatch(t, []string{"j-runner"}, deletedNames(f, "pods"), "the crash-looping runner is stopped")
+				assert.Equal(t, []string{"j"}, deletedNames(f, "daskclusters"))
+			}},
+		{"restarts within backoffLimit keep the job running",
+			func() *daskv1.DaskJob {
+				j := daskJob("j", "")
+				j.Spec.BackoffLimit = int32p(3)
+				j.Status.Attempts, j.Status.StartTime = 1, &started
+				return j
+			},
+			func(j *daskv1.DaskJob) []runtime.Object {
+				return []runtime.Object{jobCluster(j), runnerIn(j, corev1.PodRunning, 3)}
+			},
+			func(t *testing.T, f *fixture, s daskv1.DaskJobStatus, _ time.Duration) {
+				assert.Equal(t, daskv1.JobRunning, s.JobStatus)
+			}},
+		{"a job past its deadline fails and stops",
+			func() *daskv1.DaskJob {
+				j := daskJob("j", "")
+				j.Spec.ActiveDeadlineSeconds = ptr(int64(30))
+				j.Status.Attempts, j.Status.StartTime, j.Status.JobStatus = 1, &started, daskv1.JobRunning
+				return j
+			},
+			func(j *daskv1.DaskJob) []runtime.Object {
+				return []runtime.Object{jobCluster(j), runnerIn(j, corev1.PodRunning, 0)}
+			},
+			func(t *testing.T, f *fixture, s daskv1.DaskJobStatus, _ time.Duration) {
+				assert.Equal(t, daskv1.JobFailed, s.JobStatus)
+				assert.Equal(t, ReasonDeadlineExceeded, findCondition(s.Conditions, CondFailed).Reason)
+				assert.Equal(t, []string{"j-runner"}, deletedNames(f, "pods"))
+				assert.Equal(t, []string{"j"}, deletedNames(f, "daskclusters"))
+			}},
+		{"a job within its deadline syncs again when it passes",
+			func() *daskv1.DaskJob {
+				j := daskJob("j", "")
+				j.Spec.ActiveDeadlineSeconds = ptr(int64(90))
+				j.Status.Attempts, j.Status.StartTime, j.Status.JobStatus = 1, &started, daskv1.JobRunning
+				return j
+			},
+			func(j *daskv1.DaskJob) []runtime.Object {
+				return []runtime.Object{jobCluster(j), runnerIn(j, corev1.PodRunning, 0)}
+			},
+			func(t *testing.T, f *fixture, s daskv1.DaskJobStatus, requeue time.Duration) {
+				assert.InDelta(t, 30*time.Second, requeue, float64(time.Second))
+			}},
+		{"a suspended job deletes its runner and cluster",
+			func() *daskv1.DaskJob {
+				j := daskJob("j", "")
+				j.Spec.Suspend = ptr(true)
+				j.Status.Attempts, j.Status.StartTime, j.Status.JobStatus = 1, &started, daskv1.JobRunning
+				return j
+			},
+			func(j *daskv1.DaskJob) []runtime.Object {
+				return []runtime.Object{jobCluster(j), runnerIn(j, corev1.PodRunning, 0)}
+			},
+			func(t *testing.T, f *fixture, s daskv1.DaskJobStatus, _ time.Duration) {
+				assert.Equal(t, daskv1.JobSuspended, s.JobStatus)
+				assert.Nil(t, s.StartTime, "the deadline counts again from the resume")
+				assert.Equal(t, []string{"j-runner"}, deletedNames(f, "pods"))
+				assert.Equal(t, []string{"j"}, deletedNames(f, "daskclusters"))
+				assert.Empty(t, f.actions("create", "pods"))
+			}},
+		{"a runner deleted from under a running job is a failure",
+			func() *daskv1.DaskJob {
+				j := daskJob("j", corev1.RestartPolicyNever)
+				j.Status.Attempts, j.Status.StartTime, j.Status.JobStatus = 1, &started, daskv1.JobRunning
+				return j
+			},
+			func(j *daskv1.DaskJob) []runtime.Object { return []runtime.Object{jobCluster(j)} },
+			func(t *testing.T, f *fixture, s daskv1.DaskJobStatus, _ time.Duration) {
+				assert.Equal(t, daskv1.JobFailed, s.JobStatus)
+				assert.Equal(t, ReasonBackoffLimitExceeded, findCondition(s.Conditions, CondFailed).Reason)
+				assert.Empty(t, f.actions("create", "pods"))
+			}},
+		{"a lost runner within backoffLimit is recreated",
+			func() *daskv1.DaskJob {
+				j := daskJob("j", "")
+				j.Status.Attempts, j.Status.StartTime, j.Status.JobStatus = 1, &started, daskv1.JobRunning
+				return j
+			},
+			func(j *daskv1.DaskJob) []runtime.Object { return []runtime.Object{jobCluster(j)} },
+			func(t *testing.T, f *fixture, s daskv1.DaskJobStatus, _ time.Duration) {
+				assert.Equal(t, int32(1), s.Failed)
+				assert.Equal(t, int32(2), s.Attempts)
+				assert.Len(t, f.actions("create", "pods"), 1)
+			}},
+		{"a leftover runner of another job is not adopted",
+			func() *daskv1.DaskJob { return daskJob("j", "") },
+			func(j *daskv1.DaskJob) []runtime.Object {
+				other := daskJob("j", "")
+				other.UID = "a-deleted-job"
+				return []runtime.Object{jobCluster(j), runnerIn(other, corev1.PodRunning, 0)}
+			},
+			func(t *testing.T, f *fixture, s daskv1.DaskJobStatus, _ time.Duration) {
+				assert.NotEqual(t, daskv1.JobRunning, s.JobStatus)
+				assert.Empty(t, f.actions("create", "pods"))
+				assert.Empty(t, deletedNames(f, "pods"))
+			}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			j := tc.job()
+			objs := append([]runtime.Object{j}, tc.state(j)...)
+			f := newFixture(t, objs...)
+			f.ctrl.now = func() time.Time { return now }
+			requeue, _ := f.ctrl.syncJob(context.Background(), "ns/j")
+			tc.check(t, f, lastJobStatus(t, f), requeue)
+		})
+	}
+}
+
+func TestFinishedJobTTL(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	j := daskJob("j", "")
+	j.Spec.TTLSecondsAfterFinished = ptr(int32(60))
+	j.Status.JobStatus = daskv1.JobSuccessful
+	j.Status.EndTime = &metav1.Time{Time: now.Add(-30 * time.Second)}
+
+	f := newFixture(t, j)
+	f.ctrl.now = func() time.Time { return now }
+	requeue, err := f.ctrl.syncJob(context.Background(), "ns/j")
+	require.NoError(t, err)
+	assert.InDelta(t, 30*time.Second, requeue, float64(time.Second))
+	assert.Empty(t, deletedNames(f, "daskjobs"))
+
+	f.ctrl.now = func() time.Time { return now.Add(31 * time.Second) }
+	_, err = f.ctrl.syncJob(context.Background(), "ns/j")
+	require.NoError(t, err)
+	assert.Equal(t, []string{"j"}, deletedNames(f, "daskjobs"))
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func TestLatestWritesWinOverAStaleCache(t *testing.T) {
+	l := newLatestWrites[*daskv1.DaskJob]()
+	cached := daskJob("j", "")
+	cached.ResourceVersion = "10"
+	written := cached.DeepCopy()
+	written.ResourceVersion = "11"
+	written.Status.JobStatus = daskv1.JobFailed
+	l.remember("ns/j", written)
+
+	assert.Equal(t, daskv1.JobFailed, l.newest("ns/j", cached).Status.JobStatus, "the cache has not seen the write yet")
+	caughtUp := written.DeepCopy()
+	caughtUp.ResourceVersion = "12"
+	assert.Same(t, caughtUp, l.newest("ns/j", caughtUp), "once the cache is newer it wins")
+	assert.Same(t, cached, l.newest("ns/j", cached), "and the remembered write is forgotten")
+
+	l.remember("ns/j", written)
+	recreated := daskJob("j", "")
+	recreated.UID, recreated.ResourceVersion = "another", "5"
+	assert.Same(t, recreated, l.newest("ns/j", recreated), "a new object of the same name is not confused with the old")
+}
