@@ -54,11 +54,13 @@ func (c *Controller) syncCluster(ctx context.Context, key string) (time.Duration
 	cached, err := c.caches.cluster(ns, name)
 	if apierrors.IsNotFound(err) {
 		c.idleChecks.forget(key)
+		c.clusterWrites.forget(key)
 		return 0, nil
 	}
 	if err != nil {
 		return 0, err
 	}
+	cached = c.clusterWrites.newest(key, cached)
 	if done, err := c.removeKopfFinalizer(ctx, cached); done || err != nil {
 		return 0, err
 	}
@@ -177,9 +179,12 @@ func (c *Controller) writeClusterStatus(ctx context.Context, cached *daskv1.Dask
 	}
 	updated := cached.DeepCopy()
 	updated.Status = *status
-	_, err := c.dask.KubernetesV1().DaskClusters(cached.Namespace).UpdateStatus(ctx, updated, metav1.UpdateOptions{})
+	written, err := c.dask.KubernetesV1().DaskClusters(cached.Namespace).UpdateStatus(ctx, updated, metav1.UpdateOptions{})
 	if apierrors.IsNotFound(err) {
 		return nil
+	}
+	if err == nil {
+		c.clusterWrites.remember(cached.Namespace+"/"+cached.Name, written)
 	}
 	return err
 }
@@ -321,9 +326,11 @@ func (c *Controller) ensureDefaultWorkerGroup(ctx context.Context, cluster *dask
 			"metadata": map[string]any{"resourceVersion": cluster.ResourceVersion},
 			"spec":     map[string]any{"worker": map[string]any{"replicas": groupReplicas}},
 		})
-		if _, err := c.dask.KubernetesV1().DaskClusters(cluster.Namespace).Patch(ctx, cluster.Name, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
+		patched, err := c.dask.KubernetesV1().DaskClusters(cluster.Namespace).Patch(ctx, cluster.Name, types.MergePatchType, patch, metav1.PatchOptions{})
+		if err != nil {
 			return existing, fmt.Errorf("follow the scaled default worker group: %w", err)
 		}
+		c.clusterWrites.remember(cluster.Namespace+"/"+cluster.Name, patched)
 		desired.Spec.Worker.Replicas = &groupReplicas
 		desired.Annotations[resources.AnnotationSyncedReplicas] = strconv.Itoa(int(groupReplicas))
 	}

@@ -149,12 +149,13 @@ type Controller struct {
 	jobs        *queue
 	autoscalers *queue
 
-	retirements *asyncCalls[[]daskapi.Worker]
-	idleChecks  *asyncCalls[*time.Time]
-	targets     *asyncCalls[int]
-	autoscale   *autoscaleMemory
-	batches     *batchPacer
-	jobWrites   *latestWrites[*daskv1.DaskJob]
+	retirements   *asyncCalls[retirement]
+	idleChecks    *asyncCalls[*time.Time]
+	targets       *asyncCalls[int]
+	autoscale     *autoscaleMemory
+	batches       *batchPacer
+	jobWrites     *latestWrites[*daskv1.DaskJob]
+	clusterWrites *latestWrites[*daskv1.DaskCluster]
 }
 
 // New builds the controllers; Run starts them.
@@ -169,21 +170,22 @@ func New(kube kubernetes.Interface, dask versioned.Interface, opts Options) (*Co
 	}
 	events := record.NewBroadcaster(record.WithContext(context.Background()))
 	c := &Controller{
-		kube:        kube,
-		dask:        dask,
-		caches:      caches,
-		events:      events,
-		recorder:    events.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "dask-operator"}),
-		opts:        opts,
-		dashAPI:     daskapi.New(opts.Resolver),
-		expect:      expectations.New(expectations.DefaultTTL),
-		now:         time.Now,
-		retirements: newAsyncCalls[[]daskapi.Worker](),
-		idleChecks:  newAsyncCalls[*time.Time](),
-		targets:     newAsyncCalls[int](),
-		autoscale:   newAutoscaleMemory(),
-		batches:     newBatchPacer(),
-		jobWrites:   newLatestWrites[*daskv1.DaskJob](),
+		kube:          kube,
+		dask:          dask,
+		caches:        caches,
+		events:        events,
+		recorder:      events.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "dask-operator"}),
+		opts:          opts,
+		dashAPI:       daskapi.New(opts.Resolver),
+		expect:        expectations.New(expectations.DefaultTTL),
+		now:           time.Now,
+		retirements:   newAsyncCalls[retirement](),
+		idleChecks:    newAsyncCalls[*time.Time](),
+		targets:       newAsyncCalls[int](),
+		autoscale:     newAutoscaleMemory(),
+		batches:       newBatchPacer(),
+		jobWrites:     newLatestWrites[*daskv1.DaskJob](),
+		clusterWrites: newLatestWrites[*daskv1.DaskCluster](),
 	}
 	c.clusters = newQueue("daskcluster", c.syncCluster)
 	c.groups = newQueue("daskworkergroup", c.syncWorkerGroup)

@@ -33,6 +33,8 @@ type fixture struct {
 	sched  *httptest.Server
 	mu     sync.Mutex
 	retire func(n int) (int, string)
+	// workers is the scheduler's answer to get_workers.
+	workers string
 }
 
 // newFixture builds a Controller on fake clientsets whose caches hold the
@@ -44,6 +46,10 @@ func newFixture(t *testing.T, objs ...runtime.Object) *fixture {
 		f.mu.Lock()
 		retire := f.retire
 		f.mu.Unlock()
+		if r.URL.Path == "/api/v1/get_workers" && f.workers != "" {
+			fmt.Fprint(w, f.workers)
+			return
+		}
 		if r.URL.Path == "/api/v1/retire_workers" && retire != nil {
 			code, body := retire(0)
 			w.WriteHeader(code)
@@ -259,6 +265,8 @@ func TestScaleDownRetiresThroughTheScheduler(t *testing.T) {
 	a, b, byIP := workerPod(g, "g-a", ready, time.Hour), workerPod(g, "g-b", ready, time.Hour), workerPod(g, "g-ip", ready, time.Hour)
 	byIP.Status.PodIP = "10.9.9.9"
 	f := newFixture(t, c, g, a, b, byIP)
+	f.workers = `{"workers": [{"name": "g-a", "address": "tcp://10.0.0.3:4000"}, {"name": "g-b", "address": "tcp://10.0.0.3:4001"},
+		{"name": "tcp://10.9.9.9:4000", "address": "tcp://10.9.9.9:4000"}]}`
 	f.retire = func(int) (int, string) {
 		return 200, `{"tcp://10.0.0.3:4000": {"name": "g-b"}, "tcp://10.9.9.9:4000": {"name": "tcp://10.9.9.9:4000"}}`
 	}
@@ -281,6 +289,7 @@ func TestScaleDownRetiresThroughTheScheduler(t *testing.T) {
 func TestScaleDownKeepsRunningWorkersWhenTheSchedulerFails(t *testing.T) {
 	c, g := cluster("c"), group("g", "c", 0)
 	f := newFixture(t, c, g, workerPod(g, "g-a", ready, time.Hour))
+	f.workers = `{"workers": [{"name": "g-a", "address": "tcp://10.0.0.3:4000"}]}`
 	f.retire = func(int) (int, string) { return 500, "boom" }
 	ctx := context.Background()
 	_, err := f.ctrl.syncWorkerGroup(ctx, "ns/g")
@@ -290,6 +299,24 @@ func TestScaleDownKeepsRunningWorkersWhenTheSchedulerFails(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, retryRetireAfter, requeue, "asks again later")
 	assert.Empty(t, f.actions("delete", "pods"))
+}
+
+// Running Pods whose worker never joined the scheduler hold no data: they
+// go without retiring anything.
+func TestScaleDownDeletesPodsUnknownToTheScheduler(t *testing.T) {
+	c, g := cluster("c"), group("g", "c", 1)
+	a, b := workerPod(g, "g-a", ready, time.Hour), workerPod(g, "g-b", ready, time.Hour)
+	b.Status.PodIP = "10.7.7.7"
+	f := newFixture(t, c, g, a, b)
+	f.workers = `{"workers": [{"name": "g-a", "address": "tcp://10.0.0.3:4000"}]}`
+	f.retire = func(int) (int, string) { t.Error("nothing to retire"); return 500, "" }
+	ctx := context.Background()
+	_, err := f.ctrl.syncWorkerGroup(ctx, "ns/g")
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { _, ok := f.ctrl.retirements.peek("ns/g"); return ok }, 5*time.Second, 10*time.Millisecond)
+	_, err = f.ctrl.syncWorkerGroup(ctx, "ns/g")
+	require.NoError(t, err)
+	assert.Equal(t, []string{"g-b"}, deletedNames(f, "pods"))
 }
 
 func TestMatchRetiredWorkers(t *testing.T) {

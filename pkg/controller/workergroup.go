@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -254,25 +255,72 @@ func (c *Controller) scaleDown(ctx context.Context, key string, group *daskv1.Da
 	}
 	target := schedulerTarget(cluster)
 	timeout := c.opts.RetireTimeout
-	c.retirements.start(key, func() ([]daskapi.Worker, error) {
+	candidates := make([]workerRef, len(ready))
+	for i, p := range ready {
+		candidates[i] = workerRef{name: p.Name, ip: p.Status.PodIP}
+	}
+	c.retirements.start(key, func() (retirement, error) {
 		ctx, cancel := context.WithTimeout(context.Background(), timeout)
 		defer cancel()
-		return c.dashAPI.RetireWorkers(ctx, target, n)
+		return c.retire(ctx, target, candidates, n)
 	}, func() { c.groups.add(key) })
 	klog.InfoS("Asking the scheduler to retire workers", "daskworkergroup", klog.KObj(group), "count", n)
 	return nil
 }
 
+// workerRef is what identifies a worker Pod to the scheduler.
+type workerRef struct{ name, ip string }
+
+// retirement is the outcome of a graceful scale-down: Pods whose worker
+// never joined the scheduler (they hold no data) and the workers the
+// scheduler retired.
+type retirement struct {
+	unregistered []string
+	retired      []daskapi.Worker
+}
+
+// retire removes n workers gracefully. Pods the scheduler does not know go
+// first; the rest are chosen and retired by the scheduler, which moves their
+// data away before it answers.
+func (c *Controller) retire(ctx context.Context, target daskapi.Target, candidates []workerRef, n int) (retirement, error) {
+	known, err := c.dashAPI.GetWorkers(ctx, target)
+	if err != nil {
+		return retirement{}, err
+	}
+	names, ips := map[string]bool{}, map[string]bool{}
+	for _, w := range known {
+		names[w.Name] = true
+		ips[addressHost(w.Address)] = true
+	}
+	var out retirement
+	for _, p := range candidates {
+		if len(out.unregistered) < n && !names[p.name] && (p.ip == "" || !ips[p.ip]) {
+			out.unregistered = append(out.unregistered, p.name)
+		}
+	}
+	if rest := n - len(out.unregistered); rest > 0 {
+		out.retired, err = c.dashAPI.RetireWorkers(ctx, target, rest)
+	}
+	return out, err
+}
+
 // finishRetirement deletes the Pods of the workers the scheduler retired, or
 // handles its failure.
 func (c *Controller) finishRetirement(ctx context.Context, key string, group *daskv1.DaskWorkerGroup, active []*corev1.Pod,
-	res asyncResult[[]daskapi.Worker], status *daskv1.DaskWorkerGroupStatus) (time.Duration, error) {
+	res asyncResult[retirement], status *daskv1.DaskWorkerGroupStatus) (time.Duration, error) {
 	if res.err != nil {
 		return c.retireFailed(ctx, key, group, active, res.err, status)
 	}
 	setCondition(&status.Conditions, group.Generation, CondSchedulerReachable, metav1.ConditionTrue, "WorkersRetired",
-		fmt.Sprintf("the scheduler retired %d workers", len(res.value)))
-	victims, unknown := matchRetiredWorkers(res.value, active)
+		fmt.Sprintf("the scheduler retired %d workers; %d Pods had no worker registered", len(res.value.retired), len(res.value.unregistered)))
+	victims, unknown := matchRetiredWorkers(res.value.retired, active)
+	for _, p := range active {
+		for _, name := range res.value.unregistered {
+			if p.Name == name && !slices.Contains(victims, p) {
+				victims = append(victims, p)
+			}
+		}
+	}
 	if len(unknown) > 0 {
 		c.recorder.Eventf(group, corev1.EventTypeWarning, ReasonRetiredUnknown,
 			"The scheduler retired workers %s that match no Pod of this group by name or IP; start workers with --name $(DASK_WORKER_NAME)",
@@ -291,7 +339,8 @@ func (c *Controller) finishRetirement(ctx context.Context, key string, group *da
 		names[i] = p.Name
 	}
 	klog.InfoS("Deleted retired workers", "daskworkergroup", klog.KObj(group), "pods", names)
-	c.recorder.Eventf(group, corev1.EventTypeNormal, ReasonScaledDown, "Retired and deleted %d workers: %s", len(victims), strings.Join(names, ", "))
+	c.recorder.Eventf(group, corev1.EventTypeNormal, ReasonScaledDown, "Retired and deleted %d workers (%d without a registered Dask worker): %s",
+		len(victims), len(res.value.unregistered), strings.Join(names, ", "))
 	return 0, nil
 }
 
