@@ -12,7 +12,7 @@ tar -C "$root" --exclude=./.git --exclude=./bin --exclude=./.cache -cf - . | tar
 (cd "$tmp" && hack/update-codegen.sh >/dev/null)
 
 status=0
-for dir in pkg/generated pkg/apis manifests/crds; do
+for dir in pkg/generated pkg/apis manifests/crds manifests/install.yaml; do
   if ! diff -ruN "$root/$dir" "$tmp/$dir"; then
     status=1
   fi

@@ -9,13 +9,20 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"strings"
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/uuid"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/leaderelection"
+	"k8s.io/client-go/tools/leaderelection/resourcelock"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/klog/v2"
@@ -23,6 +30,7 @@ import (
 	"github.com/dask-operator/dask-operator/pkg/controller"
 	"github.com/dask-operator/dask-operator/pkg/daskapi"
 	"github.com/dask-operator/dask-operator/pkg/generated/clientset/versioned"
+	"github.com/dask-operator/dask-operator/pkg/metrics"
 )
 
 type stringList []string
@@ -32,6 +40,12 @@ func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
 
 type flags struct {
 	kubeconfig      string
+	leaderElect     bool
+	leaseNamespace  string
+	leaseName       string
+	metricsAddr     string
+	healthAddr      string
+	shutdownTimeout time.Duration
 	namespaces      stringList
 	qps             float64
 	burst           int
@@ -61,6 +75,12 @@ func parseFlags(args []string) (*flags, error) {
 	fs.DurationVar(&f.opts.AutoscalerCooldown, "autoscaler-cooldown", 15*time.Second, "Pause after an autoscaler changed a worker count.")
 	fs.DurationVar(&f.opts.ScaleDownStabilization, "scale-down-stabilization", 60*time.Second,
 		"An autoscaler shrinks a group only below the largest target the scheduler asked for during this window.")
+	fs.BoolVar(&f.leaderElect, "leader-elect", true, "Run the controllers only while holding a coordination.k8s.io Lease, so that several replicas can run. Turn off for a single local run.")
+	fs.StringVar(&f.leaseNamespace, "leader-election-namespace", "", "Namespace of the Lease. Default: the operator Pod's namespace, else default.")
+	fs.StringVar(&f.leaseName, "leader-election-id", "dask-operator", "Name of the Lease.")
+	fs.StringVar(&f.metricsAddr, "metrics-bind-address", ":8080", "Address of the Prometheus /metrics endpoint; 0 turns it off.")
+	fs.StringVar(&f.healthAddr, "health-probe-bind-address", ":8081", "Address of /healthz and /readyz; 0 turns them off.")
+	fs.DurationVar(&f.shutdownTimeout, "shutdown-timeout", 30*time.Second, "On SIGTERM, how long in-flight syncs may take to finish.")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -110,6 +130,7 @@ func run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	metrics.Install() // before any client or queue exists
 	cfg, inCluster, err := restConfig(f.kubeconfig)
 	if err != nil {
 		return err
@@ -131,8 +152,130 @@ func run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	klog.InfoS("Starting dask-operator", "host", cfg.Host, "namespaces", f.namespaces.String(), "workers", f.opts.Workers)
-	return ctrl.Run(ctx)
+	if err := metrics.RegisterState(ctrl); err != nil {
+		return err
+	}
+	if err := serve(ctx, f.metricsAddr, map[string]http.Handler{
+		"/metrics": promhttp.HandlerFor(metrics.Registry, promhttp.HandlerOpts{}),
+	}); err != nil {
+		return err
+	}
+	if err := serve(ctx, f.healthAddr, map[string]http.Handler{
+		"/healthz": probe(func() error { return ctrl.Stalled(stallThreshold) }),
+		"/readyz": probe(func() error {
+			if !ctrl.HasSynced() {
+				return errors.New("informer caches not synced yet")
+			}
+			return nil
+		}),
+	}); err != nil {
+		return err
+	}
+
+	klog.InfoS("Starting dask-operator", "host", cfg.Host, "namespaces", f.namespaces.String(), "workers", f.opts.Workers, "leaderElection", f.leaderElect)
+	ctrl.Start(ctx)
+	if !f.leaderElect {
+		return ctrl.RunWorkers(ctx, f.shutdownTimeout)
+	}
+	return runAsLeader(ctx, f, kube, func(ctx context.Context) error { return ctrl.RunWorkers(ctx, f.shutdownTimeout) })
+}
+
+// stallThreshold is how long a queue may hold work without finishing any
+// item before /healthz fails and the kubelet restarts the operator. Scheduler
+// calls run in the background and syncs are short, so this means a bug.
+const stallThreshold = 5 * time.Minute
+
+func probe(check func() error) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		if err := check(); err != nil {
+			http.Error(w, err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ok")
+	})
+}
+
+// serve runs an HTTP server on addr until ctx ends; "0" or "" turns it off.
+func serve(ctx context.Context, addr string, handlers map[string]http.Handler) error {
+	if addr == "0" || addr == "" {
+		return nil
+	}
+	mux := http.NewServeMux()
+	for path, h := range handlers {
+		mux.Handle(path, h)
+	}
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = srv.Serve(l) }()
+	go func() {
+		<-ctx.Done()
+		shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(shutdown)
+	}()
+	klog.InfoS("Serving", "address", l.Addr().String(), "paths", fmt.Sprint(mapKeys(handlers)))
+	return nil
+}
+
+func mapKeys(m map[string]http.Handler) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
+
+// runAsLeader runs work while this replica holds the Lease. Losing the Lease
+// stops the work and returns an error, so the process exits and restarts as
+// a follower; a cancelled ctx releases the Lease for a fast hand-over.
+func runAsLeader(ctx context.Context, f *flags, kube kubernetes.Interface, work func(context.Context) error) error {
+	ns := f.leaseNamespace
+	if ns == "" {
+		ns = "default"
+		if data, err := os.ReadFile("/var/run/secrets/kubernetes.io/serviceaccount/namespace"); err == nil {
+			ns = strings.TrimSpace(string(data))
+		}
+	}
+	host, _ := os.Hostname()
+	id := host + "_" + string(uuid.NewUUID())
+	lock := &resourcelock.LeaseLock{
+		LeaseMeta:  metav1.ObjectMeta{Name: f.leaseName, Namespace: ns},
+		Client:     kube.CoordinationV1(),
+		LockConfig: resourcelock.ResourceLockConfig{Identity: id},
+	}
+	var workErr error
+	lost := false
+	leaderelection.RunOrDie(ctx, leaderelection.LeaderElectionConfig{
+		Lock:            lock,
+		ReleaseOnCancel: true,
+		LeaseDuration:   15 * time.Second,
+		RenewDeadline:   10 * time.Second,
+		RetryPeriod:     2 * time.Second,
+		Name:            f.leaseName,
+		Callbacks: leaderelection.LeaderCallbacks{
+			OnStartedLeading: func(ctx context.Context) {
+				klog.InfoS("Became the leader", "lease", klog.KRef(ns, f.leaseName), "identity", id)
+				workErr = work(ctx)
+			},
+			OnStoppedLeading: func() {
+				if ctx.Err() == nil {
+					lost = true
+				}
+			},
+			OnNewLeader: func(identity string) {
+				if identity != id {
+					klog.InfoS("Following the leader", "lease", klog.KRef(ns, f.leaseName), "leader", identity)
+				}
+			},
+		},
+	})
+	if lost {
+		return fmt.Errorf("lost the lease %s/%s; stopping", ns, f.leaseName)
+	}
+	return workErr
 }
 
 func main() {

@@ -70,7 +70,8 @@ func run(kubeconfig, example string, operatorArgs []string) error {
 	defer cancelOp()
 	opDone := make(chan error, 1)
 	go func() {
-		opDone <- runOperator(opCtx, operator, append([]string{"--kubeconfig=" + env.Kubeconfig}, operatorArgs...))
+		args := []string{"--kubeconfig=" + env.Kubeconfig, "--leader-elect=false"}
+		opDone <- runOperator(opCtx, operator, append(args, operatorArgs...))
 	}()
 
 	apply := exec.CommandContext(ctx, bins.Path("kubectl"), "--kubeconfig", env.Kubeconfig, "apply", "--server-side", "-f", filepath.Join(root, example))

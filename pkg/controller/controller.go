@@ -197,14 +197,26 @@ func New(kube kubernetes.Interface, dask versioned.Interface, opts Options) (*Co
 	return c, nil
 }
 
-// Run starts the caches and the workers and blocks until ctx is done and
-// every worker has finished its current item.
+// Start starts the informers. A replica that waits for leadership keeps
+// its caches warm, so that it can take over at once.
+func (c *Controller) Start(ctx context.Context) {
+	c.caches.start(ctx.Done())
+}
+
+// Run starts the caches and the workers and blocks until ctx is done and the
+// workers have stopped.
 func (c *Controller) Run(ctx context.Context) error {
+	c.Start(ctx)
+	return c.RunWorkers(ctx, 0)
+}
+
+// RunWorkers waits for the caches, then runs the workers until ctx is done.
+// Then it lets in-flight syncs finish, for at most drain (0: no limit).
+func (c *Controller) RunWorkers(ctx context.Context, drain time.Duration) error {
 	c.events.StartStructuredLogging(4)
 	c.events.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: c.kube.CoreV1().Events("")})
 	defer c.events.Shutdown()
 
-	c.caches.start(ctx.Done())
 	klog.InfoS("Waiting for informer caches to sync")
 	if !c.caches.waitForSync(ctx.Done()) {
 		return fmt.Errorf("caches did not sync: %w", ctx.Err())
@@ -218,8 +230,18 @@ func (c *Controller) Run(ctx context.Context) error {
 			done <- struct{}{}
 		}()
 	}
+	<-ctx.Done()
+	klog.InfoS("Stopping: letting in-flight syncs finish")
+	var timeout <-chan time.Time
+	if drain > 0 {
+		timeout = time.After(drain)
+	}
 	for range queues {
-		<-done
+		select {
+		case <-done:
+		case <-timeout:
+			return fmt.Errorf("in-flight syncs did not finish within %s", drain)
+		}
 	}
 	klog.InfoS("Workers stopped")
 	return nil

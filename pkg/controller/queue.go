@@ -9,6 +9,8 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/util/workqueue"
 	"k8s.io/klog/v2"
+
+	"github.com/dask-operator/dask-operator/pkg/metrics"
 )
 
 // syncFunc reconciles one object. A positive duration asks for another sync
@@ -66,7 +68,9 @@ func (q *queue) next(ctx context.Context) bool {
 	q.stats.started()
 	defer q.stats.finished()
 
+	start := time.Now()
 	after, err := q.sync(ctx, key)
+	metrics.SyncDuration.WithLabelValues(q.name, metrics.ResultLabel(err)).Observe(time.Since(start).Seconds())
 	if err != nil {
 		if apierrors.IsConflict(err) {
 			// Our cache lagged a write; the retry sees the newer object.

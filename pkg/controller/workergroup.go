@@ -20,6 +20,7 @@ import (
 
 	daskv1 "github.com/dask-operator/dask-operator/pkg/apis/kubernetes.dask.org/v1"
 	"github.com/dask-operator/dask-operator/pkg/daskapi"
+	"github.com/dask-operator/dask-operator/pkg/metrics"
 	"github.com/dask-operator/dask-operator/pkg/resources"
 )
 
@@ -130,7 +131,7 @@ func (c *Controller) manageWorkers(ctx context.Context, key string, group *daskv
 
 	var errs []error
 	if len(terminal) > 0 {
-		errs = append(errs, c.deleteWorkers(ctx, key, group, terminal))
+		errs = append(errs, c.deleteWorkers(ctx, key, group, terminal, "ended"))
 	}
 	desired := int(replicasOf(&group.Spec.Worker))
 	diff := len(active) - desired
@@ -171,6 +172,7 @@ func (c *Controller) createWorkers(ctx context.Context, key string, group *daskv
 	for i := attempted; i < n; i++ {
 		c.expect.CreationObserved(key, names[i])
 	}
+	metrics.ScaleUps.Add(float64(successes))
 	if successes > 0 {
 		klog.InfoS("Created worker Pods", "daskworkergroup", klog.KObj(group), "count", successes, "wanted", count)
 		c.recorder.Eventf(group, corev1.EventTypeNormal, ReasonScaledUp, "Created %d worker Pods", successes)
@@ -193,7 +195,7 @@ func (c *Controller) createWorkers(ctx context.Context, key string, group *daskv
 }
 
 // deleteWorkers deletes Pods, recording the deletions it waits for.
-func (c *Controller) deleteWorkers(ctx context.Context, key string, group *daskv1.DaskWorkerGroup, pods []*corev1.Pod) error {
+func (c *Controller) deleteWorkers(ctx context.Context, key string, group *daskv1.DaskWorkerGroup, pods []*corev1.Pod, reason string) error {
 	names := make([]string, len(pods))
 	for i, p := range pods {
 		names[i] = p.Name
@@ -220,6 +222,7 @@ func (c *Controller) deleteWorkers(ctx context.Context, key string, group *daskv
 	for i := attempted; i < len(pods); i++ {
 		c.expect.DeletionObserved(key, pods[i].Name)
 	}
+	metrics.ScaleDowns.WithLabelValues(reason).Add(float64(len(pods) - len(errs)))
 	if err := errors.Join(errs...); err != nil {
 		c.recorder.Event(group, corev1.EventTypeWarning, ReasonFailedDelete, err.Error())
 		return err
@@ -243,7 +246,7 @@ func (c *Controller) scaleDown(ctx context.Context, key string, group *daskv1.Da
 	}
 	if len(notReady) > 0 {
 		victims := notReady[:min(n, len(notReady))]
-		if err := c.deleteWorkers(ctx, key, group, victims); err != nil {
+		if err := c.deleteWorkers(ctx, key, group, victims, "unready"); err != nil {
 			return err
 		}
 		klog.InfoS("Deleted workers that were not ready", "daskworkergroup", klog.KObj(group), "count", len(victims))
@@ -331,7 +334,7 @@ func (c *Controller) finishRetirement(ctx context.Context, key string, group *da
 		// retire worker after worker that we cannot map to Pods.
 		return 30 * time.Second, nil
 	}
-	if err := c.deleteWorkers(ctx, key, group, victims); err != nil {
+	if err := c.deleteWorkers(ctx, key, group, victims, "retired"); err != nil {
 		return 0, err
 	}
 	names := make([]string, len(victims))
@@ -377,7 +380,7 @@ func (c *Controller) retireFailed(ctx context.Context, key string, group *daskv1
 			}
 		}
 		victims := newestFirst(ready)[:min(excess, len(ready), c.opts.MaxPodOpsPerSync)]
-		if err := c.deleteWorkers(ctx, key, group, victims); err != nil {
+		if err := c.deleteWorkers(ctx, key, group, victims, "fallback"); err != nil {
 			return 0, err
 		}
 		names := make([]string, len(victims))

@@ -16,6 +16,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/dask-operator/dask-operator/pkg/metrics"
 )
 
 // Target identifies the scheduler of one cluster.
@@ -127,7 +129,8 @@ func nameString(raw json.RawMessage) string {
 	return strings.TrimSpace(string(raw))
 }
 
-func (c *Client) do(ctx context.Context, t Target, method, route string, body []byte, out any) error {
+func (c *Client) do(ctx context.Context, t Target, method, route string, body []byte, out any) (err error) {
+	defer func() { metrics.SchedulerCalls.WithLabelValues(route, metrics.ResultLabel(err)).Inc() }()
 	base, httpClient, err := c.resolver.Resolve(t)
 	if err != nil {
 		return err

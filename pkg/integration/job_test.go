@@ -234,7 +234,7 @@ func TestJobRunnerDeletedIsRetried(t *testing.T) {
 		// kwok deletes Pods by name: its deletion of the old runner may
 		// also hit the first replacement, which then counts as lost too.
 		return err == nil && p.UID != old.UID && j.Status.Failed >= 1 && j.Status.Attempts == j.Status.Failed+1 &&
-			j.Status.JobStatus == daskv1.JobRunning,
+				j.Status.JobStatus == daskv1.JobRunning,
 			fmt.Sprintf("attempts %d, failed %d, err %v", j.Status.Attempts, j.Status.Failed, err)
 	})
 	assert.True(t, hasEvent(t, ns, "simple-job", corev1.EventTypeWarning, "RunnerPodLost"))
