@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"strconv"
 	"time"
@@ -341,7 +342,7 @@ func (c *Controller) onClusterUpdate(old, obj any) {
 	o, n := old.(*daskv1.DaskCluster), obj.(*daskv1.DaskCluster)
 	// Only spec or metadata changes concern the cluster's groups; status
 	// changes would otherwise wake every group on every status write.
-	related := o.Generation != n.Generation || !mapsEqual(o.Labels, n.Labels)
+	related := o.Generation != n.Generation || !maps.Equal(o.Labels, n.Labels)
 	c.onCluster(obj, related)
 }
 
@@ -436,16 +437,4 @@ func tombstoneAs[T any](obj any) (T, bool) {
 	}
 	v, ok := obj.(T)
 	return v, ok
-}
-
-func mapsEqual(a, b map[string]string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if bv, ok := b[k]; !ok || bv != v {
-			return false
-		}
-	}
-	return true
 }

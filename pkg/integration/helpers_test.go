@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -16,7 +15,6 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/rand"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/dynamic"
 
 	daskv1 "github.com/dask-operator/dask-operator/pkg/apis/kubernetes.dask.org/v1"
@@ -48,30 +46,14 @@ func ctxFor(t *testing.T, d time.Duration) context.Context {
 	return ctx
 }
 
-// eventually polls cond until it holds or the timeout ends, then fails with
-// the last explanation cond gave.
 func eventually(t *testing.T, timeout time.Duration, cond func() (bool, string)) {
 	t.Helper()
-	var last string
-	err := wait.PollUntilContextTimeout(context.Background(), 100*time.Millisecond, timeout, true, func(context.Context) (bool, error) {
-		ok, why := cond()
-		last = why
-		return ok, nil
-	})
-	if err != nil {
-		t.Fatalf("condition not met within %s: %s", timeout, last)
-	}
+	testenv.Eventually(t, timeout, cond)
 }
 
-// kubectl runs the control plane's kubectl.
 func kubectl(t *testing.T, args ...string) string {
 	t.Helper()
-	bins, err := testenv.FindBinaries()
-	require.NoError(t, err)
-	cmd := exec.Command(bins.Path("kubectl"), append([]string{"--kubeconfig", env.Kubeconfig}, args...)...)
-	out, err := cmd.CombinedOutput()
-	require.NoErrorf(t, err, "kubectl %s: %s", strings.Join(args, " "), out)
-	return string(out)
+	return env.Kubectl(t, "", args...)
 }
 
 // applyExample creates an upstream example in namespace ns, optionally

@@ -2,6 +2,7 @@ package resources
 
 import (
 	"fmt"
+	"maps"
 	"strconv"
 
 	corev1 "k8s.io/api/core/v1"
@@ -242,7 +243,7 @@ func hasEnv(env []corev1.EnvVar, name string) bool {
 func ServiceNeedsUpdate(existing, desired *corev1.Service) (*corev1.Service, bool) {
 	out := existing.DeepCopy()
 	changed := mergeMetadata(&out.ObjectMeta, &desired.ObjectMeta)
-	if !mapsEqual(out.Spec.Selector, desired.Spec.Selector) {
+	if !maps.Equal(out.Spec.Selector, desired.Spec.Selector) {
 		out.Spec.Selector = desired.Spec.Selector
 		changed = true
 	}
@@ -307,18 +308,6 @@ func portsMatch(have, want []corev1.ServicePort) bool {
 			return false
 		}
 		if w.NodePort != 0 && h.NodePort != w.NodePort {
-			return false
-		}
-	}
-	return true
-}
-
-func mapsEqual(a, b map[string]string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if bv, ok := b[k]; !ok || bv != v {
 			return false
 		}
 	}

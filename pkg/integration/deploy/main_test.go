@@ -18,7 +18,6 @@ import (
 	"github.com/stretchr/testify/require"
 	authv1 "k8s.io/api/authentication/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
@@ -188,26 +187,12 @@ func get(url string) (int, string, error) {
 
 func eventually(t *testing.T, timeout time.Duration, cond func() (bool, string)) {
 	t.Helper()
-	var last string
-	err := wait.PollUntilContextTimeout(context.Background(), 200*time.Millisecond, timeout, true, func(context.Context) (bool, error) {
-		ok, why := cond()
-		last = why
-		return ok, nil
-	})
-	if err != nil {
-		t.Fatalf("condition not met within %s: %s", timeout, last)
-	}
+	testenv.Eventually(t, timeout, cond)
 }
 
 func kubectl(t *testing.T, args ...string) string {
 	t.Helper()
-	bins, err := testenv.FindBinaries()
-	require.NoError(t, err)
-	cmd := exec.Command(bins.Path("kubectl"), append([]string{"--kubeconfig", env.Kubeconfig}, args...)...)
-	cmd.Dir = root
-	out, err := cmd.CombinedOutput()
-	require.NoErrorf(t, err, "kubectl %s: %s", strings.Join(args, " "), out)
-	return string(out)
+	return env.Kubectl(t, root, args...)
 }
 
 // serviceAccountKubeconfig writes a kubeconfig that authenticates as the

@@ -1,0 +1,43 @@
+package testenv
+
+import (
+	"context"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"k8s.io/apimachinery/pkg/util/wait"
+)
+
+// Eventually polls cond until it holds or timeout passes, then fails the
+// test with the last explanation cond gave.
+func Eventually(t testing.TB, timeout time.Duration, cond func() (bool, string)) {
+	t.Helper()
+	var last string
+	err := wait.PollUntilContextTimeout(context.Background(), 100*time.Millisecond, timeout, true, func(context.Context) (bool, error) {
+		ok, why := cond()
+		last = why
+		return ok, nil
+	})
+	if err != nil {
+		t.Fatalf("condition not met within %s: %s", timeout, last)
+	}
+}
+
+// Kubectl runs the control plane's kubectl against the environment from
+// dir (empty: the current directory) and returns its output.
+func (e *Env) Kubectl(t testing.TB, dir string, args ...string) string {
+	t.Helper()
+	bins, err := FindBinaries()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bins.Path("kubectl"), append([]string{"--kubeconfig", e.Kubeconfig}, args...)...)
+	cmd.Dir = dir
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("kubectl %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
