@@ -433,35 +433,50 @@ func scaleUpDown(ctx context.Context, kube kubernetes.Interface, dask versioned.
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+	// The peak comes from a watch, which sees every change; progress from
+	// lists, which cannot miss the end if the watch is closed.
 	watchCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	w, err := kube.CoreV1().Pods(ns).Watch(watchCtx, metav1.ListOptions{LabelSelector: "dask.org/component=worker"})
-	if err != nil {
-		return 0, 0, 0, err
-	}
 	var mu sync.Mutex
 	live := map[string]bool{}
-	count := func() int {
-		mu.Lock()
-		defer mu.Unlock()
-		return len(live)
-	}
 	go func() {
-		for ev := range w.ResultChan() {
-			p, ok := ev.Object.(*corev1.Pod)
-			if !ok {
+		rv := ""
+		for watchCtx.Err() == nil {
+			w, err := kube.CoreV1().Pods(ns).Watch(watchCtx, metav1.ListOptions{LabelSelector: "dask.org/component=worker", ResourceVersion: rv})
+			if err != nil {
+				time.Sleep(100 * time.Millisecond)
 				continue
 			}
-			mu.Lock()
-			if ev.Type == "DELETED" || p.DeletionTimestamp != nil {
-				delete(live, p.Name)
-			} else {
-				live[p.Name] = true
+			for ev := range w.ResultChan() {
+				p, ok := ev.Object.(*corev1.Pod)
+				if !ok {
+					continue
+				}
+				rv = p.ResourceVersion
+				mu.Lock()
+				if ev.Type == "DELETED" || p.DeletionTimestamp != nil {
+					delete(live, p.Name)
+				} else {
+					live[p.Name] = true
+				}
+				peak = max(peak, len(live))
+				mu.Unlock()
 			}
-			peak = max(peak, len(live))
-			mu.Unlock()
 		}
 	}()
+	count := func() int {
+		pods, err := kube.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "dask.org/component=worker", ResourceVersion: "0"})
+		if err != nil {
+			return -1
+		}
+		n := 0
+		for _, p := range pods.Items {
+			if p.DeletionTimestamp == nil {
+				n++
+			}
+		}
+		return n
+	}
 	patch := func(r int) error {
 		_, err := dask.KubernetesV1().DaskClusters(ns).Patch(ctx, "big", types.MergePatchType,
 			[]byte(fmt.Sprintf(`{"spec":{"worker":{"replicas":%d}}}`, r)), metav1.PatchOptions{})
@@ -471,11 +486,11 @@ func scaleUpDown(ctx context.Context, kube kubernetes.Interface, dask versioned.
 	if err := patch(n); err != nil {
 		return 0, 0, 0, err
 	}
-	for count() < n {
+	for count() != n {
 		if time.Since(start) > 10*time.Minute {
 			return 0, 0, 0, fmt.Errorf("scale-up stuck at %d", count())
 		}
-		time.Sleep(20 * time.Millisecond)
+		time.Sleep(50 * time.Millisecond)
 	}
 	up = time.Since(start).Seconds()
 	time.Sleep(3 * time.Second) // let every Pod become ready
@@ -483,7 +498,7 @@ func scaleUpDown(ctx context.Context, kube kubernetes.Interface, dask versioned.
 	if err := patch(0); err != nil {
 		return 0, 0, 0, err
 	}
-	for count() > 0 {
+	for count() != 0 {
 		if time.Since(start) > 10*time.Minute {
 			return 0, 0, 0, fmt.Errorf("scale-down stuck at %d", count())
 		}

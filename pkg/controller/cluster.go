@@ -55,6 +55,7 @@ func (c *Controller) syncCluster(ctx context.Context, key string) (time.Duration
 	if apierrors.IsNotFound(err) {
 		c.idleChecks.forget(key)
 		c.clusterWrites.forget(key)
+		c.statusPace.forget("DaskCluster/" + key)
 		return 0, nil
 	}
 	if err != nil {
@@ -126,6 +127,16 @@ func (c *Controller) syncCluster(ctx context.Context, key string) (time.Duration
 		apimetaRemove(&status.Conditions, CondIdleShutdown)
 	}
 
+	if old := cached.Status; !equality.Semantic.DeepEqual(&old, status) &&
+		countsOnly([2]int32{old.Replicas, old.ReadyReplicas}, [2]int32{status.Replicas, status.ReadyReplicas}, old.Conditions, status.Conditions) &&
+		old.Phase == status.Phase && old.ObservedGeneration == status.ObservedGeneration && old.Selector == status.Selector {
+		if wait := c.statusPace.wait("DaskCluster/"+key, c.now()); wait > 0 {
+			if createErr != nil && isPermanent(createErr) {
+				return wait, nil
+			}
+			return soonest(requeue, wait), createErr
+		}
+	}
 	if err := c.writeClusterStatus(ctx, cached, status); err != nil {
 		return 0, err
 	}
@@ -184,7 +195,9 @@ func (c *Controller) writeClusterStatus(ctx context.Context, cached *daskv1.Dask
 		return nil
 	}
 	if err == nil {
-		c.clusterWrites.remember(cached.Namespace+"/"+cached.Name, written)
+		key := cached.Namespace + "/" + cached.Name
+		c.clusterWrites.remember(key, written)
+		c.statusPace.wrote("DaskCluster/"+key, c.now())
 	}
 	return err
 }

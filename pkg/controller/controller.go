@@ -157,6 +157,7 @@ type Controller struct {
 	batches       *batchPacer
 	jobWrites     *latestWrites[*daskv1.DaskJob]
 	clusterWrites *latestWrites[*daskv1.DaskCluster]
+	statusPace    *statusPacer
 }
 
 // New builds the controllers; Run starts them.
@@ -187,6 +188,7 @@ func New(kube kubernetes.Interface, dask versioned.Interface, opts Options) (*Co
 		batches:       newBatchPacer(),
 		jobWrites:     newLatestWrites[*daskv1.DaskJob](),
 		clusterWrites: newLatestWrites[*daskv1.DaskCluster](),
+		statusPace:    newStatusPacer(time.Second),
 	}
 	c.clusters = newQueue("daskcluster", c.syncCluster)
 	c.groups = newQueue("daskworkergroup", c.syncWorkerGroup)

@@ -50,6 +50,7 @@ func (c *Controller) syncWorkerGroup(ctx context.Context, key string) (time.Dura
 		c.expect.Forget(key)
 		c.retirements.forget(key)
 		c.batches.forget(key)
+		c.statusPace.forget("DaskWorkerGroup/" + key)
 		return 0, nil
 	}
 	if err != nil {
@@ -106,6 +107,14 @@ func (c *Controller) syncWorkerGroup(ctx context.Context, key string) (time.Dura
 		fmt.Sprintf("%d/%d workers ready", ready, desired))
 
 	if !equality.Semantic.DeepEqual(&group.Status, status) {
+		old := group.Status
+		if countsOnly([2]int32{old.Replicas, old.ReadyReplicas}, [2]int32{status.Replicas, status.ReadyReplicas}, old.Conditions, status.Conditions) &&
+			old.ObservedGeneration == status.ObservedGeneration && old.Selector == status.Selector {
+			if wait := c.statusPace.wait("DaskWorkerGroup/"+key, c.now()); wait > 0 {
+				return soonest(requeue, wait), manageErr
+			}
+		}
+		c.statusPace.wrote("DaskWorkerGroup/"+key, c.now())
 		updated := group.DeepCopy()
 		updated.Status = *status
 		if _, err := c.dask.KubernetesV1().DaskWorkerGroups(ns).UpdateStatus(ctx, updated, metav1.UpdateOptions{}); err != nil && !apierrors.IsNotFound(err) {

@@ -295,10 +295,15 @@ func TestKubectlScale(t *testing.T) {
 		return *c.Spec.Worker.Replicas == 5, fmt.Sprintf("the cluster's spec.worker.replicas is %d, want 5", *c.Spec.Worker.Replicas)
 	})
 
-	out := kubectl(t, "get", "-n", ns, "daskworkergroup", "simple-additional", "-o", "jsonpath={.status.replicas} {.status.selector}")
-	assert.Equal(t, "3 dask.org/cluster-name=simple,dask.org/component=worker,dask.org/workergroup-name=simple-additional", out)
-	out = kubectl(t, "get", "-n", ns, "daskcluster", "simple", "--subresource=scale", "-o", "jsonpath={.spec.replicas} {.status.replicas}")
-	assert.Equal(t, "5 8", out, "spec: the default group's count; status: all workers of the cluster")
+	// Status follows within a second: count-only status writes are paced.
+	eventually(t, 10*time.Second, func() (bool, string) {
+		out := kubectl(t, "get", "-n", ns, "daskworkergroup", "simple-additional", "-o", "jsonpath={.status.replicas} {.status.selector}")
+		return out == "3 dask.org/cluster-name=simple,dask.org/component=worker,dask.org/workergroup-name=simple-additional", out
+	})
+	eventually(t, 10*time.Second, func() (bool, string) {
+		out := kubectl(t, "get", "-n", ns, "daskcluster", "simple", "--subresource=scale", "-o", "jsonpath={.spec.replicas} {.status.replicas}")
+		return out == "5 8", out + " (want spec: the default group's count 5; status: all 8 workers of the cluster)"
+	})
 
 	// Scale-down of running workers with no scheduler to ask falls back after the timeout.
 	kubectl(t, "scale", "-n", ns, "daskcluster", "simple", "--replicas=1")
@@ -385,7 +390,13 @@ func TestInvalidServiceSpecIsReported(t *testing.T) {
 		cond := condition(getCluster(t, ns, "simple").Status.Conditions, "WorkersReady")
 		return cond != nil && cond.Status == metav1.ConditionTrue, fmt.Sprintf("%+v", cond)
 	})
-	c := getCluster(t, ns, "simple")
+	// Once settled, nothing is rewritten: a hot loop would never settle.
+	var c *daskv1.DaskCluster
+	eventually(t, 20*time.Second, func() (bool, string) {
+		c = getCluster(t, ns, "simple")
+		time.Sleep(1500 * time.Millisecond)
+		return getCluster(t, ns, "simple").ResourceVersion == c.ResourceVersion, "the status keeps changing"
+	})
 	rv := c.ResourceVersion
 	time.Sleep(3 * time.Second)
 	after := getCluster(t, ns, "simple")
