@@ -107,7 +107,7 @@ func run() error {
 		return fmt.Errorf("build: %v\n%s", err, o)
 	}
 	rep := &report{Date: time.Now().UTC().Format(time.RFC3339), Machine: machine(),
-		Config: fmt.Sprintf("clusters=%d workers=%d scale=%d qps=%d burst=%d", *clusters, *workers, *scale, *qps, *burst)}
+		Config: fmt.Sprintf("clusters=%d workers=%d scale=%d qps=%d burst=%d levels=%s idle=%s", *clusters, *workers, *scale, *qps, *burst, *levels, *idle)}
 
 	// 1. Creation throughput, baseline first (no operator runs yet).
 	fmt.Printf("baseline: creating %d clusters' objects directly...\n", *clusters)
@@ -124,7 +124,7 @@ func run() error {
 	}
 	defer op.stop()
 	measure := func(existing int) {
-		time.Sleep(5 * time.Second)
+		time.Sleep(15 * time.Second) // let the last Pods become ready and their status settle
 		cpu0 := op.cpuSeconds()
 		time.Sleep(*idle)
 		idleCPU := (op.cpuSeconds() - cpu0) / idle.Seconds() * 100

@@ -81,10 +81,11 @@ func newCaches(kube kubernetes.Interface, dask versioned.Interface, namespaces [
 		}
 		// Only the fields the operator reads are kept for Pods: managed
 		// fields are never used and are a large part of a Pod's size.
-		for _, inf := range []cache.SharedIndexInformer{s.pods, s.services} {
-			if err := inf.SetTransform(stripManagedFields); err != nil {
-				return nil, err
-			}
+		if err := s.pods.SetTransform(trimPod); err != nil {
+			return nil, err
+		}
+		if err := s.services.SetTransform(stripManagedFields); err != nil {
+			return nil, err
 		}
 		c.scopes[ns] = s
 	}
@@ -96,6 +97,36 @@ func stripManagedFields(obj any) (any, error) {
 		m.SetManagedFields(nil)
 	}
 	return obj, nil
+}
+
+// trimPod keeps of a Pod only what the controllers read: its metadata, the
+// node it is bound to, and its phase, conditions, IP and container states.
+// Container specs, volumes and managed fields are most of a Pod's size, and
+// the cache holds every Dask Pod.
+func trimPod(obj any) (any, error) {
+	p, ok := obj.(*corev1.Pod)
+	if !ok {
+		return obj, nil // a tombstone
+	}
+	out := &corev1.Pod{
+		TypeMeta:   p.TypeMeta,
+		ObjectMeta: p.ObjectMeta,
+		Spec:       corev1.PodSpec{NodeName: p.Spec.NodeName, RestartPolicy: p.Spec.RestartPolicy},
+		Status: corev1.PodStatus{
+			Phase:      p.Status.Phase,
+			Conditions: p.Status.Conditions,
+			Message:    p.Status.Message,
+			Reason:     p.Status.Reason,
+			PodIP:      p.Status.PodIP,
+		},
+	}
+	out.ManagedFields = nil
+	for _, cs := range p.Status.ContainerStatuses {
+		out.Status.ContainerStatuses = append(out.Status.ContainerStatuses, corev1.ContainerStatus{
+			Name: cs.Name, Ready: cs.Ready, RestartCount: cs.RestartCount, State: cs.State,
+		})
+	}
+	return out, nil
 }
 
 func ownerUIDIndex(obj any) ([]string, error) {
