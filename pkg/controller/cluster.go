@@ -197,7 +197,7 @@ func (c *Controller) writeClusterStatus(ctx context.Context, cached *daskv1.Dask
 	if err == nil {
 		key := cached.Namespace + "/" + cached.Name
 		c.clusterWrites.remember(key, written)
-		c.statusPace.wrote("DaskCluster/"+key, c.now())
+		c.statusPace.hold("DaskCluster/"+key, c.now().Add(statusWriteInterval))
 	}
 	return err
 }

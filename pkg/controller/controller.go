@@ -154,10 +154,10 @@ type Controller struct {
 	idleChecks    *asyncCalls[*time.Time]
 	targets       *asyncCalls[int]
 	autoscale     *autoscaleMemory
-	batches       *batchPacer
+	batches       *pacer
 	jobWrites     *latestWrites[*daskv1.DaskJob]
 	clusterWrites *latestWrites[*daskv1.DaskCluster]
-	statusPace    *statusPacer
+	statusPace    *pacer
 }
 
 // New builds the controllers; Run starts them.
@@ -185,10 +185,10 @@ func New(kube kubernetes.Interface, dask versioned.Interface, opts Options) (*Co
 		idleChecks:    newAsyncCalls[*time.Time](),
 		targets:       newAsyncCalls[int](),
 		autoscale:     newAutoscaleMemory(),
-		batches:       newBatchPacer(),
+		batches:       newPacer(),
 		jobWrites:     newLatestWrites[*daskv1.DaskJob](),
 		clusterWrites: newLatestWrites[*daskv1.DaskCluster](),
-		statusPace:    newStatusPacer(time.Second),
+		statusPace:    newPacer(),
 	}
 	c.clusters = newQueue("daskcluster", c.syncCluster)
 	c.groups = newQueue("daskworkergroup", c.syncWorkerGroup)

@@ -114,7 +114,7 @@ func (c *Controller) syncWorkerGroup(ctx context.Context, key string) (time.Dura
 				return soonest(requeue, wait), manageErr
 			}
 		}
-		c.statusPace.wrote("DaskWorkerGroup/"+key, c.now())
+		c.statusPace.hold("DaskWorkerGroup/"+key, c.now().Add(statusWriteInterval))
 		updated := group.DeepCopy()
 		updated.Status = *status
 		if _, err := c.dask.KubernetesV1().DaskWorkerGroups(ns).UpdateStatus(ctx, updated, metav1.UpdateOptions{}); err != nil && !apierrors.IsNotFound(err) {
@@ -197,7 +197,7 @@ func (c *Controller) createWorkers(ctx context.Context, key string, group *daskv
 	}
 	apimetaRemove(&status.Conditions, CondReplicaFailure)
 	if c.opts.WorkerBatchDelay > 0 && n < count {
-		c.batches.pause(key, c.now().Add(c.opts.WorkerBatchDelay))
+		c.batches.hold(key, c.now().Add(c.opts.WorkerBatchDelay))
 		return c.opts.WorkerBatchDelay, nil
 	}
 	return 0, nil
@@ -445,35 +445,4 @@ func addressHost(addr string) string {
 		return ""
 	}
 	return u.Hostname()
-}
-
-// batchPacer remembers, per group, the earliest time of its next creation
-// batch when DASK_KUBERNETES__CONTROLLER__WORKER_ALLOCATION__DELAY is set.
-type batchPacer struct {
-	mu   sync.Mutex
-	next map[string]time.Time
-}
-
-func newBatchPacer() *batchPacer { return &batchPacer{next: map[string]time.Time{}} }
-
-func (b *batchPacer) wait(key string, now time.Time) time.Duration {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if t, ok := b.next[key]; ok && now.Before(t) {
-		return t.Sub(now)
-	}
-	delete(b.next, key)
-	return 0
-}
-
-func (b *batchPacer) pause(key string, until time.Time) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.next[key] = until
-}
-
-func (b *batchPacer) forget(key string) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	delete(b.next, key)
 }

@@ -8,14 +8,17 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
-func TestStatusPacer(t *testing.T) {
-	p := newStatusPacer(time.Second)
+func TestPacer(t *testing.T) {
+	p := newPacer()
 	now := time.Unix(1_800_000_000, 0)
 	assert.Zero(t, p.wait("k", now), "the first write is never held back")
-	p.wrote("k", now)
+	p.hold("k", now.Add(time.Second))
 	assert.Equal(t, 700*time.Millisecond, p.wait("k", now.Add(300*time.Millisecond)))
 	assert.Zero(t, p.wait("k", now.Add(time.Second)))
 	assert.Zero(t, p.wait("other", now))
+	p.hold("k", now.Add(time.Hour))
+	p.forget("k")
+	assert.Zero(t, p.wait("k", now))
 }
 
 func TestCountsOnly(t *testing.T) {
