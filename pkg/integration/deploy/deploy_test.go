@@ -193,14 +193,14 @@ func TestLeaderElectionFailover(t *testing.T) {
 	b := startOperator(t, kubeconfig)
 	ops := map[string]*operatorProcess{}
 
-	var leader string
-	eventually(t, 30*time.Second, func() (bool, string) {
-		lease, err := kube.CoordinationV1().Leases("dask-operator").Get(context.Background(), "dask-operator", metav1.GetOptions{})
-		if err != nil || lease.Spec.HolderIdentity == nil {
-			return false, fmt.Sprint(err)
+	// A lease left by an earlier operator expires first (15 s).
+	eventually(t, 40*time.Second, func() (bool, string) {
+		for _, op := range []*operatorProcess{a, b} {
+			if len(op.logLines("Became the leader")) > 0 {
+				return true, ""
+			}
 		}
-		leader = *lease.Spec.HolderIdentity
-		return leader != "", leader
+		return false, "no replica leads"
 	})
 	for _, op := range []*operatorProcess{a, b} {
 		if len(op.logLines("Became the leader")) > 0 {
@@ -209,6 +209,10 @@ func TestLeaderElectionFailover(t *testing.T) {
 			ops["follower"] = op
 		}
 	}
+	lease, err := kube.CoordinationV1().Leases("dask-operator").Get(context.Background(), "dask-operator", metav1.GetOptions{})
+	require.NoError(t, err)
+	require.NotNil(t, lease.Spec.HolderIdentity)
+	leader := *lease.Spec.HolderIdentity
 	require.NotNil(t, ops["leader"], "one replica says it leads")
 	require.NotNil(t, ops["follower"])
 	assert.Empty(t, ops["follower"].logLines("Starting workers"), "the follower runs no controller")
@@ -224,7 +228,7 @@ func TestLeaderElectionFailover(t *testing.T) {
 	took := time.Since(killed)
 	t.Logf("take-over after %s", took)
 	assert.Less(t, took, 30*time.Second, "within the lease duration (15s) and a few retry periods")
-	lease, err := kube.CoordinationV1().Leases("dask-operator").Get(context.Background(), "dask-operator", metav1.GetOptions{})
+	lease, err = kube.CoordinationV1().Leases("dask-operator").Get(context.Background(), "dask-operator", metav1.GetOptions{})
 	require.NoError(t, err)
 	assert.NotEqual(t, leader, *lease.Spec.HolderIdentity)
 
