@@ -84,8 +84,12 @@ func newCaches(kube kubernetes.Interface, dask versioned.Interface, namespaces [
 		if err := s.pods.SetTransform(trimPod); err != nil {
 			return nil, err
 		}
-		if err := s.services.SetTransform(stripManagedFields); err != nil {
-			return nil, err
+		// Managed fields are never read, and for Dask objects written with
+		// server-side apply they list every field of every embedded PodSpec.
+		for _, inf := range []cache.SharedIndexInformer{s.services, s.clusters, s.groups, s.jobs, s.autoscalers} {
+			if err := inf.SetTransform(stripManagedFields); err != nil {
+				return nil, err
+			}
 		}
 		c.scopes[ns] = s
 	}
