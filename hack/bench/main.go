@@ -186,7 +186,11 @@ func run() error {
 		measure(existing)
 	}
 	rep.add("operator CPU seconds, whole run", op.cpuSeconds(), 0, "s", "")
-	return rep.write(filepath.Join(root, *out))
+	dir := *out
+	if !filepath.IsAbs(dir) {
+		dir = filepath.Join(root, dir)
+	}
+	return rep.write(dir)
 }
 
 func (r *report) add(name string, v, baseline float64, unit, note string) {
