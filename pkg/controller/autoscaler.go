@@ -118,9 +118,9 @@ func (c *Controller) autoscale1(ctx context.Context, key string, as *daskv1.Dask
 
 	d := decideScale(in)
 	if d.Replicas == in.Current {
-		if status.DesiredWorkers == nil {
-			status.DesiredWorkers = &in.Current
-		}
+		// The status tells the standing decision, also after a write of it
+		// was lost to a conflict.
+		status.DesiredWorkers = &in.Current
 		return nil
 	}
 	patch, _ := json.Marshal(map[string]any{"spec": map[string]any{"worker": map[string]any{"replicas": d.Replicas}}})

@@ -94,17 +94,22 @@ client.gather(futures)
 		}
 	}
 
-	as, err := dask.KubernetesV1().DaskAutoscalers(ns).Get(context.Background(), "simple", metav1.GetOptions{})
-	require.NoError(t, err)
-	require.NotNil(t, as.Status.DesiredWorkers)
-	assert.Equal(t, int32(1), *as.Status.DesiredWorkers)
+	var as *daskv1.DaskAutoscaler
+	eventually(t, 10*time.Second, func() (bool, string) {
+		var err error
+		as, err = dask.KubernetesV1().DaskAutoscalers(ns).Get(context.Background(), "simple", metav1.GetOptions{})
+		require.NoError(t, err)
+		return as.Status.DesiredWorkers != nil && *as.Status.DesiredWorkers == 1, fmt.Sprintf("status %+v", as.Status.DesiredWorkers)
+	})
 	assert.NotNil(t, as.Status.LastScaleTime)
 	assert.NotNil(t, as.Status.CooldownUntil)
 	assert.True(t, hasEvent(t, ns, "simple", corev1.EventTypeNormal, "Autoscaled"))
 	out := kubectl(t, "describe", "daskautoscaler", "-n", ns, "simple")
 	assert.Contains(t, out, "ScalingActive")
-	cluster := getCluster(t, ns, "simple")
-	assert.Equal(t, int32(1), *cluster.Spec.Worker.Replicas, "the cluster follows its autoscaled default group")
+	eventually(t, 10*time.Second, func() (bool, string) {
+		cluster := getCluster(t, ns, "simple")
+		return *cluster.Spec.Worker.Replicas == 1, "the cluster follows its autoscaled default group"
+	})
 }
 
 // Bounds apply even when the scheduler cannot be reached.
