@@ -292,6 +292,12 @@ func (c *Controller) ensureSchedulerPod(ctx context.Context, cluster *daskv1.Das
 	if !ownedBy(existing, cluster) {
 		return nil, c.conflict(cluster, "Pod", desired.Name)
 	}
+	// Labels and annotations added to the cluster reach its running scheduler.
+	if patch := resources.MetadataPatch(existing, desired); patch != nil && existing.DeletionTimestamp == nil {
+		if _, err := c.kube.CoreV1().Pods(cluster.Namespace).Patch(ctx, existing.Name, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil && !apierrors.IsNotFound(err) {
+			return existing, err
+		}
+	}
 	// A Pod that ended is replaced; a running one is left to the kubelet,
 	// which restarts its containers.
 	if podTerminal(existing) && existing.DeletionTimestamp == nil {

@@ -15,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
 
@@ -141,6 +142,16 @@ func (c *Controller) manageWorkers(ctx context.Context, key string, group *daskv
 	var errs []error
 	if len(terminal) > 0 {
 		errs = append(errs, c.deleteWorkers(ctx, key, group, terminal, "ended"))
+	}
+	// Labels and annotations added to the group or its cluster reach
+	// running workers. The template's metadata is the same for every Pod.
+	template := resources.WorkerPod(group, cluster, group.Name, c.opts.ClusterDomain)
+	for _, p := range active {
+		if patch := resources.MetadataPatch(p, template); patch != nil {
+			if _, err := c.kube.CoreV1().Pods(p.Namespace).Patch(ctx, p.Name, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil && !apierrors.IsNotFound(err) {
+				errs = append(errs, err)
+			}
+		}
 	}
 	desired := int(replicasOf(&group.Spec.Worker))
 	diff := len(active) - desired

@@ -428,3 +428,30 @@ func TestKopfFinalizerIsRemoved(t *testing.T) {
 		return apierrors.IsNotFound(err), fmt.Sprint(err)
 	})
 }
+
+// Labels and annotations added to a running cluster reach its scheduler
+// and workers; the filtered prefixes still do not.
+func TestNewMetadataReachesRunningPods(t *testing.T) {
+	ns := newNamespace(t)
+	applyExample(t, ns, "simplecluster.yaml", nil)
+	waitWorkers(t, ns, "simple", "simple-default", 2, time.Minute)
+	patch := []byte(`{"metadata":{"labels":{"team":"ml"},"annotations":{"cost-center":"42","kubectl.kubernetes.io/last-applied-configuration":"{}"}}}`)
+	_, err := dask.KubernetesV1().DaskClusters(ns).Patch(context.Background(), "simple", types.MergePatchType, patch, metav1.PatchOptions{})
+	require.NoError(t, err)
+	eventually(t, 30*time.Second, func() (bool, string) {
+		pods, err := kube.CoreV1().Pods(ns).List(context.Background(), metav1.ListOptions{})
+		require.NoError(t, err)
+		for _, p := range pods.Items {
+			if p.DeletionTimestamp != nil {
+				continue
+			}
+			if p.Labels["team"] != "ml" || p.Annotations["cost-center"] != "42" {
+				return false, p.Name + " lacks the new metadata"
+			}
+			if _, ok := p.Annotations["kubectl.kubernetes.io/last-applied-configuration"]; ok {
+				return false, p.Name + " got a filtered annotation"
+			}
+		}
+		return len(pods.Items) == 3, fmt.Sprintf("%d pods", len(pods.Items))
+	})
+}

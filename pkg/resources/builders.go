@@ -1,6 +1,7 @@
 package resources
 
 import (
+	"encoding/json"
 	"fmt"
 	"maps"
 	"strconv"
@@ -326,4 +327,35 @@ func WorkerGroupNeedsUpdate(existing, desired *daskv1.DaskWorkerGroup) (*daskv1.
 		changed = true
 	}
 	return out, changed
+}
+
+// MetadataPatch returns a merge patch that adds to obj the labels and
+// annotations of desired it lacks or has with another value, or nil when it
+// has them all. Keys others added are left alone.
+func MetadataPatch(obj, desired metav1.Object) []byte {
+	meta := metav1.ObjectMeta{Labels: obj.GetLabels(), Annotations: obj.GetAnnotations()}
+	want := metav1.ObjectMeta{Labels: desired.GetLabels(), Annotations: desired.GetAnnotations()}
+	probe := meta.DeepCopy()
+	if !mergeMetadata(probe, &want) {
+		return nil
+	}
+	patch := map[string]map[string]any{"metadata": {}}
+	if changed := diffMap(meta.Labels, want.Labels); len(changed) > 0 {
+		patch["metadata"]["labels"] = changed
+	}
+	if changed := diffMap(meta.Annotations, want.Annotations); len(changed) > 0 {
+		patch["metadata"]["annotations"] = changed
+	}
+	data, _ := json.Marshal(patch)
+	return data
+}
+
+func diffMap(have, want map[string]string) map[string]string {
+	out := map[string]string{}
+	for k, v := range want {
+		if have[k] != v {
+			out[k] = v
+		}
+	}
+	return out
 }

@@ -175,3 +175,12 @@ func TestServiceNeedsUpdateKeepsServerFields(t *testing.T) {
 	assert.Equal(t, int32(30001), updated.Spec.Ports[0].NodePort, "an allocated node port is kept")
 	assert.Equal(t, "10.0.0.1", updated.Spec.ClusterIP)
 }
+
+func TestMetadataPatch(t *testing.T) {
+	have := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"a": "1", "extra": "x"}, Annotations: map[string]string{"n": "1"}}}
+	want := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"a": "1"}, Annotations: map[string]string{"n": "1"}}}
+	assert.Nil(t, MetadataPatch(have, want), "nothing missing: no patch")
+	want.Labels["b"] = "2"
+	want.Annotations["n"] = "changed"
+	assert.JSONEq(t, `{"metadata":{"labels":{"b":"2"},"annotations":{"n":"changed"}}}`, string(MetadataPatch(have, want)))
+}
