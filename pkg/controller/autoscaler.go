@@ -83,7 +83,7 @@ func (c *Controller) autoscale1(ctx context.Context, key string, as *daskv1.Dask
 		fmt.Sprintf("scales DaskWorkerGroup %s", group.Name))
 
 	now := c.now()
-	in := scaleInput{Current: replicasOf(&group.Spec.Worker), Min: as.Spec.Minimum, Max: as.Spec.Maximum, Now: now}
+	in := scaleInput{Current: resources.Replicas(&group.Spec.Worker), Min: as.Spec.Minimum, Max: as.Spec.Maximum, Now: now}
 	if status.CooldownUntil != nil {
 		in.CooldownUntil = status.CooldownUntil.Time
 	}

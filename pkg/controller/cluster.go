@@ -11,6 +11,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/cache"
@@ -124,7 +125,7 @@ func (c *Controller) syncCluster(ctx context.Context, key string) (time.Duration
 		}
 	} else {
 		c.idleChecks.forget(key)
-		apimetaRemove(&status.Conditions, CondIdleShutdown)
+		apimeta.RemoveStatusCondition(&status.Conditions, CondIdleShutdown)
 	}
 
 	if old := cached.Status; !equality.Semantic.DeepEqual(&old, status) &&
@@ -168,20 +169,13 @@ func (c *Controller) clusterWorkerStatus(cluster *daskv1.DaskCluster, status *da
 		}
 		replicas += g.Status.Replicas
 		ready += g.Status.ReadyReplicas
-		desired += replicasOf(&g.Spec.Worker)
+		desired += resources.Replicas(&g.Spec.Worker)
 	}
 	status.Replicas, status.ReadyReplicas = replicas, ready
 	status.Selector = resources.ClusterWorkersSelector(cluster.Name).String()
 	setCondition(&status.Conditions, cluster.Generation, CondWorkersReady, boolStatus(ready >= desired),
 		map[bool]string{true: "AllReady", false: "NotAllReady"}[ready >= desired],
 		fmt.Sprintf("%d/%d workers ready", ready, desired))
-}
-
-func replicasOf(w *daskv1.WorkerSpec) int32 {
-	if w.Replicas == nil {
-		return 1
-	}
-	return *w.Replicas
 }
 
 func (c *Controller) writeClusterStatus(ctx context.Context, cached *daskv1.DaskCluster, status *daskv1.DaskClusterStatus) error {
@@ -339,7 +333,7 @@ func (c *Controller) ensureDefaultWorkerGroup(ctx context.Context, cluster *dask
 	}
 	// Scaled directly (kubectl scale daskworkergroup, an autoscaler, an HPA):
 	// the group's count stands and the cluster's spec follows it.
-	clusterReplicas, groupReplicas := replicasOf(&cluster.Spec.Worker), replicasOf(&existing.Spec.Worker)
+	clusterReplicas, groupReplicas := resources.Replicas(&cluster.Spec.Worker), resources.Replicas(&existing.Spec.Worker)
 	if existing.Annotations[resources.AnnotationSyncedReplicas] == strconv.Itoa(int(clusterReplicas)) && groupReplicas != clusterReplicas {
 		patch, _ := json.Marshal(map[string]any{
 			"metadata": map[string]any{"resourceVersion": cluster.ResourceVersion},
@@ -461,33 +455,11 @@ func (c *Controller) checkIdle(ctx context.Context, key string, cluster *daskv1.
 }
 
 func (c *Controller) conditionChanged(old *[]metav1.Condition, now []metav1.Condition, typ string) bool {
-	o, n := findCondition(*old, typ), findCondition(now, typ)
+	o, n := apimeta.FindStatusCondition(*old, typ), apimeta.FindStatusCondition(now, typ)
 	if n == nil {
 		return false
 	}
 	return o == nil || o.Status != n.Status || o.Reason != n.Reason
-}
-
-func findCondition(conds []metav1.Condition, typ string) *metav1.Condition {
-	for i := range conds {
-		if conds[i].Type == typ {
-			return &conds[i]
-		}
-	}
-	return nil
-}
-
-func apimetaRemove(conds *[]metav1.Condition, typ string) {
-	out := (*conds)[:0]
-	for _, c := range *conds {
-		if c.Type != typ {
-			out = append(out, c)
-		}
-	}
-	if len(out) == 0 {
-		out = nil
-	}
-	*conds = out
 }
 
 // schedulerTarget tells the scheduler client where a cluster's scheduler is.

@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
@@ -222,7 +223,7 @@ func TestWorkerCreationStopsAtTheFirstFailingBatch(t *testing.T) {
 		}
 	}
 	require.NotNil(t, status)
-	cond := findCondition(status.Status.Conditions, CondReplicaFailure)
+	cond := apimeta.FindStatusCondition(status.Status.Conditions, CondReplicaFailure)
 	require.NotNil(t, cond)
 	assert.Contains(t, cond.Message, "exceeded quota")
 }

@@ -10,6 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
@@ -118,7 +119,7 @@ func (c *Controller) reconcileJob(ctx context.Context, key string, job *daskv1.D
 		setCondition(&status.Conditions, job.Generation, CondSuspended, metav1.ConditionTrue, ReasonSuspended, "spec.suspend is true")
 		return 0, nil
 	}
-	if cond := findCondition(status.Conditions, CondSuspended); cond != nil && cond.Status == metav1.ConditionTrue {
+	if cond := apimeta.FindStatusCondition(status.Conditions, CondSuspended); cond != nil && cond.Status == metav1.ConditionTrue {
 		setCondition(&status.Conditions, job.Generation, CondSuspended, metav1.ConditionFalse, ReasonResumed, "spec.suspend is false")
 		c.recorder.Event(job, corev1.EventTypeNormal, ReasonResumed, "Job resumed")
 		status.JobStatus = daskv1.JobCreated

@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
@@ -116,7 +117,7 @@ func TestJobStatusMachine(t *testing.T) {
 				require.NotNil(t, s.EndTime)
 				assert.Equal(t, []string{"j"}, deletedNames(f, "daskclusters"))
 				assert.Empty(t, deletedNames(f, "pods"), "the runner stays for its logs")
-				assert.Equal(t, metav1.ConditionTrue, findCondition(s.Conditions, CondComplete).Status)
+				assert.Equal(t, metav1.ConditionTrue, apimeta.FindStatusCondition(s.Conditions, CondComplete).Status)
 			}},
 		{"a failed runner with restartPolicy Never fails the job at once",
 			func() *daskv1.DaskJob { j := daskJob("j", corev1.RestartPolicyNever); j.Status.Attempts = 1; return j },
@@ -127,7 +128,7 @@ func TestJobStatusMachine(t *testing.T) {
 				assert.Equal(t, daskv1.JobFailed, s.JobStatus)
 				assert.NotNil(t, s.EndTime)
 				assert.Equal(t, []string{"j"}, deletedNames(f, "daskclusters"))
-				cond := findCondition(s.Conditions, CondFailed)
+				cond := apimeta.FindStatusCondition(s.Conditions, CondFailed)
 				assert.Equal(t, ReasonJobFailed, cond.Reason)
 				assert.Contains(t, cond.Message, "exited with code 3")
 			}},
@@ -159,7 +160,7 @@ func TestJobStatusMachine(t *testing.T) {
 			},
 			func(t *testing.T, f *fixture, s daskv1.DaskJobStatus, _ time.Duration) {
 				assert.Equal(t, daskv1.JobFailed, s.JobStatus)
-				assert.Equal(t, ReasonBackoffLimitExceeded, findCondition(s.Conditions, CondFailed).Reason)
+				assert.Equal(t, ReasonBackoffLimitExceeded, apimeta.FindStatusCondition(s.Conditions, CondFailed).Reason)
 			}},
 		{"a crash-looping runner with OnFailure fails the job past backoffLimit",
 			func() *daskv1.DaskJob {
@@ -174,7 +175,7 @@ func TestJobStatusMachine(t *testing.T) {
 			func(t *testing.T, f *fixture, s daskv1.DaskJobStatus, _ time.Duration) {
 				assert.Equal(t, daskv1.JobFailed, s.JobStatus)
 				assert.Equal(t, int32(4), s.Failed)
-				assert.Equal(t, ReasonBackoffLimitExceeded, findCondition(s.Conditions, CondFailed).Reason)
+				assert.Equal(t, ReasonBackoffLimitExceeded, apimeta.FindStatusCondition(s.Conditions, CondFailed).Reason)
 				assert.ElementsMatch(t, []string{"j-runner"}, deletedNames(f, "pods"), "the crash-looping runner is stopped")
 				assert.Equal(t, []string{"j"}, deletedNames(f, "daskclusters"))
 			}},
@@ -203,7 +204,7 @@ func TestJobStatusMachine(t *testing.T) {
 			},
 			func(t *testing.T, f *fixture, s daskv1.DaskJobStatus, _ time.Duration) {
 				assert.Equal(t, daskv1.JobFailed, s.JobStatus)
-				assert.Equal(t, ReasonDeadlineExceeded, findCondition(s.Conditions, CondFailed).Reason)
+				assert.Equal(t, ReasonDeadlineExceeded, apimeta.FindStatusCondition(s.Conditions, CondFailed).Reason)
 				assert.Equal(t, []string{"j-runner"}, deletedNames(f, "pods"))
 				assert.Equal(t, []string{"j"}, deletedNames(f, "daskclusters"))
 			}},
@@ -246,7 +247,7 @@ func TestJobStatusMachine(t *testing.T) {
 			func(j *daskv1.DaskJob) []runtime.Object { return []runtime.Object{jobCluster(j)} },
 			func(t *testing.T, f *fixture, s daskv1.DaskJobStatus, _ time.Duration) {
 				assert.Equal(t, daskv1.JobFailed, s.JobStatus)
-				assert.Equal(t, ReasonBackoffLimitExceeded, findCondition(s.Conditions, CondFailed).Reason)
+				assert.Equal(t, ReasonBackoffLimitExceeded, apimeta.FindStatusCondition(s.Conditions, CondFailed).Reason)
 				assert.Empty(t, f.actions("create", "pods"))
 			}},
 		{"a lost runner within backoffLimit is recreated",

@@ -4,6 +4,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/dask-operator/dask-operator/pkg/metrics"
+	"github.com/dask-operator/dask-operator/pkg/resources"
 )
 
 // DaskState counts the Dask resources in the caches, for the metrics a
@@ -30,7 +31,7 @@ func (c *Controller) DaskState() metrics.State {
 		groups, _ := s.groupLister.List(labels.Everything())
 		for _, g := range groups {
 			st.WorkerGroups++
-			st.WorkersDesired += int(replicasOf(&g.Spec.Worker))
+			st.WorkersDesired += int(resources.Replicas(&g.Spec.Worker))
 			st.WorkersReady += int(g.Status.ReadyReplicas)
 		}
 		autoscalers, _ := s.autoscalerLister.List(labels.Everything())

@@ -14,6 +14,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/cache"
@@ -101,7 +102,7 @@ func (c *Controller) syncWorkerGroup(ctx context.Context, key string) (time.Dura
 			ready++
 		}
 	}
-	desired := replicasOf(&group.Spec.Worker)
+	desired := resources.Replicas(&group.Spec.Worker)
 	status.Replicas, status.ReadyReplicas = int32(len(active)), ready
 	setCondition(&status.Conditions, group.Generation, CondWorkersReady, boolStatus(ready >= desired),
 		map[bool]string{true: "AllReady", false: "NotAllReady"}[ready >= desired],
@@ -126,7 +127,7 @@ func (c *Controller) syncWorkerGroup(ctx context.Context, key string) (time.Dura
 }
 
 func (c *Controller) conditionWouldChange(conds []metav1.Condition, typ string, status metav1.ConditionStatus) bool {
-	old := findCondition(conds, typ)
+	old := apimeta.FindStatusCondition(conds, typ)
 	return old == nil || old.Status != status
 }
 
@@ -153,10 +154,10 @@ func (c *Controller) manageWorkers(ctx context.Context, key string, group *daskv
 			}
 		}
 	}
-	desired := int(replicasOf(&group.Spec.Worker))
+	desired := int(resources.Replicas(&group.Spec.Worker))
 	diff := len(active) - desired
 	if diff <= 0 {
-		apimetaRemove(&status.Conditions, CondSchedulerReachable)
+		apimeta.RemoveStatusCondition(&status.Conditions, CondSchedulerReachable)
 	}
 	var requeue time.Duration
 	switch {
@@ -206,7 +207,7 @@ func (c *Controller) createWorkers(ctx context.Context, key string, group *daskv
 		setCondition(&status.Conditions, group.Generation, CondReplicaFailure, metav1.ConditionTrue, ReasonFailedCreate, msg)
 		return 0, errors.New(msg)
 	}
-	apimetaRemove(&status.Conditions, CondReplicaFailure)
+	apimeta.RemoveStatusCondition(&status.Conditions, CondReplicaFailure)
 	if c.opts.WorkerBatchDelay > 0 && n < count {
 		c.batches.hold(key, c.now().Add(c.opts.WorkerBatchDelay))
 		return c.opts.WorkerBatchDelay, nil
@@ -371,10 +372,10 @@ func (c *Controller) finishRetirement(ctx context.Context, key string, group *da
 // workers are deleted without retiring them only after RetireFallbackAfter.
 func (c *Controller) retireFailed(ctx context.Context, key string, group *daskv1.DaskWorkerGroup, active []*corev1.Pod,
 	callErr error, status *daskv1.DaskWorkerGroupStatus) (time.Duration, error) {
-	desired := int(replicasOf(&group.Spec.Worker))
+	desired := int(resources.Replicas(&group.Spec.Worker))
 	excess := len(active) - desired
 	if excess <= 0 {
-		apimetaRemove(&status.Conditions, CondSchedulerReachable)
+		apimeta.RemoveStatusCondition(&status.Conditions, CondSchedulerReachable)
 		return 0, nil
 	}
 	fallback := c.opts.RetireFallbackAfter
@@ -388,7 +389,7 @@ func (c *Controller) retireFailed(ctx context.Context, key string, group *daskv1
 	setCondition(&status.Conditions, group.Generation, CondSchedulerReachable, metav1.ConditionFalse, "RetireFailed", msg)
 	c.recorder.Event(group, corev1.EventTypeWarning, ReasonRetireFailed, msg)
 
-	since := findCondition(status.Conditions, CondSchedulerReachable).LastTransitionTime.Time
+	since := apimeta.FindStatusCondition(status.Conditions, CondSchedulerReachable).LastTransitionTime.Time
 	if since.IsZero() {
 		since = c.now()
 	}

@@ -7,6 +7,7 @@ import (
 	"strconv"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 
@@ -121,7 +122,7 @@ func DefaultWorkerGroup(c *daskv1.DaskCluster) *daskv1.DaskWorkerGroup {
 				LabelComponent:   ComponentWorkerGroup,
 			}),
 			Annotations: MergeLabels(MergeAnnotations(c.Annotations), map[string]string{
-				AnnotationSyncedReplicas: strconv.Itoa(int(replicas(&c.Spec.Worker))),
+				AnnotationSyncedReplicas: strconv.Itoa(int(Replicas(&c.Spec.Worker))),
 			}),
 			OwnerReferences: []metav1.OwnerReference{ControllerRefToCluster(c)},
 		},
@@ -207,8 +208,8 @@ func withoutKey(m map[string]string, key string) map[string]string {
 	return m
 }
 
-// replicas returns spec.worker.replicas with its default, 1.
-func replicas(w *daskv1.WorkerSpec) int32 {
+// Replicas returns spec.worker.replicas with its default, 1.
+func Replicas(w *daskv1.WorkerSpec) int32 {
 	if w.Replicas == nil {
 		return 1
 	}
@@ -321,7 +322,7 @@ func portsMatch(have, want []corev1.ServicePort) bool {
 func WorkerGroupNeedsUpdate(existing, desired *daskv1.DaskWorkerGroup) (*daskv1.DaskWorkerGroup, bool) {
 	out := existing.DeepCopy()
 	changed := mergeMetadata(&out.ObjectMeta, &desired.ObjectMeta)
-	if !equalWorkerSpec(&out.Spec.Worker, &desired.Spec.Worker) || out.Spec.Cluster != desired.Spec.Cluster {
+	if !equality.Semantic.DeepEqual(&out.Spec.Worker, &desired.Spec.Worker) || out.Spec.Cluster != desired.Spec.Cluster {
 		out.Spec.Worker = desired.Spec.Worker
 		out.Spec.Cluster = desired.Spec.Cluster
 		changed = true
