@@ -287,7 +287,7 @@ func (a *agent) create(pod *corev1.Pod) (*podRuntime, error) {
 	return rt, nil
 }
 
-// teardown stops the pod's process and removes its namespace and folder.
+// teardown stops the pod's process and removes its namespace and scratch space.
 func (a *agent) teardown(rt *podRuntime, grace time.Duration) {
 	rt.stop(grace)
 	a.mu.Lock()
@@ -296,7 +296,8 @@ func (a *agent) teardown(rt *podRuntime, grace time.Duration) {
 	}
 	a.mu.Unlock()
 	a.net.removePod(rt.index)
-	_ = os.RemoveAll(rt.dir)
+	// The log stays for debugging; the environment's folder goes with it.
+	_ = os.RemoveAll(filepath.Join(rt.dir, "tmp"))
 	klog.InfoS("Pod stopped", "pod", rt.key, "ip", rt.ip)
 }
 
