@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"syscall"
 	"time"
 
 	"k8s.io/client-go/kubernetes"
@@ -24,6 +25,11 @@ type Options struct {
 	// Nodes runs kube-scheduler and kwok with one fake node, so that Pods are
 	// scheduled and become Running and Ready.
 	Nodes bool
+	// RealPods runs kube-scheduler and the node agent (hack/nodeagent)
+	// instead of kwok: Pods run as host processes in network namespaces on a
+	// bridge of their own, with real Dask. Needs root and iproute2; not
+	// together with Nodes.
+	RealPods bool
 	// CRDDir holds the CRDs to install; empty means <repo>/manifests/crds.
 	// Set SkipCRDs to install none.
 	CRDDir   string
@@ -45,11 +51,15 @@ type Env struct {
 	Kubeconfig string
 	// Dir holds data and logs.
 	Dir string
-	// NodeName is the fake node's name when Options.Nodes is set.
+	// NodeName is the node's name when Options.Nodes or RealPods is set.
 	NodeName string
+	// Bridge and PodCIDR are the node agent's bridge and pod addresses when
+	// Options.RealPods is set.
+	Bridge, PodCIDR string
 
 	bins      Binaries
 	procs     []*process
+	agentBin  string
 	removeDir bool
 	apiPort   int
 }
@@ -79,11 +89,19 @@ func Start(opts Options) (env *Env, err error) {
 	if err := env.startEtcdAndAPIServer(); err != nil {
 		return nil, err
 	}
-	if err := env.startControllerManager(); err != nil {
+	if opts.Nodes && opts.RealPods {
+		return nil, fmt.Errorf("testenv: Nodes and RealPods exclude each other")
+	}
+	if err := env.startControllerManager(opts.RealPods); err != nil {
 		return nil, err
 	}
 	if opts.Nodes {
 		if err := env.startNodes(); err != nil {
+			return nil, err
+		}
+	}
+	if opts.RealPods {
+		if err := env.startRealPods(); err != nil {
 			return nil, err
 		}
 	}
@@ -206,10 +224,16 @@ func (e *Env) waitHealthy(procs ...*process) error {
 	}
 }
 
-func (e *Env) startControllerManager() error {
+func (e *Env) startControllerManager(endpoints bool) error {
+	controllers := "garbage-collector-controller,namespace-controller,serviceaccount-controller,serviceaccount-token-controller"
+	if endpoints {
+		// Pods with real addresses: the API server's service proxy finds
+		// them through Endpoints.
+		controllers += ",endpoints-controller,endpointslice-controller"
+	}
 	cm, err := startProcess(e.Dir, "kube-controller-manager", e.bins.Path("kube-controller-manager"),
 		"--kubeconfig="+e.Kubeconfig,
-		"--controllers=garbage-collector-controller,namespace-controller,serviceaccount-controller,serviceaccount-token-controller",
+		"--controllers="+controllers,
 		"--service-account-private-key-file="+filepath.Join(e.Dir, "sa.key"),
 		"--use-service-account-credentials=false",
 		"--leader-elect=false",
@@ -232,6 +256,7 @@ func (e *Env) Stop() {
 		e.procs[i].stop(10 * time.Second)
 	}
 	e.procs = nil
+	e.cleanupRealPods()
 	if e.removeDir {
 		_ = os.RemoveAll(e.Dir)
 	}
@@ -274,4 +299,19 @@ func freePort() int {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
+}
+
+// Kill sends SIGKILL to a component (for example "nodeagent" or "kwok"), to
+// test what happens when it dies; Stop still cleans up after it.
+func (e *Env) Kill(name string) error {
+	for _, p := range e.procs {
+		if p.name == name && !p.exited() {
+			if err := syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL); err != nil {
+				return err
+			}
+			<-p.done
+			return nil
+		}
+	}
+	return fmt.Errorf("no running %s", name)
 }

@@ -20,15 +20,9 @@ const kwokNodeAnnotation = "kwok.x-k8s.io/node"
 // startNodes runs kube-scheduler and kwok, and registers one fake node that
 // kwok serves: Pods bound to it become Running and Ready at once.
 func (e *Env) startNodes() error {
-	sched, err := startProcess(e.Dir, "kube-scheduler", e.bins.Path("kube-scheduler"),
-		"--kubeconfig="+e.Kubeconfig,
-		"--leader-elect=false",
-		"--secure-port=0",
-	)
-	if err != nil {
+	if err := e.startScheduler(); err != nil {
 		return err
 	}
-	e.procs = append(e.procs, sched)
 
 	stages, err := filepath.Glob(filepath.Join(e.bins.KwokStages(), "*.yaml"))
 	if err != nil || len(stages) == 0 {
@@ -84,9 +78,31 @@ func (e *Env) startNodes() error {
 	if _, err := client.CoreV1().Nodes().Create(ctx, node, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 		return fmt.Errorf("create fake node: %w", err)
 	}
+	return e.waitNodeReady(ctx, kwok)
+}
+
+func (e *Env) startScheduler() error {
+	sched, err := startProcess(e.Dir, "kube-scheduler", e.bins.Path("kube-scheduler"),
+		"--kubeconfig="+e.Kubeconfig,
+		"--leader-elect=false",
+		"--secure-port=0",
+	)
+	if err != nil {
+		return err
+	}
+	e.procs = append(e.procs, sched)
+	return nil
+}
+
+// waitNodeReady waits until the node e.NodeName is Ready, or its agent exited.
+func (e *Env) waitNodeReady(ctx context.Context, agent *process) error {
+	client, err := kubernetes.NewForConfig(e.Config)
+	if err != nil {
+		return err
+	}
 	return wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
-		if kwok.exited() {
-			return false, fmt.Errorf("kwok exited:\n%s", kwok.tail())
+		if agent.exited() {
+			return false, fmt.Errorf("%s exited:\n%s", agent.name, agent.tail())
 		}
 		n, err := client.CoreV1().Nodes().Get(ctx, e.NodeName, metav1.GetOptions{})
 		if err != nil {
