@@ -39,8 +39,10 @@ lint:
 	$(GO) vet ./...
 
 ## dev: run the operator against $KUBECONFIG, or against a local control plane when none is set
+##      (Pods run as processes with real Dask; SIM=kwok for a fake node)
+SIM ?= process
 dev: tools
-	DASK_OPERATOR_TOOLS_BIN=$$(hack/tools.sh) $(GO) run ./hack/dev
+	DASK_OPERATOR_TOOLS_BIN=$$(hack/tools.sh) $(GO) run ./hack/dev --sim=$(SIM)
 
 clean:
 	rm -rf bin

@@ -2,15 +2,21 @@
 //
 // With $KUBECONFIG (or --kubeconfig) it runs the operator against that
 // cluster. Without, it starts a local control plane (etcd, kube-apiserver,
-// kube-controller-manager, kube-scheduler and kwok with one fake node),
-// installs the CRDs, runs the operator against it, applies an example
-// DaskCluster and prints how to look at it. Ctrl-C stops everything.
+// kube-controller-manager, kube-scheduler and a node), installs the CRDs,
+// runs the operator against it, applies an example DaskCluster and prints
+// how to compute on it. Ctrl-C stops everything.
+//
+// The node is the node agent (hack/nodeagent): Pods run as host processes
+// with the host's Dask, each in a network namespace; it needs root.
+// --sim=kwok (make dev SIM=kwok) uses a kwok node instead, where Pods only
+// pretend to run.
 package main
 
 import (
 	"context"
 	"flag"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -18,20 +24,31 @@ import (
 	"syscall"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/dask-operator/dask-operator/pkg/resources"
 	"github.com/dask-operator/dask-operator/pkg/testenv"
 )
 
 func main() {
 	kubeconfig := flag.String("kubeconfig", os.Getenv("KUBECONFIG"), "Run against this cluster instead of a local one.")
 	example := flag.String("example", "manifests/examples/daskcluster.yaml", "Resource to apply to the local cluster.")
+	sim := flag.String("sim", "process", "The local cluster's node: process (Pods run as processes, needs root) or kwok (Pods only pretend to run).")
 	flag.Parse()
-	if err := run(*kubeconfig, *example, flag.Args()); err != nil {
+	if *sim != "process" && *sim != "kwok" {
+		fmt.Fprintf(os.Stderr, "dev: --sim=%q: want process or kwok\n", *sim)
+		os.Exit(2)
+	}
+	if err := run(*kubeconfig, *example, *sim, flag.Args()); err != nil {
 		fmt.Fprintln(os.Stderr, "dev:", err)
 		os.Exit(1)
 	}
 }
 
-func run(kubeconfig, example string, operatorArgs []string) error {
+func run(kubeconfig, example, sim string, operatorArgs []string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	root, err := testenv.RepoRoot()
@@ -51,8 +68,13 @@ func run(kubeconfig, example string, operatorArgs []string) error {
 	}
 
 	start := time.Now()
-	fmt.Println("No KUBECONFIG: starting a local control plane with a kwok node...")
-	env, err := testenv.Start(testenv.Options{Nodes: true, SkipGarbageCollectorWait: true})
+	if sim == "process" && os.Geteuid() != 0 {
+		fmt.Println("Not root: Pods cannot run in network namespaces, so the node is a kwok node where they only pretend to run (run as root for real Dask).")
+		sim = "kwok"
+	}
+	opts := testenv.Options{Nodes: sim == "kwok", RealPods: sim == "process", SkipGarbageCollectorWait: true}
+	fmt.Printf("No KUBECONFIG: starting a local control plane with a %s node...\n", sim)
+	env, err := testenv.Start(opts)
 	if err != nil {
 		return err
 	}
@@ -79,7 +101,8 @@ func run(kubeconfig, example string, operatorArgs []string) error {
 	if err := apply.Run(); err != nil {
 		return fmt.Errorf("apply %s: %w", example, err)
 	}
-	fmt.Printf(`
+	if sim == "kwok" {
+		fmt.Printf(`
 Local cluster and operator up in %s. Pods run on a kwok node: they are scheduled,
 Running and Ready, but no container runs.
 
@@ -88,6 +111,28 @@ Running and Ready, but no container runs.
 
 Ctrl-C stops the operator and the control plane.
 `, time.Since(start).Round(time.Second), kubectl, kubectl)
+	} else {
+		fmt.Println("Waiting for the example cluster's scheduler and workers...")
+		addr, err := waitForExample(ctx, env, "default", "example")
+		if err != nil {
+			return err
+		}
+		fmt.Printf(`
+Local cluster and operator up in %s. Pods run as processes with this machine's
+Dask, each in a network namespace on bridge %s (%s); this machine reaches
+them at their Pod IPs. Service names resolve inside Pods only: from here, use
+the scheduler Pod's address, or hack/dask-address.sh <cluster> [namespace].
+
+Compute on the example cluster:
+  /usr/bin/python3 -c "from dask.distributed import Client; c = Client('%s'); print(c.submit(sum, range(1000)).result())"
+
+  %s get dsk,daskworkers,pods,svc -o wide
+  %s scale dsk example --replicas=5
+  (KUBECONFIG=%s hack/dask-address.sh example)
+
+Ctrl-C stops the operator, the control plane and every Pod process.
+`, time.Since(start).Round(time.Second), env.Bridge, env.PodCIDR, addr, kubectl, kubectl, env.Kubeconfig)
+	}
 
 	select {
 	case <-ctx.Done():
@@ -123,4 +168,54 @@ func runOperator(ctx context.Context, binary string, args []string) error {
 		}
 		return nil
 	}
+}
+
+// waitForExample waits until the cluster's scheduler Pod is Ready and every
+// worker the cluster asks for has registered with it, and returns the
+// scheduler's address.
+func waitForExample(ctx context.Context, env *testenv.Env, namespace, cluster string) (string, error) {
+	client, err := kubernetes.NewForConfig(env.Config)
+	if err != nil {
+		return "", err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
+	defer cancel()
+	var addr, last string
+	err = wait.PollUntilContextCancel(ctx, 500*time.Millisecond, true, func(ctx context.Context) (bool, error) {
+		pods, err := client.CoreV1().Pods(namespace).List(ctx, metav1.ListOptions{
+			LabelSelector: resources.LabelClusterName + "=" + cluster + "," + resources.LabelComponent + "=" + resources.ComponentScheduler,
+		})
+		if err != nil || len(pods.Items) == 0 {
+			last = "no scheduler Pod yet"
+			return false, nil
+		}
+		p := pods.Items[0]
+		ready := false
+		for _, c := range p.Status.Conditions {
+			ready = ready || (c.Type == corev1.PodReady && c.Status == corev1.ConditionTrue)
+		}
+		if !ready || p.Status.PodIP == "" {
+			last = "scheduler Pod " + p.Name + " not Ready"
+			return false, nil
+		}
+		addr = "tcp://" + net.JoinHostPort(p.Status.PodIP, "8786")
+		workers, err := client.CoreV1().Pods(namespace).List(ctx, metav1.ListOptions{
+			LabelSelector: resources.LabelClusterName + "=" + cluster + "," + resources.LabelComponent + "=" + resources.ComponentWorker,
+		})
+		if err != nil {
+			return false, nil
+		}
+		running := 0
+		for _, w := range workers.Items {
+			if w.Status.Phase == corev1.PodRunning {
+				running++
+			}
+		}
+		last = fmt.Sprintf("%d worker Pods running", running)
+		return running > 0, nil
+	})
+	if err != nil {
+		return "", fmt.Errorf("the example cluster did not come up: %s (%v); see the Pods' logs under %s", last, err, env.Dir)
+	}
+	return addr, nil
 }
