@@ -1,0 +1,224 @@
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/apimachinery/pkg/util/rand"
+
+	daskv1 "github.com/dask-operator/dask-operator/pkg/apis/kubernetes.dask.org/v1"
+	"github.com/dask-operator/dask-operator/pkg/resources"
+	"github.com/dask-operator/dask-operator/pkg/testenv"
+)
+
+func newNamespace(t *testing.T) string {
+	t.Helper()
+	name := "e2e-" + strings.ToLower(t.Name())
+	if len(name) > 40 {
+		name = name[:40]
+	}
+	name = strings.Trim(strings.NewReplacer("/", "-", "_", "-").Replace(name), "-") + "-" + rand.String(5)
+	_, err := kube.CoreV1().Namespaces().Create(context.Background(),
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{})
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		_ = kube.CoreV1().Namespaces().Delete(context.Background(), name, metav1.DeleteOptions{})
+	})
+	return name
+}
+
+func eventually(t *testing.T, timeout time.Duration, cond func() (bool, string)) {
+	t.Helper()
+	testenv.Eventually(t, timeout, cond)
+}
+
+// clusterSpec is a DaskCluster as users write it for Dask's images: the node
+// agent runs the same commands with the host's Dask.
+func clusterSpec(workers int32) daskv1.DaskClusterSpec {
+	return daskv1.DaskClusterSpec{
+		Worker: daskv1.WorkerSpec{
+			Replicas: &workers,
+			Spec: corev1.PodSpec{Containers: []corev1.Container{{
+				Name: "worker", Image: "ghcr.io/dask/dask:latest",
+				Args:  []string{"dask-worker", "--name", "$(DASK_WORKER_NAME)", "--nthreads", "1", "--dashboard-address", "8788"},
+				Ports: []corev1.ContainerPort{{Name: "http-dashboard", ContainerPort: 8788}},
+			}}},
+		},
+		Scheduler: daskv1.SchedulerSpec{
+			Spec: corev1.PodSpec{Containers: []corev1.Container{{
+				Name: "scheduler", Image: "ghcr.io/dask/dask:latest",
+				Args: []string{"dask-scheduler"},
+				Ports: []corev1.ContainerPort{
+					{Name: "tcp-comm", ContainerPort: 8786},
+					{Name: "http-dashboard", ContainerPort: 8787},
+				},
+				ReadinessProbe: &corev1.Probe{ProbeHandler: corev1.ProbeHandler{
+					HTTPGet: &corev1.HTTPGetAction{Port: intstr.FromString("http-dashboard"), Path: "/health"},
+				}},
+			}}},
+			Service: corev1.ServiceSpec{Ports: []corev1.ServicePort{
+				{Name: "tcp-comm", Port: 8786, TargetPort: intstr.FromString("tcp-comm")},
+				{Name: "http-dashboard", Port: 8787, TargetPort: intstr.FromString("http-dashboard")},
+			}},
+		},
+	}
+}
+
+func createCluster(t *testing.T, ns, name string, workers int32) *daskv1.DaskCluster {
+	t.Helper()
+	c, err := dask.KubernetesV1().DaskClusters(ns).Create(context.Background(), &daskv1.DaskCluster{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
+		Spec:       clusterSpec(workers),
+	}, metav1.CreateOptions{})
+	require.NoError(t, err)
+	return c
+}
+
+// schedulerIP waits for the cluster's scheduler Pod to be Ready and returns its address.
+func schedulerIP(t *testing.T, ns, cluster string) string {
+	t.Helper()
+	var ip string
+	eventually(t, 2*time.Minute, func() (bool, string) {
+		p, err := kube.CoreV1().Pods(ns).Get(context.Background(), resources.SchedulerName(cluster), metav1.GetOptions{})
+		if err != nil {
+			return false, err.Error()
+		}
+		ip = p.Status.PodIP
+		return isReady(p) && ip != "", fmt.Sprintf("scheduler Pod %s: phase %s, ready %v", p.Name, p.Status.Phase, isReady(p))
+	})
+	return ip
+}
+
+// registeredWorkers lists the names of the workers the scheduler knows,
+// from its HTTP API at the Pod's address.
+func registeredWorkers(ip string) ([]string, error) {
+	resp, err := http.Get("http://" + ip + ":8787/api/v1/get_workers")
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	var body struct {
+		Workers []struct {
+			Name string `json:"name"`
+		} `json:"workers"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+		return nil, err
+	}
+	names := make([]string, 0, len(body.Workers))
+	for _, w := range body.Workers {
+		names = append(names, w.Name)
+	}
+	sort.Strings(names)
+	return names, nil
+}
+
+// workerPods returns the names of a group's worker Pods that are not being deleted.
+func workerPods(t *testing.T, ns, cluster, group string) []string {
+	t.Helper()
+	list, err := kube.CoreV1().Pods(ns).List(context.Background(), metav1.ListOptions{
+		LabelSelector: labels.SelectorFromSet(resources.WorkerGroupSelector(cluster, group)).String(),
+	})
+	require.NoError(t, err)
+	var names []string
+	for _, p := range list.Items {
+		if p.DeletionTimestamp == nil {
+			names = append(names, p.Name)
+		}
+	}
+	sort.Strings(names)
+	return names
+}
+
+// waitRegistered waits until the scheduler's workers are exactly the group's
+// n worker Pods, by name.
+func waitRegistered(t *testing.T, ns, cluster, group, schedIP string, n int, timeout time.Duration) []string {
+	t.Helper()
+	var pods []string
+	eventually(t, timeout, func() (bool, string) {
+		pods = workerPods(t, ns, cluster, group)
+		registered, err := registeredWorkers(schedIP)
+		if err != nil {
+			return false, err.Error()
+		}
+		return len(pods) == n && strings.Join(pods, ",") == strings.Join(registered, ","),
+			fmt.Sprintf("worker Pods %v, registered workers %v, want %d", pods, registered, n)
+	})
+	return pods
+}
+
+func isReady(p *corev1.Pod) bool {
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}
+
+// client is a Dask client process on the host, talking to a scheduler at
+// its Pod address.
+type client struct {
+	cmd *exec.Cmd
+	log string
+}
+
+func startClient(t *testing.T, script string) *client {
+	t.Helper()
+	c := &client{log: filepath.Join(t.TempDir(), "client.log")}
+	f, err := os.Create(c.log)
+	require.NoError(t, err)
+	c.cmd = exec.Command("/usr/bin/python3", "-c", script)
+	c.cmd.Stdout, c.cmd.Stderr = f, f
+	c.cmd.Dir = t.TempDir()
+	c.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	require.NoError(t, c.cmd.Start())
+	f.Close()
+	done := make(chan struct{})
+	go func() { _ = c.cmd.Wait(); close(done) }()
+	t.Cleanup(func() { c.stop(); <-done })
+	return c
+}
+
+func (c *client) stop() { _ = syscall.Kill(-c.cmd.Process.Pid, syscall.SIGKILL) }
+
+// waitLine waits for a line starting with prefix in the client's output and
+// returns the rest of it.
+func (c *client) waitLine(t *testing.T, prefix string, timeout time.Duration) string {
+	t.Helper()
+	var rest string
+	eventually(t, timeout, func() (bool, string) {
+		f, err := os.Open(c.log)
+		if err != nil {
+			return false, err.Error()
+		}
+		defer f.Close()
+		var out []string
+		s := bufio.NewScanner(f)
+		for s.Scan() {
+			if strings.HasPrefix(s.Text(), prefix) {
+				rest = strings.TrimPrefix(s.Text(), prefix)
+				return true, ""
+			}
+			out = append(out, s.Text())
+		}
+		return false, fmt.Sprintf("no %q from the client; its output:\n%s", prefix, strings.Join(out, "\n"))
+	})
+	return rest
+}

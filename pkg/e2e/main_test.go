@@ -1,0 +1,125 @@
+package e2e
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/klog/v2"
+
+	"github.com/dask-operator/dask-operator/pkg/controller"
+	"github.com/dask-operator/dask-operator/pkg/daskapi"
+	"github.com/dask-operator/dask-operator/pkg/generated/clientset/versioned"
+	"github.com/dask-operator/dask-operator/pkg/testenv"
+)
+
+var (
+	env  *testenv.Env
+	kube kubernetes.Interface
+	dask versioned.Interface
+)
+
+func TestMain(m *testing.M) {
+	flag.Parse()
+	if testing.Short() {
+		fmt.Println("end-to-end tests need a control plane: not run with -short")
+		os.Exit(0)
+	}
+	if missing := prerequisites(); missing != "" {
+		if os.Getenv("CI") != "" {
+			fmt.Fprintln(os.Stderr, "end-to-end tests cannot run:", missing)
+			os.Exit(1)
+		}
+		fmt.Println("end-to-end tests NOT RUN:", missing)
+		os.Exit(0)
+	}
+	os.Exit(run(m))
+}
+
+// prerequisites says what this machine lacks for real Pods, or "".
+func prerequisites() string {
+	if os.Geteuid() != 0 {
+		return "network namespaces need root (CI runs as root)"
+	}
+	for _, bin := range []string{"/usr/sbin/ip", "/usr/bin/dask-scheduler", "/usr/bin/dask-worker", "/usr/bin/python3"} {
+		if _, err := os.Stat(bin); err != nil {
+			return bin + " is missing: apt-get install iproute2 python3-distributed (.ci/run does)"
+		}
+	}
+	return ""
+}
+
+func run(m *testing.M) int {
+	var err error
+	env, err = testenv.Start(testenv.Options{RealPods: true})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "start control plane:", err)
+		return 1
+	}
+	defer env.Stop()
+	kube = kubernetes.NewForConfigOrDie(env.Config)
+	dask = versioned.NewForConfigOrDie(env.Config)
+
+	logFile, err := os.Create(filepath.Join(os.TempDir(), "dask-operator-e2e.log"))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	logFlags := flag.NewFlagSet("klog", flag.ContinueOnError)
+	klog.InitFlags(logFlags)
+	_ = logFlags.Set("logtostderr", "false")
+	_ = logFlags.Set("alsologtostderr", "false")
+	_ = logFlags.Set("stderrthreshold", "FATAL")
+	_ = logFlags.Set("v", "2")
+	klog.SetOutput(logFile)
+
+	// What --scheduler-access=auto picks outside a cluster: the API server's
+	// service proxy, which reaches the scheduler Pod at its address.
+	resolver, err := daskapi.NewProxyResolver(env.Config)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	ctrl, err := controller.New(kube, dask, controller.Options{
+		Resolver:               resolver,
+		RetireFallbackAfter:    time.Minute,
+		RetireTimeout:          30 * time.Second,
+		SchedulerPollInterval:  time.Second,
+		AutoscalerCooldown:     2 * time.Second,
+		ScaleDownStabilization: 3 * time.Second,
+		SchedulerCallTimeout:   5 * time.Second,
+	})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := ctrl.Run(ctx); err != nil {
+			fmt.Fprintln(os.Stderr, "operator:", err)
+		}
+	}()
+	code := m.Run()
+	cancel()
+	<-done
+	klog.Flush()
+	if code != 0 {
+		for _, f := range []string{logFile.Name(), filepath.Join(env.Dir, "nodeagent.log")} {
+			if data, err := os.ReadFile(f); err == nil {
+				const max = 15000
+				if len(data) > max {
+					data = data[len(data)-max:]
+				}
+				fmt.Fprintf(os.Stderr, "--- end of %s:\n%s\n", f, data)
+			}
+		}
+	}
+	return code
+}

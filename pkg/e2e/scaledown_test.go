@@ -1,0 +1,55 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+)
+
+// Scaling down asks the scheduler which workers to retire: it keeps the one
+// that holds data and retires the idle ones, whose Pods then go.
+func TestScaleDownRetiresTheWorkersTheSchedulerChooses(t *testing.T) {
+	ns := newNamespace(t)
+	createCluster(t, ns, "down", 3)
+	ip := schedulerIP(t, ns, "down")
+	pods := waitRegistered(t, ns, "down", "down-default", ip, 3, 2*time.Minute)
+
+	// Data on the last worker by name: the one a blind scale-down (newest,
+	// or last by name) would pick first.
+	keeper := pods[len(pods)-1]
+	c := startClient(t, `
+import time
+from dask.distributed import Client, wait
+c = Client("tcp://`+ip+`:8786", timeout=30)
+addr = [a for a, w in c.scheduler_info()["workers"].items() if w["name"] == "`+keeper+`"][0]
+data = c.submit(lambda: b"x" * 50_000_000, workers=[addr], pure=False)
+wait(data)
+print("holding", c.who_has(data)[data.key][0], flush=True)
+while True:
+    time.sleep(1)
+`)
+	c.waitLine(t, "holding", time.Minute)
+
+	_, err := dask.KubernetesV1().DaskClusters(ns).Patch(context.Background(), "down", types.MergePatchType,
+		[]byte(`{"spec":{"worker":{"replicas":1}}}`), metav1.PatchOptions{})
+	require.NoError(t, err)
+	left := waitRegistered(t, ns, "down", "down-default", ip, 1, 2*time.Minute)
+	assert.Equal(t, []string{keeper}, left, "the scheduler keeps the worker with data")
+
+	evs, err := kube.CoreV1().Events(ns).List(context.Background(), metav1.ListOptions{FieldSelector: "involvedObject.name=down-default"})
+	require.NoError(t, err)
+	var reasons []string
+	for _, e := range evs.Items {
+		reasons = append(reasons, e.Reason+": "+e.Message)
+		assert.NotEqual(t, corev1.EventTypeWarning, e.Type, "no warning while scaling down: %s %s", e.Reason, e.Message)
+	}
+	assert.True(t, strings.Contains(strings.Join(reasons, "\n"), "Retired and deleted 2 workers"), fmt.Sprintf("events: %v", reasons))
+}
