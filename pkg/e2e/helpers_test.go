@@ -163,14 +163,7 @@ func waitRegistered(t *testing.T, ns, cluster, group, schedIP string, n int, tim
 	return pods
 }
 
-func isReady(p *corev1.Pod) bool {
-	for _, c := range p.Status.Conditions {
-		if c.Type == corev1.PodReady {
-			return c.Status == corev1.ConditionTrue
-		}
-	}
-	return false
-}
+func isReady(p *corev1.Pod) bool { return testenv.PodReady(p) }
 
 // client is a Dask client process on the host, talking to a scheduler at
 // its Pod address.

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"context"
 	"flag"
 	"fmt"
 	"os"
@@ -10,7 +9,6 @@ import (
 	"time"
 
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/klog/v2"
 
 	"github.com/dask-operator/dask-operator/pkg/controller"
 	"github.com/dask-operator/dask-operator/pkg/daskapi"
@@ -65,19 +63,6 @@ func run(m *testing.M) int {
 	kube = kubernetes.NewForConfigOrDie(env.Config)
 	dask = versioned.NewForConfigOrDie(env.Config)
 
-	logFile, err := os.Create(filepath.Join(os.TempDir(), "dask-operator-e2e.log"))
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	logFlags := flag.NewFlagSet("klog", flag.ContinueOnError)
-	klog.InitFlags(logFlags)
-	_ = logFlags.Set("logtostderr", "false")
-	_ = logFlags.Set("alsologtostderr", "false")
-	_ = logFlags.Set("stderrthreshold", "FATAL")
-	_ = logFlags.Set("v", "2")
-	klog.SetOutput(logFile)
-
 	// What --scheduler-access=auto picks outside a cluster: the API server's
 	// service proxy, which reaches the scheduler Pod at its address.
 	resolver, err := daskapi.NewProxyResolver(env.Config)
@@ -85,7 +70,7 @@ func run(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	ctrl, err := controller.New(kube, dask, controller.Options{
+	op, err := env.RunOperator(controller.Options{
 		Resolver:               resolver,
 		RetireFallbackAfter:    time.Minute,
 		RetireTimeout:          30 * time.Second,
@@ -93,33 +78,12 @@ func run(m *testing.M) int {
 		AutoscalerCooldown:     2 * time.Second,
 		ScaleDownStabilization: 3 * time.Second,
 		SchedulerCallTimeout:   5 * time.Second,
-	})
+	}, filepath.Join(os.TempDir(), "dask-operator-e2e.log"))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		if err := ctrl.Run(ctx); err != nil {
-			fmt.Fprintln(os.Stderr, "operator:", err)
-		}
-	}()
 	code := m.Run()
-	cancel()
-	<-done
-	klog.Flush()
-	if code != 0 {
-		for _, f := range []string{logFile.Name(), filepath.Join(env.Dir, "nodeagent.log")} {
-			if data, err := os.ReadFile(f); err == nil {
-				const max = 15000
-				if len(data) > max {
-					data = data[len(data)-max:]
-				}
-				fmt.Fprintf(os.Stderr, "--- end of %s:\n%s\n", f, data)
-			}
-		}
-	}
+	op.Stop(code != 0, filepath.Join(env.Dir, "nodeagent.log"))
 	return code
 }

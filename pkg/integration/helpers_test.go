@@ -124,14 +124,7 @@ func waitWorkers(t *testing.T, ns, cluster, group string, n int, timeout time.Du
 	return pods
 }
 
-func isReady(p *corev1.Pod) bool {
-	for _, c := range p.Status.Conditions {
-		if c.Type == corev1.PodReady {
-			return c.Status == corev1.ConditionTrue
-		}
-	}
-	return false
-}
+func isReady(p *corev1.Pod) bool { return testenv.PodReady(p) }
 
 func getCluster(t *testing.T, ns, name string) *daskv1.DaskCluster {
 	t.Helper()

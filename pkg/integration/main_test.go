@@ -1,7 +1,6 @@
 package integration
 
 import (
-	"context"
 	"flag"
 	"fmt"
 	"os"
@@ -10,7 +9,6 @@ import (
 	"time"
 
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/klog/v2"
 
 	"github.com/dask-operator/dask-operator/pkg/controller"
 	"github.com/dask-operator/dask-operator/pkg/daskapi"
@@ -56,26 +54,12 @@ func run(m *testing.M) int {
 	kube = kubernetes.NewForConfigOrDie(env.Config)
 	dask = versioned.NewForConfigOrDie(env.Config)
 
-	// Operator logs go to a file next to the control plane's.
-	logFile, err := os.Create(filepath.Join(os.TempDir(), "dask-operator-integration.log"))
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	logFlags := flag.NewFlagSet("klog", flag.ContinueOnError)
-	klog.InitFlags(logFlags)
-	_ = logFlags.Set("logtostderr", "false")
-	_ = logFlags.Set("alsologtostderr", "false")
-	_ = logFlags.Set("stderrthreshold", "FATAL")
-	_ = logFlags.Set("v", "2")
-	klog.SetOutput(logFile)
-
 	resolver, err := daskapi.NewTemplateResolver(schedulerURLTemplate)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	ctrl, err := controller.New(kube, dask, controller.Options{
+	op, err := env.RunOperator(controller.Options{
 		Resolver:               resolver,
 		RetireFallbackAfter:    retireFallback,
 		RetireTimeout:          30 * time.Second,
@@ -83,31 +67,12 @@ func run(m *testing.M) int {
 		AutoscalerCooldown:     2 * time.Second,
 		ScaleDownStabilization: 3 * time.Second,
 		SchedulerCallTimeout:   2 * time.Second,
-	})
+	}, filepath.Join(os.TempDir(), "dask-operator-integration.log"))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		if err := ctrl.Run(ctx); err != nil {
-			fmt.Fprintln(os.Stderr, "operator:", err)
-		}
-	}()
 	code := m.Run()
-	cancel()
-	<-done
-	klog.Flush()
-	if code != 0 {
-		if data, err := os.ReadFile(logFile.Name()); err == nil {
-			const max = 20000
-			if len(data) > max {
-				data = data[len(data)-max:]
-			}
-			fmt.Fprintf(os.Stderr, "--- end of the operator's log:\n%s\n", data)
-		}
-	}
+	op.Stop(code != 0)
 	return code
 }
