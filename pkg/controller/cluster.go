@@ -13,6 +13,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
@@ -34,6 +35,7 @@ const (
 	ReasonIdleUnsupported  = "IdleCheckUnsupported"
 	ReasonAdopted          = "Adopted"
 	ReasonFinalizerRemoved = "KopfFinalizerRemoved"
+	ReasonSelectorMismatch = "ServiceSelectorMismatch"
 )
 
 // errPermanent marks an error that retrying will not fix: the user must
@@ -114,6 +116,7 @@ func (c *Controller) syncCluster(ctx context.Context, key string) (time.Duration
 		}
 		setCondition(&status.Conditions, cluster.Generation, CondSchedulerReady, metav1.ConditionFalse, reason, msg)
 	}
+	c.serviceSelectorStatus(cluster, svc, pod, status)
 	c.clusterWorkerStatus(cluster, status)
 
 	requeue := time.Duration(0)
@@ -452,6 +455,29 @@ func (c *Controller) checkIdle(ctx context.Context, key string, cluster *daskv1.
 		}, func() { c.clusters.add(key) })
 	}
 	return false, interval
+}
+
+// serviceSelectorStatus checks that the scheduler Service selects the
+// scheduler Pod. spec.scheduler.service is the user's, selector included; one
+// that misses the Pod (an example copied from another cluster, say) leaves
+// workers, clients and a job's runner waiting for a scheduler they never
+// reach, which nothing else reports.
+func (c *Controller) serviceSelectorStatus(cluster *daskv1.DaskCluster, svc *corev1.Service, pod *corev1.Pod, status *daskv1.DaskClusterStatus) {
+	if svc == nil || pod == nil {
+		return
+	}
+	sel := svc.Spec.Selector
+	if len(sel) == 0 || labels.SelectorFromSet(sel).Matches(labels.Set(pod.Labels)) {
+		setCondition(&status.Conditions, cluster.Generation, CondServiceSelectsScheduler, metav1.ConditionTrue, "SelectorMatches",
+			fmt.Sprintf("Service %s selects the scheduler Pod", svc.Name))
+		return
+	}
+	msg := fmt.Sprintf("Service %s selects %s, which does not match the scheduler Pod %s (labels %s): workers and clients cannot reach the scheduler; fix spec.scheduler.service.selector or leave it empty",
+		svc.Name, labels.FormatLabels(sel), pod.Name, labels.FormatLabels(pod.Labels))
+	setCondition(&status.Conditions, cluster.Generation, CondServiceSelectsScheduler, metav1.ConditionFalse, ReasonSelectorMismatch, msg)
+	if c.conditionChanged(&cluster.Status.Conditions, status.Conditions, CondServiceSelectsScheduler) {
+		c.recorder.Event(cluster, corev1.EventTypeWarning, ReasonSelectorMismatch, msg)
+	}
 }
 
 func (c *Controller) conditionChanged(old *[]metav1.Condition, now []metav1.Condition, typ string) bool {

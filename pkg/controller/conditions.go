@@ -13,6 +13,9 @@ const (
 	CondWorkersReady     = "WorkersReady"
 	CondResourcesCreated = "ResourcesCreated"
 	CondIdleShutdown     = "IdleShutdown"
+	// CondServiceSelectsScheduler is False when spec.scheduler.service's
+	// selector misses the scheduler Pod.
+	CondServiceSelectsScheduler = "ServiceSelectsScheduler"
 
 	// DaskWorkerGroup
 	CondClusterFound       = "ClusterFound"

@@ -455,3 +455,35 @@ func TestNewMetadataReachesRunningPods(t *testing.T) {
 		return len(pods.Items) == 3, fmt.Sprintf("%d pods", len(pods.Items))
 	})
 }
+
+// A scheduler Service whose selector misses the scheduler Pod (failedjob.yaml
+// has one, copied from another job) is reported with a condition and a
+// Warning event; fixing the selector clears it.
+func TestServiceSelectorMissingTheSchedulerIsReported(t *testing.T) {
+	ns := newNamespace(t)
+	applyExample(t, ns, "simplecluster.yaml", func(u *unstructured.Unstructured) {
+		require.NoError(t, unstructured.SetNestedStringMap(u.Object, map[string]string{
+			"dask.org/cluster-name": "another", "dask.org/component": "scheduler",
+		}, "spec", "scheduler", "service", "selector"))
+	})
+	eventually(t, time.Minute, func() (bool, string) {
+		c := condition(getCluster(t, ns, "simple").Status.Conditions, "ServiceSelectsScheduler")
+		return c != nil && c.Status == metav1.ConditionFalse && c.Reason == "ServiceSelectorMismatch" &&
+				strings.Contains(c.Message, "dask.org/cluster-name=another"),
+			fmt.Sprintf("condition %+v", c)
+	})
+	eventually(t, 10*time.Second, func() (bool, string) {
+		return hasEvent(t, ns, "simple", corev1.EventTypeWarning, "ServiceSelectorMismatch"), "no Warning event"
+	})
+
+	_, err := dask.KubernetesV1().DaskClusters(ns).Patch(context.Background(), "simple", types.JSONPatchType,
+		[]byte(`[{"op":"remove","path":"/spec/scheduler/service/selector"}]`), metav1.PatchOptions{})
+	require.NoError(t, err)
+	eventually(t, time.Minute, func() (bool, string) {
+		c := condition(getCluster(t, ns, "simple").Status.Conditions, "ServiceSelectsScheduler")
+		return c != nil && c.Status == metav1.ConditionTrue, fmt.Sprintf("condition %+v", c)
+	})
+	svc, err := kube.CoreV1().Services(ns).Get(context.Background(), "simple-scheduler", metav1.GetOptions{})
+	require.NoError(t, err)
+	assert.Equal(t, "simple", svc.Spec.Selector["dask.org/cluster-name"], "an empty selector defaults to the scheduler's")
+}
