@@ -72,6 +72,12 @@ func run(kubeconfig, example, sim string, operatorArgs []string) error {
 		fmt.Println("Not root: Pods cannot run in network namespaces, so the node is a kwok node where they only pretend to run (run as root for real Dask).")
 		sim = "kwok"
 	}
+	if sim == "process" {
+		if err := ensureHostPackages(ctx); err != nil {
+			fmt.Printf("%v: the node is a kwok node where Pods only pretend to run.\n", err)
+			sim = "kwok"
+		}
+	}
 	opts := testenv.Options{Nodes: sim == "kwok", RealPods: sim == "process", SkipGarbageCollectorWait: true}
 	fmt.Printf("No KUBECONFIG: starting a local control plane with a %s node...\n", sim)
 	env, err := testenv.Start(opts)
@@ -218,4 +224,27 @@ func waitForExample(ctx context.Context, env *testenv.Env, namespace, cluster st
 		return "", fmt.Errorf("the example cluster did not come up: %s (%v); see the Pods' logs under %s", last, err, env.Dir)
 	}
 	return addr, nil
+}
+
+// ensureHostPackages installs, with apt-get, what Pods on the process node
+// use: Debian's Dask (python3-distributed) and iproute2.
+func ensureHostPackages(ctx context.Context) error {
+	_, errDask := os.Stat("/usr/bin/dask-scheduler")
+	_, errIP := exec.LookPath("ip")
+	if errDask == nil && errIP == nil {
+		return nil
+	}
+	if _, err := exec.LookPath("apt-get"); err != nil {
+		return fmt.Errorf("Dask (/usr/bin/dask-scheduler) or iproute2 is missing and there is no apt-get to install them")
+	}
+	fmt.Println("Installing Debian's python3-distributed and iproute2 (the Dask and the network tools the Pods use)...")
+	for _, args := range [][]string{{"update", "-qq"}, {"install", "-y", "-qq", "python3-distributed", "iproute2"}} {
+		cmd := exec.CommandContext(ctx, "apt-get", args...)
+		cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
+		cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+		if err := cmd.Run(); err != nil {
+			return fmt.Errorf("apt-get %s: %v", args[0], err)
+		}
+	}
+	return nil
 }
