@@ -22,6 +22,7 @@ type network struct {
 	base   net.IP // x.y.z.0
 	mu     sync.Mutex
 	used   map[int]bool
+	next   int // where the next search starts, 0-based from .2
 }
 
 func newNetwork(bridge, cidr string) (*network, error) {
@@ -61,13 +62,17 @@ func (n *network) setup() error {
 	return ip("link", "set", n.bridge, "up")
 }
 
-// allocate reserves a free pod address index.
+// allocate reserves a free pod address index, going round the range so that
+// an address freed a moment ago is not handed out again at once (a Dask
+// scheduler may still know a worker by it).
 func (n *network) allocate() (int, error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	for i := 2; i < 255; i++ {
+	for k := 0; k < 253; k++ {
+		i := 2 + (n.next+k)%253
 		if !n.used[i] {
 			n.used[i] = true
+			n.next = i - 1
 			return i, nil
 		}
 	}

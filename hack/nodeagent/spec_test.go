@@ -177,7 +177,17 @@ func TestNetworkNames(t *testing.T) {
 	assert.Equal(t, []int{2, 3}, []int{i, j})
 	n.release(i)
 	k, _ := n.allocate()
-	assert.Equal(t, 2, k)
+	assert.Equal(t, 4, k, "a freed address is not reused at once")
+	for a := 5; a <= 254; a++ {
+		got, err := n.allocate()
+		require.NoError(t, err)
+		require.Equal(t, a, got)
+	}
+	k, err = n.allocate()
+	require.NoError(t, err)
+	assert.Equal(t, 2, k, "after .254 the search wraps round to the freed .2")
+	_, err = n.allocate()
+	assert.ErrorContains(t, err, "no free address")
 
 	_, err = newNetwork("dko12", "10.250.0.0/16")
 	assert.ErrorContains(t, err, "/24")
