@@ -20,28 +20,13 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/intstr"
-	"k8s.io/apimachinery/pkg/util/rand"
 
 	daskv1 "github.com/dask-operator/dask-operator/pkg/apis/kubernetes.dask.org/v1"
 	"github.com/dask-operator/dask-operator/pkg/resources"
 	"github.com/dask-operator/dask-operator/pkg/testenv"
 )
 
-func newNamespace(t *testing.T) string {
-	t.Helper()
-	name := "e2e-" + strings.ToLower(t.Name())
-	if len(name) > 40 {
-		name = name[:40]
-	}
-	name = strings.Trim(strings.NewReplacer("/", "-", "_", "-").Replace(name), "-") + "-" + rand.String(5)
-	_, err := kube.CoreV1().Namespaces().Create(context.Background(),
-		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{})
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		_ = kube.CoreV1().Namespaces().Delete(context.Background(), name, metav1.DeleteOptions{})
-	})
-	return name
-}
+func newNamespace(t *testing.T) string { return env.Namespace(t, "e2e-") }
 
 func eventually(t *testing.T, timeout time.Duration, cond func() (bool, string)) {
 	t.Helper()
