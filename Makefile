@@ -45,7 +45,8 @@ lint:
 ##      (Pods run as processes with real Dask; SIM=kwok for a fake node)
 SIM ?= process
 dev: tools
-	DASK_OPERATOR_TOOLS_BIN=$$(hack/tools.sh) $(GO) run ./hack/dev --sim=$(SIM)
+	$(GO) build -o bin/dev ./hack/dev
+	DASK_OPERATOR_TOOLS_BIN=$$(hack/tools.sh) bin/dev --sim=$(SIM)
 
 clean:
 	rm -rf bin
