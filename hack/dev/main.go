@@ -105,6 +105,9 @@ func run(kubeconfig, example, sim string, operatorArgs []string) error {
 	apply := exec.CommandContext(ctx, bins.Path("kubectl"), "--kubeconfig", env.Kubeconfig, "apply", "--server-side", "-f", filepath.Join(root, example))
 	apply.Stdout, apply.Stderr = os.Stdout, os.Stderr
 	if err := apply.Run(); err != nil {
+		if ctx.Err() != nil {
+			return nil // Ctrl-C while starting
+		}
 		return fmt.Errorf("apply %s: %w", example, err)
 	}
 	if sim == "kwok" {
@@ -120,6 +123,9 @@ Ctrl-C stops the operator and the control plane.
 	} else {
 		fmt.Println("Waiting for the example cluster's scheduler and workers...")
 		addr, err := waitForExample(ctx, env, "default", "example")
+		if ctx.Err() != nil {
+			return nil // Ctrl-C while starting
+		}
 		if err != nil {
 			return err
 		}
