@@ -1,6 +1,8 @@
 package e2e
 
 import (
+	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,12 +14,19 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/dask-operator/dask-operator/pkg/generated/clientset/versioned"
 
 	"github.com/dask-operator/dask-operator/pkg/testenv"
 )
 
 // `make dev` from a clean state: it prints a client command that computes on
-// the example cluster, and Ctrl-C (SIGINT to its process group, as a
+// the example cluster, its operator retires workers through the scheduler,
+// and Ctrl-C (SIGINT to its process group, as a
 // terminal sends it) leaves no process, namespace or link behind.
 func TestMakeDevComputesAndCleansUp(t *testing.T) {
 	root, err := testenv.RepoRoot()
@@ -70,6 +79,29 @@ func TestMakeDevComputesAndCleansUp(t *testing.T) {
 	result, err := exec.Command("sh", "-c", command).CombinedOutput()
 	require.NoError(t, err, "%s\n%s", command, result)
 	assert.Equal(t, "499500", strings.TrimSpace(string(result)), command)
+
+	// The operator binary, out of cluster with its default flags, reaches
+	// the scheduler to retire a worker (through the API server's proxy).
+	cfg, err := clientcmd.BuildConfigFromFlags("", filepath.Join(dir, "kubeconfig"))
+	require.NoError(t, err)
+	_, err = versioned.NewForConfigOrDie(cfg).KubernetesV1().DaskClusters("default").Patch(context.Background(), "example",
+		types.MergePatchType, []byte(`{"spec":{"worker":{"replicas":1}}}`), metav1.PatchOptions{})
+	require.NoError(t, err)
+	kc := kubernetes.NewForConfigOrDie(cfg)
+	eventually(t, time.Minute, func() (bool, string) {
+		evs, err := kc.CoreV1().Events("default").List(context.Background(), metav1.ListOptions{FieldSelector: "involvedObject.name=example-default"})
+		if err != nil {
+			return false, err.Error()
+		}
+		var seen []string
+		for _, e := range evs.Items {
+			if strings.HasPrefix(e.Message, "Retired and deleted 1 workers") {
+				return true, ""
+			}
+			seen = append(seen, e.Reason+": "+e.Message)
+		}
+		return false, fmt.Sprintf("no retirement through the scheduler yet; events: %v", seen)
+	})
 
 	require.NoError(t, syscall.Kill(-dev.Process.Pid, syscall.SIGINT))
 	select {
