@@ -493,9 +493,11 @@ func (a *agent) registerNode(ctx context.Context) error {
 
 func (a *agent) updateNodeStatus(ctx context.Context, node *corev1.Node) error {
 	n := node.DeepCopy()
+	// Requests and limits are not enforced here: room enough that the
+	// scheduler never refuses a Pod for them (Dask examples ask for 32Gi).
 	capacity := corev1.ResourceList{
-		corev1.ResourceCPU:    resource.MustParse("64"),
-		corev1.ResourceMemory: resource.MustParse("256Gi"),
+		corev1.ResourceCPU:    resource.MustParse("1000"),
+		corev1.ResourceMemory: resource.MustParse("4Ti"),
 		corev1.ResourcePods:   resource.MustParse("250"),
 	}
 	now := metav1.Now()
