@@ -215,8 +215,9 @@ func (a *agent) syncPod(ctx context.Context, key string) error {
 		rt.mu.Unlock()
 		if err := rt.start(a.net.netnsName(rt.index), func() { a.queue.Add(key) }); err != nil {
 			klog.ErrorS(err, "Restart failed", "pod", key)
+		} else {
+			klog.InfoS("Container restarted", "pod", key, "restarts", rt.restarts)
 		}
-		klog.InfoS("Container restarted", "pod", key, "restarts", rt.restarts)
 	} else if restart {
 		a.queue.AddAfter(key, wait)
 	}
@@ -267,9 +268,6 @@ func (a *agent) create(pod *corev1.Pod) (*podRuntime, error) {
 	if p := c.ReadinessProbe; p != nil {
 		rt.initial = time.Duration(p.InitialDelaySeconds) * time.Second
 		rt.period = min(time.Duration(max(p.PeriodSeconds, 1))*time.Second, a.maxPeriod)
-		if p.PeriodSeconds == 0 {
-			rt.period = a.maxPeriod
-		}
 	}
 	rt.env = environ(pod.Name, rt.dir, a.shimDir, a.defaultEnv, vars, order)
 	rt.hosts = a.hostsFor(pod, podIP)
