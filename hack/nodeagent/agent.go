@@ -270,7 +270,7 @@ func (a *agent) create(pod *corev1.Pod) (*podRuntime, error) {
 		rt.period = min(time.Duration(max(p.PeriodSeconds, 1))*time.Second, a.maxPeriod)
 	}
 	rt.env = environ(pod.Name, rt.dir, a.shimDir, a.defaultEnv, vars, order)
-	rt.hosts = a.hostsFor(pod, podIP)
+	rt.hosts = hostsFile(pod, podIP, a.clusterDomain, a.serviceEntries())
 	if err := a.net.addPod(idx, rt.hosts); err != nil {
 		return fail(err)
 	}
@@ -412,7 +412,8 @@ func setCondition(st *corev1.PodStatus, t corev1.PodConditionType, s corev1.Cond
 	st.Conditions = append(st.Conditions, corev1.PodCondition{Type: t, Status: s, LastTransitionTime: metav1.Now()})
 }
 
-// syncHosts rewrites the hosts files that changed.
+// syncHosts rewrites the hosts files that changed; the Services are
+// resolved once for all of them.
 func (a *agent) syncHosts() error {
 	a.mu.Lock()
 	all := make([]*podRuntime, 0, len(a.runtimes))
@@ -420,13 +421,14 @@ func (a *agent) syncHosts() error {
 		all = append(all, rt)
 	}
 	a.mu.Unlock()
+	entries := a.serviceEntries()
 	for _, rt := range all {
 		ns, name, _ := cache.SplitMetaNamespaceKey(rt.key)
 		pod, err := a.pods.Pods(ns).Get(name)
 		if err != nil {
 			continue
 		}
-		hosts := a.hostsFor(pod, rt.ip)
+		hosts := hostsFile(pod, rt.ip, a.clusterDomain, entries)
 		rt.mu.Lock()
 		changed := hosts != rt.hosts
 		rt.hosts = hosts
@@ -440,10 +442,10 @@ func (a *agent) syncHosts() error {
 	return nil
 }
 
-func (a *agent) hostsFor(pod *corev1.Pod, podIP string) string {
+func (a *agent) serviceEntries() []serviceEntry {
 	services, _ := a.services.List(labels.Everything())
 	pods, _ := a.pods.List(labels.Everything())
-	return hostsFile(pod, podIP, a.clusterDomain, services, pods)
+	return serviceEntries(services, pods)
 }
 
 func (a *agent) configMapKey(ns, name, key string) (string, bool, error) {

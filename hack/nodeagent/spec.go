@@ -190,36 +190,48 @@ func containerPort(c *corev1.Container, port intstr.IntOrString) (int, error) {
 	return 0, fmt.Errorf("container %s has no port named %q", c.Name, port.StrVal)
 }
 
+// serviceEntry is a Service with the address its DNS names resolve to.
+type serviceEntry struct {
+	namespace, name, ip string
+}
+
+// serviceEntries resolves every Service of the cluster to one ready Pod it
+// selects (sorted by namespace and name; Services without one are left
+// out). There is no service proxy: a name goes straight to a Pod, which is
+// enough for Services that select one Pod, such as a Dask scheduler's. It is
+// computed once for all the pods' hosts files.
+func serviceEntries(services []*corev1.Service, pods []*corev1.Pod) []serviceEntry {
+	var out []serviceEntry
+	for _, svc := range services {
+		if ip := serviceBackend(svc, pods); ip != "" {
+			out = append(out, serviceEntry{namespace: svc.Namespace, name: svc.Name, ip: ip})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].namespace != out[j].namespace {
+			return out[i].namespace < out[j].namespace
+		}
+		return out[i].name < out[j].name
+	})
+	return out
+}
+
 // hostsFile renders /etc/hosts for a pod: the pod's own name, and every
-// Service of the cluster by its DNS names (short names for the pod's own
-// namespace), pointing at one ready Pod the Service selects. There is no
-// service proxy: the name goes straight to a Pod, which is enough for
-// Services that select one Pod, such as a Dask scheduler's.
-func hostsFile(pod *corev1.Pod, podIP, clusterDomain string, services []*corev1.Service, pods []*corev1.Pod) string {
+// Service by its DNS names (short names for the pod's own namespace).
+func hostsFile(pod *corev1.Pod, podIP, clusterDomain string, entries []serviceEntry) string {
 	var b strings.Builder
 	b.WriteString("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n")
 	fmt.Fprintf(&b, "%s\t%s\n", podIP, pod.Name)
-	sorted := append([]*corev1.Service(nil), services...)
-	sort.Slice(sorted, func(i, j int) bool {
-		if sorted[i].Namespace != sorted[j].Namespace {
-			return sorted[i].Namespace < sorted[j].Namespace
-		}
-		return sorted[i].Name < sorted[j].Name
-	})
-	for _, svc := range sorted {
-		ip := serviceBackend(svc, pods)
-		if ip == "" {
-			continue
-		}
+	for _, e := range entries {
 		names := []string{
-			fmt.Sprintf("%s.%s.svc.%s", svc.Name, svc.Namespace, clusterDomain),
-			fmt.Sprintf("%s.%s.svc", svc.Name, svc.Namespace),
-			fmt.Sprintf("%s.%s", svc.Name, svc.Namespace),
+			fmt.Sprintf("%s.%s.svc.%s", e.name, e.namespace, clusterDomain),
+			fmt.Sprintf("%s.%s.svc", e.name, e.namespace),
+			fmt.Sprintf("%s.%s", e.name, e.namespace),
 		}
-		if svc.Namespace == pod.Namespace {
-			names = append(names, svc.Name)
+		if e.namespace == pod.Namespace {
+			names = append(names, e.name)
 		}
-		fmt.Fprintf(&b, "%s\t%s\n", ip, strings.Join(names, " "))
+		fmt.Fprintf(&b, "%s\t%s\n", e.ip, strings.Join(names, " "))
 	}
 	return b.String()
 }

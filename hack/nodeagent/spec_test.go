@@ -137,7 +137,7 @@ func TestHostsFile(t *testing.T) {
 		svc("ns", "no-selector", nil),
 	}
 	me := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "a-worker-1"}}
-	hosts := hostsFile(me, "10.250.0.5", "cluster.local", services, pods)
+	hosts := hostsFile(me, "10.250.0.5", "cluster.local", serviceEntries(services, pods))
 	lines := strings.Split(strings.TrimSpace(hosts), "\n")
 	assert.Contains(t, lines, "10.250.0.5\ta-worker-1")
 	// The ready Pod wins over a running one; short names only in the pod's namespace.
