@@ -103,7 +103,7 @@ client.gather(futures)
 	})
 	assert.NotNil(t, as.Status.LastScaleTime)
 	assert.NotNil(t, as.Status.CooldownUntil)
-	assert.True(t, hasEvent(t, ns, "simple", corev1.EventTypeNormal, "Autoscaled"))
+	waitEvent(t, ns, "simple", corev1.EventTypeNormal, "Autoscaled")
 	out := kubectl(t, "describe", "daskautoscaler", "-n", ns, "simple")
 	assert.Contains(t, out, "ScalingActive")
 	eventually(t, 10*time.Second, func() (bool, string) {
@@ -192,5 +192,5 @@ func TestIdleClusterIsDeleted(t *testing.T) {
 		_, err := dask.KubernetesV1().DaskClusters(ns).Get(context.Background(), "simple", metav1.GetOptions{})
 		return apierrors.IsNotFound(err), fmt.Sprint(err)
 	})
-	assert.True(t, hasEvent(t, ns, "simple", corev1.EventTypeNormal, "IdleTimeout"))
+	waitEvent(t, ns, "simple", corev1.EventTypeNormal, "IdleTimeout")
 }

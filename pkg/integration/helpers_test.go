@@ -156,6 +156,15 @@ func hasEvent(t *testing.T, ns, name, typ, reason string) bool {
 	return false
 }
 
+// waitEvent waits for an event: the recorder writes events asynchronously, so
+// one recorded just before an observed change may not be stored yet.
+func waitEvent(t *testing.T, ns, name, typ, reason string) {
+	t.Helper()
+	eventually(t, 30*time.Second, func() (bool, string) {
+		return hasEvent(t, ns, name, typ, reason), fmt.Sprintf("no %s event %s for %s", typ, reason, name)
+	})
+}
+
 func fileExists(path string) bool {
 	_, err := os.Stat(path)
 	return err == nil

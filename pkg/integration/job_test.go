@@ -237,5 +237,5 @@ func TestJobRunnerDeletedIsRetried(t *testing.T) {
 				j.Status.JobStatus == daskv1.JobRunning,
 			fmt.Sprintf("attempts %d, failed %d, err %v", j.Status.Attempts, j.Status.Failed, err)
 	})
-	assert.True(t, hasEvent(t, ns, "simple-job", corev1.EventTypeWarning, "RunnerPodLost"))
+	waitEvent(t, ns, "simple-job", corev1.EventTypeWarning, "RunnerPodLost")
 }
