@@ -430,7 +430,7 @@ func TestKopfFinalizerIsRemoved(t *testing.T) {
 }
 
 // Labels and annotations added to a running cluster reach its scheduler
-// and workers; the filtered prefixes still do not.
+// and workers; the filtered prefixes still do not. Removed, they leave them.
 func TestNewMetadataReachesRunningPods(t *testing.T) {
 	ns := newNamespace(t)
 	applyExample(t, ns, "simplecluster.yaml", nil)
@@ -454,6 +454,46 @@ func TestNewMetadataReachesRunningPods(t *testing.T) {
 		}
 		return len(pods.Items) == 3, fmt.Sprintf("%d pods", len(pods.Items))
 	})
+
+	// Removed from the cluster, they leave every child; what a user put on a
+	// child directly stays.
+	ctx := context.Background()
+	svc, err := kube.CoreV1().Services(ns).Get(ctx, "simple-scheduler", metav1.GetOptions{})
+	require.NoError(t, err)
+	assert.Equal(t, "ml", svc.Labels["team"])
+	_, err = kube.CoreV1().Pods(ns).Patch(ctx, "simple-scheduler", types.MergePatchType,
+		[]byte(`{"metadata":{"labels":{"mine":"yes"},"annotations":{"mine":"yes"}}}`), metav1.PatchOptions{})
+	require.NoError(t, err)
+	_, err = dask.KubernetesV1().DaskClusters(ns).Patch(ctx, "simple", types.MergePatchType,
+		[]byte(`{"metadata":{"labels":{"team":null},"annotations":{"cost-center":null}}}`), metav1.PatchOptions{})
+	require.NoError(t, err)
+	eventually(t, 30*time.Second, func() (bool, string) {
+		var metas []metav1.ObjectMeta
+		pods, err := kube.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
+		require.NoError(t, err)
+		for _, p := range pods.Items {
+			metas = append(metas, p.ObjectMeta)
+		}
+		svc, err := kube.CoreV1().Services(ns).Get(ctx, "simple-scheduler", metav1.GetOptions{})
+		require.NoError(t, err)
+		group, err := dask.KubernetesV1().DaskWorkerGroups(ns).Get(ctx, "simple-default", metav1.GetOptions{})
+		require.NoError(t, err)
+		metas = append(metas, svc.ObjectMeta, group.ObjectMeta)
+		for _, m := range metas {
+			if _, ok := m.Labels["team"]; ok {
+				return false, m.Name + " still has the label team"
+			}
+			if _, ok := m.Annotations["cost-center"]; ok {
+				return false, m.Name + " still has the annotation cost-center"
+			}
+		}
+		return len(pods.Items) == 3, fmt.Sprintf("%d pods", len(pods.Items))
+	})
+	pod, err := kube.CoreV1().Pods(ns).Get(ctx, "simple-scheduler", metav1.GetOptions{})
+	require.NoError(t, err)
+	assert.Equal(t, "yes", pod.Labels["mine"], "a label set on the Pod itself stays")
+	assert.Equal(t, "yes", pod.Annotations["mine"], "an annotation set on the Pod itself stays")
+	assert.Equal(t, "simple", pod.Labels["dask.org/cluster-name"])
 }
 
 // A scheduler Service whose selector misses the scheduler Pod (failedjob.yaml

@@ -4,7 +4,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"slices"
 	"strconv"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -72,14 +74,14 @@ func SchedulerPod(c *daskv1.DaskCluster) *corev1.Pod {
 	meta := c.Spec.Scheduler.Metadata
 	spec := c.Spec.Scheduler.Spec.DeepCopy()
 	return &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{
+		ObjectMeta: tracked(metav1.ObjectMeta{
 			Name:      SchedulerName(c.Name),
 			Namespace: c.Namespace,
 			Labels: MergeLabels(c.Labels, meta.Labels, SchedulerSelector(c.Name),
 				map[string]string{LabelIstioInject: "false"}),
 			Annotations:     MergeAnnotations(c.Annotations, meta.Annotations),
 			OwnerReferences: []metav1.OwnerReference{ControllerRefToCluster(c)},
-		},
+		}),
 		Spec: *spec,
 	}
 }
@@ -93,13 +95,13 @@ func SchedulerService(c *daskv1.DaskCluster) *corev1.Service {
 		spec.Selector = SchedulerSelector(c.Name)
 	}
 	return &corev1.Service{
-		ObjectMeta: metav1.ObjectMeta{
+		ObjectMeta: tracked(metav1.ObjectMeta{
 			Name:            SchedulerName(c.Name),
 			Namespace:       c.Namespace,
 			Labels:          MergeLabels(c.Labels, meta.Labels, SchedulerSelector(c.Name)),
 			Annotations:     MergeAnnotations(c.Annotations, meta.Annotations),
 			OwnerReferences: []metav1.OwnerReference{ControllerRefToCluster(c)},
-		},
+		}),
 		Spec: *spec,
 	}
 }
@@ -114,7 +116,7 @@ const AnnotationSyncedReplicas = "kubernetes.dask.org/synced-replicas"
 // spec is the cluster's spec.worker.
 func DefaultWorkerGroup(c *daskv1.DaskCluster) *daskv1.DaskWorkerGroup {
 	return &daskv1.DaskWorkerGroup{
-		ObjectMeta: metav1.ObjectMeta{
+		ObjectMeta: tracked(metav1.ObjectMeta{
 			Name:      DefaultWorkerGroupName(c.Name),
 			Namespace: c.Namespace,
 			Labels: MergeLabels(c.Labels, map[string]string{
@@ -125,7 +127,7 @@ func DefaultWorkerGroup(c *daskv1.DaskCluster) *daskv1.DaskWorkerGroup {
 				AnnotationSyncedReplicas: strconv.Itoa(int(Replicas(&c.Spec.Worker))),
 			}),
 			OwnerReferences: []metav1.OwnerReference{ControllerRefToCluster(c)},
-		},
+		}),
 		Spec: daskv1.DaskWorkerGroupSpec{
 			Cluster: c.Name,
 			Worker:  *c.Spec.Worker.DeepCopy(),
@@ -144,14 +146,14 @@ func WorkerPod(g *daskv1.DaskWorkerGroup, c *daskv1.DaskCluster, name, clusterDo
 		{Name: EnvSchedulerAddress, Value: SchedulerAddress(c, clusterDomain)},
 	})
 	return &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{
+		ObjectMeta: tracked(metav1.ObjectMeta{
 			Name:      name,
 			Namespace: g.Namespace,
 			Labels: MergeLabels(c.Labels, g.Labels, meta.Labels, WorkerGroupSelector(c.Name, g.Name),
 				map[string]string{LabelIstioInject: "false"}),
-			Annotations:     withoutKey(MergeAnnotations(g.Annotations, meta.Annotations), AnnotationSyncedReplicas),
+			Annotations:     MergeAnnotations(g.Annotations, meta.Annotations),
 			OwnerReferences: []metav1.OwnerReference{ControllerRefToWorkerGroup(g)},
-		},
+		}),
 		Spec: *spec,
 	}
 }
@@ -198,14 +200,6 @@ func RunnerPod(j *daskv1.DaskJob, cluster *daskv1.DaskCluster, clusterDomain str
 		},
 		Spec: *spec,
 	}
-}
-
-func withoutKey(m map[string]string, key string) map[string]string {
-	delete(m, key)
-	if len(m) == 0 {
-		return nil
-	}
-	return m
 }
 
 // Replicas returns spec.worker.replicas with its default, 1.
@@ -272,29 +266,94 @@ func ServiceNeedsUpdate(existing, desired *corev1.Service) (*corev1.Service, boo
 	return out, changed
 }
 
-// mergeMetadata sets the desired labels and annotations on meta, keeping keys
-// that others added, and reports whether anything changed.
+// mergeMetadata sets the desired labels and annotations on meta and removes
+// those an earlier desired state had put there (AnnotationPropagatedLabels,
+// AnnotationPropagatedAnnotations) and the current one lacks. Keys that
+// others added are kept. It reports whether anything changed.
 func mergeMetadata(meta, desired *metav1.ObjectMeta) bool {
+	oldLabels := splitKeys(meta.Annotations[AnnotationPropagatedLabels])
+	oldAnnotations := splitKeys(meta.Annotations[AnnotationPropagatedAnnotations])
 	changed := false
-	for k, v := range desired.Labels {
-		if meta.Labels[k] != v {
-			if meta.Labels == nil {
-				meta.Labels = map[string]string{}
-			}
-			meta.Labels[k] = v
-			changed = true
+	for _, k := range oldLabels {
+		if !operatorLabels[k] {
+			changed = dropUnwanted(meta.Labels, desired.Labels, k) || changed
 		}
 	}
-	for k, v := range desired.Annotations {
-		if meta.Annotations[k] != v {
-			if meta.Annotations == nil {
-				meta.Annotations = map[string]string{}
+	for _, k := range oldAnnotations {
+		if !internalAnnotation(k) {
+			changed = dropUnwanted(meta.Annotations, desired.Annotations, k) || changed
+		}
+	}
+	for _, k := range []string{AnnotationPropagatedLabels, AnnotationPropagatedAnnotations} {
+		changed = dropUnwanted(meta.Annotations, desired.Annotations, k) || changed
+	}
+	changed = setAll(&meta.Labels, desired.Labels) || changed
+	changed = setAll(&meta.Annotations, desired.Annotations) || changed
+	return changed
+}
+
+// dropUnwanted deletes key from have unless want has it.
+func dropUnwanted(have, want map[string]string, key string) bool {
+	if _, ok := want[key]; ok {
+		return false
+	}
+	if _, ok := have[key]; !ok {
+		return false
+	}
+	delete(have, key)
+	return true
+}
+
+// setAll sets every key of want in *have.
+func setAll(have *map[string]string, want map[string]string) bool {
+	changed := false
+	for k, v := range want {
+		if old, ok := (*have)[k]; !ok || old != v {
+			if *have == nil {
+				*have = map[string]string{}
 			}
-			meta.Annotations[k] = v
+			(*have)[k] = v
 			changed = true
 		}
 	}
 	return changed
+}
+
+// tracked records in meta which of its labels and annotations it receives
+// from its parents, so that they are removed once the parents drop them.
+func tracked(meta metav1.ObjectMeta) metav1.ObjectMeta {
+	labels := joinKeys(meta.Labels, func(k string) bool { return !operatorLabels[k] })
+	annotations := joinKeys(meta.Annotations, func(k string) bool { return !internalAnnotation(k) })
+	for k, v := range map[string]string{AnnotationPropagatedLabels: labels, AnnotationPropagatedAnnotations: annotations} {
+		if v == "" {
+			continue
+		}
+		if meta.Annotations == nil {
+			meta.Annotations = map[string]string{}
+		}
+		meta.Annotations[k] = v
+	}
+	return meta
+}
+
+// joinKeys returns the sorted keys of m that keep accepts, comma-separated.
+// Label and annotation keys cannot contain commas.
+func joinKeys(m map[string]string, keep func(string) bool) string {
+	var keys []string
+	for k := range m {
+		if keep(k) {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	return strings.Join(keys, ",")
+}
+
+func splitKeys(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return strings.Split(s, ",")
 }
 
 func portsMatch(have, want []corev1.ServicePort) bool {
@@ -330,32 +389,40 @@ func WorkerGroupNeedsUpdate(existing, desired *daskv1.DaskWorkerGroup) (*daskv1.
 	return out, changed
 }
 
-// MetadataPatch returns a merge patch that adds to obj the labels and
-// annotations of desired it lacks or has with another value, or nil when it
-// has them all. Keys others added are left alone.
+// MetadataPatch returns a merge patch that gives obj the labels and
+// annotations of desired and removes those its parents dropped (see
+// mergeMetadata), or nil when nothing is to change. Keys others added are
+// left alone.
 func MetadataPatch(obj, desired metav1.Object) []byte {
-	meta := metav1.ObjectMeta{Labels: obj.GetLabels(), Annotations: obj.GetAnnotations()}
+	have := metav1.ObjectMeta{Labels: obj.GetLabels(), Annotations: obj.GetAnnotations()}
 	want := metav1.ObjectMeta{Labels: desired.GetLabels(), Annotations: desired.GetAnnotations()}
-	probe := meta.DeepCopy()
-	if !mergeMetadata(probe, &want) {
+	merged := have.DeepCopy()
+	if !mergeMetadata(merged, &want) {
 		return nil
 	}
 	patch := map[string]map[string]any{"metadata": {}}
-	if changed := diffMap(meta.Labels, want.Labels); len(changed) > 0 {
+	if changed := diffMap(have.Labels, merged.Labels); len(changed) > 0 {
 		patch["metadata"]["labels"] = changed
 	}
-	if changed := diffMap(meta.Annotations, want.Annotations); len(changed) > 0 {
+	if changed := diffMap(have.Annotations, merged.Annotations); len(changed) > 0 {
 		patch["metadata"]["annotations"] = changed
 	}
 	data, _ := json.Marshal(patch)
 	return data
 }
 
-func diffMap(have, want map[string]string) map[string]string {
-	out := map[string]string{}
+// diffMap returns the merge patch that turns have into want: changed keys
+// with their new value, removed keys with null.
+func diffMap(have, want map[string]string) map[string]any {
+	out := map[string]any{}
 	for k, v := range want {
-		if have[k] != v {
+		if old, ok := have[k]; !ok || old != v {
 			out[k] = v
+		}
+	}
+	for k := range have {
+		if _, ok := want[k]; !ok {
+			out[k] = nil
 		}
 	}
 	return out

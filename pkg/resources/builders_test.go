@@ -64,7 +64,10 @@ func TestSchedulerPodAndService(t *testing.T) {
 	assert.Equal(t, map[string]string{
 		"team": "a", "s": "1", "dask.org/cluster-name": "demo", "dask.org/component": "scheduler", "sidecar.istio.io/inject": "false",
 	}, pod.Labels, "the operator's labels are applied last")
-	assert.Equal(t, map[string]string{"note": "kept", "sa": "1"}, pod.Annotations)
+	assert.Equal(t, map[string]string{
+		"note": "kept", "sa": "1",
+		AnnotationPropagatedLabels: "s,team", AnnotationPropagatedAnnotations: "note,sa",
+	}, pod.Annotations, "what came from the parents is listed")
 	require.Len(t, pod.OwnerReferences, 1)
 	assert.Equal(t, "DaskCluster", pod.OwnerReferences[0].Kind)
 	assert.True(t, *pod.OwnerReferences[0].Controller)
@@ -100,7 +103,10 @@ func TestWorkerPodOfTheDefaultGroup(t *testing.T) {
 		"dask.org/cluster-name": "demo", "dask.org/component": "worker", "dask.org/workergroup-name": "demo-default",
 		"sidecar.istio.io/inject": "false",
 	}, pod.Labels)
-	assert.Equal(t, map[string]string{"note": "kept", "wa": "1"}, pod.Annotations)
+	assert.Equal(t, map[string]string{
+		"note": "kept", "wa": "1",
+		AnnotationPropagatedLabels: "team,w", AnnotationPropagatedAnnotations: "note,wa",
+	}, pod.Annotations, "the group's own bookkeeping is not passed on")
 	assert.Equal(t, "DaskWorkerGroup", pod.OwnerReferences[0].Kind)
 
 	worker, sidecar := pod.Spec.Containers[0], pod.Spec.Containers[1]
@@ -183,4 +189,50 @@ func TestMetadataPatch(t *testing.T) {
 	want.Labels["b"] = "2"
 	want.Annotations["n"] = "changed"
 	assert.JSONEq(t, `{"metadata":{"labels":{"b":"2"},"annotations":{"n":"changed"}}}`, string(MetadataPatch(have, want)))
+}
+
+// Labels and annotations the parents no longer carry leave the children;
+// those others added, and the operator's own, stay.
+func TestMetadataDroppedByTheParentIsRemoved(t *testing.T) {
+	c := testCluster()
+	c.Labels = map[string]string{"team": "a", "gone": "x"}
+	c.Annotations = map[string]string{"note": "kept", "old": "y"}
+	pod := SchedulerPod(c)
+	pod.Labels["added-by-someone"] = "z"
+	pod.Annotations["theirs"] = "z"
+
+	c.Labels = map[string]string{"team": "a"}
+	c.Annotations = map[string]string{"note": "kept"}
+	assert.JSONEq(t, `{"metadata":{
+		"labels":{"gone":null},
+		"annotations":{"old":null,"kubernetes.dask.org/propagated-labels":"s,team","kubernetes.dask.org/propagated-annotations":"note,sa"}}}`,
+		string(MetadataPatch(pod, SchedulerPod(c))))
+
+	// Every parent's metadata gone: the bookkeeping goes too.
+	c.Labels, c.Annotations = nil, nil
+	c.Spec.Scheduler.Metadata = daskv1.EmbeddedMetadata{}
+	assert.JSONEq(t, `{"metadata":{
+		"labels":{"gone":null,"team":null,"s":null},
+		"annotations":{"old":null,"note":null,"sa":null,"kubernetes.dask.org/propagated-labels":null,"kubernetes.dask.org/propagated-annotations":null}}}`,
+		string(MetadataPatch(pod, SchedulerPod(c))))
+
+	// An object made before the bookkeeping existed only gains keys.
+	legacy := pod.DeepCopy()
+	delete(legacy.Annotations, AnnotationPropagatedLabels)
+	delete(legacy.Annotations, AnnotationPropagatedAnnotations)
+	assert.Nil(t, MetadataPatch(legacy, SchedulerPod(c)))
+
+	// The default group's own annotations stay; its workers never get them.
+	c = testCluster()
+	g := DefaultWorkerGroup(c)
+	c.Annotations = nil
+	updated, changed := WorkerGroupNeedsUpdate(g, DefaultWorkerGroup(c))
+	assert.True(t, changed)
+	assert.NotContains(t, updated.Annotations, "note")
+	assert.Equal(t, "3", updated.Annotations[AnnotationSyncedReplicas])
+	for k := range WorkerPod(g, c, "w", "cluster.local").Annotations {
+		assert.NotEqual(t, AnnotationSyncedReplicas, k)
+	}
+	assert.Equal(t, "note,wa", WorkerPod(g, c, "w", "cluster.local").Annotations[AnnotationPropagatedAnnotations],
+		"a worker lists the annotations it got, not the group's list")
 }

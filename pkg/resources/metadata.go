@@ -27,8 +27,39 @@ const KopfFinalizer = "kopf.zalando.org/KopfFinalizerMarker"
 // object and are never passed on to children.
 var filteredAnnotationPrefixes = []string{"kopf.zalando.org", "kubectl.kubernetes.io"}
 
+// Annotations the operator keeps for itself on what it creates; they are
+// never passed on to the next level of children.
+const (
+	// AnnotationPropagatedLabels lists, comma-separated, the labels the
+	// operator copied to an object from its parents (its own labels aside).
+	// A key that leaves the parents is removed from the object, while labels
+	// others added to it are kept.
+	AnnotationPropagatedLabels = "kubernetes.dask.org/propagated-labels"
+	// AnnotationPropagatedAnnotations does the same for annotations.
+	AnnotationPropagatedAnnotations = "kubernetes.dask.org/propagated-annotations"
+)
+
+// operatorLabels are set on children whatever their parents say; they are
+// never removed, so they are not listed in AnnotationPropagatedLabels.
+var operatorLabels = map[string]bool{
+	LabelClusterName: true, LabelComponent: true, LabelWorkerGroupName: true, LabelIstioInject: true,
+}
+
+// internalAnnotation reports whether an annotation is the operator's own
+// bookkeeping on one object.
+func internalAnnotation(key string) bool {
+	switch key {
+	case AnnotationSyncedReplicas, AnnotationAttempt, AnnotationPropagatedLabels, AnnotationPropagatedAnnotations:
+		return true
+	}
+	return false
+}
+
 // PassedOnAnnotation reports whether an annotation key is copied to children.
 func PassedOnAnnotation(key string) bool {
+	if internalAnnotation(key) {
+		return false
+	}
 	for _, p := range filteredAnnotationPrefixes {
 		if strings.HasPrefix(key, p) {
 			return false
