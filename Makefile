@@ -11,7 +11,7 @@ all: build
 
 ## build: the operator binary, bin/dask-operator
 build:
-	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN) ./cmd/dask-operator
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags="-s -w" -o $(BIN) ./cmd/dask-operator
 
 ## tools: build (once) the local Kubernetes control plane used by tests and `make dev`
 tools:
