@@ -3,8 +3,10 @@ package main
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -37,6 +39,7 @@ type agent struct {
 	clusterDomain string
 	defaultEnv    map[string]string
 	maxPeriod     time.Duration
+	logPort       int32 // the kubelet port the log server answers on, 0 when none
 
 	pods     corelisters.PodLister
 	services corelisters.ServiceLister
@@ -54,13 +57,19 @@ func (a *agent) run(ctx context.Context, workers int) error {
 	if err := a.net.setup(); err != nil {
 		return err
 	}
-	if err := a.registerNode(ctx); err != nil {
-		return err
-	}
 	factory := informers.NewSharedInformerFactory(a.client, 0)
 	podInformer := factory.Core().V1().Pods()
 	svcInformer := factory.Core().V1().Services()
 	a.pods, a.services = podInformer.Lister(), svcInformer.Lister()
+	// kubectl logs goes through the API server to the node's kubelet port.
+	if err := a.serveLogs(ctx, net.JoinHostPort(a.net.NodeIP(), strconv.Itoa(kubeletPort))); err != nil {
+		klog.ErrorS(err, "No log server", "hint", podLogHint(a.stateDir))
+	} else {
+		a.logPort = kubeletPort
+	}
+	if err := a.registerNode(ctx); err != nil {
+		return err
+	}
 	onPod := func(obj interface{}) {
 		if tomb, ok := obj.(cache.DeletedFinalStateUnknown); ok {
 			obj = tomb.Obj
@@ -503,7 +512,8 @@ func (a *agent) updateNodeStatus(ctx context.Context, node *corev1.Node) error {
 	now := metav1.Now()
 	n.Status = corev1.NodeStatus{
 		Capacity: capacity, Allocatable: capacity,
-		Addresses: []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: a.net.NodeIP()}, {Type: corev1.NodeHostName, Address: a.node}},
+		Addresses:       []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: a.net.NodeIP()}, {Type: corev1.NodeHostName, Address: a.node}},
+		DaemonEndpoints: corev1.NodeDaemonEndpoints{KubeletEndpoint: corev1.DaemonEndpoint{Port: a.logPort}},
 		Conditions: []corev1.NodeCondition{{
 			Type: corev1.NodeReady, Status: corev1.ConditionTrue, Reason: "NodeAgentReady",
 			Message: "pods run as processes in network namespaces", LastHeartbeatTime: now, LastTransitionTime: now,

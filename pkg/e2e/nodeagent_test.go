@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -60,6 +61,25 @@ func TestNodeAgentLifecycleAndCleanup(t *testing.T) {
 	pod("unready", corev1.RestartPolicyAlways, "sleep 1000", &corev1.Probe{ProbeHandler: corev1.ProbeHandler{
 		TCPSocket: &corev1.TCPSocketAction{Port: intstr.FromInt32(9)},
 	}})
+	pod("talker", corev1.RestartPolicyNever, "echo one; echo two; sleep 3; echo three", nil)
+
+	// kubectl logs: the API server reaches the agent at the node's kubelet
+	// port; a followed log ends with the process.
+	eventually(t, time.Minute, func() (bool, string) {
+		p := get("talker")
+		return p.Status.Phase == corev1.PodRunning, "talker: " + string(p.Status.Phase)
+	})
+	stream, err := client.CoreV1().Pods("default").GetLogs("talker", &corev1.PodLogOptions{Follow: true}).Stream(ctx)
+	require.NoError(t, err)
+	followed, err := io.ReadAll(stream)
+	stream.Close()
+	require.NoError(t, err)
+	assert.Equal(t, "one\ntwo\nthree\n", string(followed))
+	tail, err := client.CoreV1().Pods("default").GetLogs("talker", &corev1.PodLogOptions{TailLines: ptr(int64(1))}).DoRaw(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, "three\n", string(tail))
+	_, err = client.CoreV1().Pods("default").GetLogs("talker", &corev1.PodLogOptions{Container: "other"}).DoRaw(ctx)
+	assert.Error(t, err, "a container the Pod does not have")
 
 	eventually(t, time.Minute, func() (bool, string) {
 		s, d := get("sleeper"), get("doomed")
@@ -153,3 +173,5 @@ func contains(list []string, s string) bool {
 	}
 	return false
 }
+
+func ptr[T any](v T) *T { return &v }

@@ -179,6 +179,9 @@ func (e *Env) startEtcdAndAPIServer() error {
 		"--enable-priority-and-fairness=false",
 		"--max-requests-inflight=2000",
 		"--max-mutating-requests-inflight=1000",
+		// kubectl logs reaches the node agent at the node's address; its
+		// name resolves nowhere.
+		"--kubelet-preferred-address-types=InternalIP",
 	)
 	if err != nil {
 		return err
