@@ -10,6 +10,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -21,7 +22,7 @@ import (
 // included), and checks what it waits for, with real Dask behind:
 // KubeCluster(name, n_workers=2), from_name, scale, adapt, scale again (which
 // deletes the autoscaler), add_worker_group, delete_worker_group, get_logs
-// and close.
+// (now that the node agent serves logs) and close.
 func TestKubeClusterClientWorkflow(t *testing.T) {
 	ns := newNamespace(t)
 	ctx := context.Background()
@@ -175,6 +176,15 @@ print("result", c.submit(sum, range(1000)).result(), flush=True)
 		}
 	}
 	assert.Len(t, names, 3, "the scheduler and two workers: %v", names)
+	for _, name := range names {
+		log, err := kube.CoreV1().Pods(ns).GetLogs(name, &corev1.PodLogOptions{}).DoRaw(ctx)
+		require.NoError(t, err, "logs of %s", name)
+		want := "Start worker at:"
+		if strings.Contains(name, "scheduler") {
+			want = "Scheduler at:"
+		}
+		assert.Contains(t, string(log), want, "logs of %s", name)
+	}
 
 	// close(): DELETE the cluster and wait until it is gone; everything it
 	// made goes with it.
