@@ -22,7 +22,7 @@ import (
 // included), and checks what it waits for, with real Dask behind:
 // KubeCluster(name, n_workers=2), from_name, scale, adapt, scale again (which
 // deletes the autoscaler), add_worker_group, delete_worker_group, get_logs
-// (now that the node agent serves logs) and close.
+// (Pod logs through the API server) and close.
 func TestKubeClusterClientWorkflow(t *testing.T) {
 	ns := newNamespace(t)
 	ctx := context.Background()
