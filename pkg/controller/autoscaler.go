@@ -123,7 +123,14 @@ func (c *Controller) autoscale1(ctx context.Context, key string, as *daskv1.Dask
 		status.DesiredWorkers = &in.Current
 		return nil
 	}
-	patch, _ := json.Marshal(map[string]any{"spec": map[string]any{"worker": map[string]any{"replicas": d.Replicas}}})
+	// The change holds only for the group the decision was made from: when
+	// someone else scaled it meanwhile (the KubeCluster client deletes the
+	// autoscaler, then scales the group), the API server refuses it and the
+	// next sync decides again, or finds the autoscaler gone.
+	patch, _ := json.Marshal(map[string]any{
+		"metadata": map[string]any{"resourceVersion": group.ResourceVersion},
+		"spec":     map[string]any{"worker": map[string]any{"replicas": d.Replicas}},
+	})
 	if _, err := c.dask.KubernetesV1().DaskWorkerGroups(group.Namespace).Patch(ctx, group.Name, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
 		return fmt.Errorf("scale DaskWorkerGroup %s to %d: %w", group.Name, d.Replicas, err)
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -82,6 +83,9 @@ func (f *fixture) addToCache(o runtime.Object) {
 		_ = f.dask.Tracker().Add(obj)
 	case *daskv1.DaskJob:
 		err = s.jobs.GetIndexer().Add(obj)
+		_ = f.dask.Tracker().Add(obj)
+	case *daskv1.DaskAutoscaler:
+		err = s.autoscalers.GetIndexer().Add(obj)
 		_ = f.dask.Tracker().Add(obj)
 	case *corev1.Pod:
 		err = s.pods.GetIndexer().Add(obj)
@@ -377,4 +381,30 @@ func TestSlowStartBatch(t *testing.T) {
 	assert.Error(t, err)
 	assert.Equal(t, 7, attempted)
 	assert.Equal(t, 6, ok)
+}
+
+// The autoscaler scales only the group it decided from: a user's scale that
+// lands first (KubeCluster.scale deletes the autoscaler, then patches the
+// group) is never overwritten by a decision made from an older state.
+func TestAutoscalerScalesOnlyTheGroupItSaw(t *testing.T) {
+	g := group("c-default", "c", 0)
+	g.ResourceVersion = "7"
+	as := &daskv1.DaskAutoscaler{
+		ObjectMeta: metav1.ObjectMeta{Name: "c", Namespace: "ns", UID: "uid-as", Generation: 1},
+		Spec:       daskv1.DaskAutoscalerSpec{Cluster: "c", Minimum: 2, Maximum: 4},
+	}
+	f := newFixture(t, cluster("c"), g, as)
+	_, err := f.ctrl.syncAutoscaler(context.Background(), "ns/c")
+	require.NoError(t, err)
+	patches := f.actions("patch", "daskworkergroups")
+	require.Len(t, patches, 1, "the minimum is enforced")
+	assert.JSONEq(t, `{"metadata":{"resourceVersion":"7"},"spec":{"worker":{"replicas":2}}}`,
+		string(patches[0].(k8stesting.PatchAction).GetPatch()))
+
+	// The group changed since: the API server refuses, and the sync says so.
+	f.dask.PrependReactor("patch", "daskworkergroups", func(k8stesting.Action) (bool, runtime.Object, error) {
+		return true, nil, apierrors.NewConflict(daskv1.Resource("daskworkergroups"), g.Name, errors.New("the object has been modified"))
+	})
+	_, err = f.ctrl.syncAutoscaler(context.Background(), "ns/c")
+	assert.True(t, apierrors.IsConflict(err), "got %v", err)
 }
