@@ -335,12 +335,22 @@ func (c *Controller) ensureDefaultWorkerGroup(ctx context.Context, cluster *dask
 		return nil, c.conflict(cluster, "DaskWorkerGroup", desired.Name)
 	}
 	// Scaled directly (kubectl scale daskworkergroup, an autoscaler, an HPA):
-	// the group's count stands and the cluster's spec follows it.
+	// the group's count stands and the cluster's spec follows it. Which side
+	// was scaled is told by the count both last agreed on: the cluster's
+	// record of it, written in the same request as its spec, else the one
+	// the group was created or last updated with.
 	clusterReplicas, groupReplicas := resources.Replicas(&cluster.Spec.Worker), resources.Replicas(&existing.Spec.Worker)
-	if existing.Annotations[resources.AnnotationSyncedReplicas] == strconv.Itoa(int(clusterReplicas)) && groupReplicas != clusterReplicas {
+	clusterCount := strconv.Itoa(int(clusterReplicas))
+	synced, recorded := cluster.Annotations[resources.AnnotationSyncedReplicas]
+	if !recorded {
+		synced = existing.Annotations[resources.AnnotationSyncedReplicas]
+	}
+	if synced == clusterCount && groupReplicas != clusterReplicas {
+		count := strconv.Itoa(int(groupReplicas))
 		patch, _ := json.Marshal(map[string]any{
-			"metadata": map[string]any{"resourceVersion": cluster.ResourceVersion},
-			"spec":     map[string]any{"worker": map[string]any{"replicas": groupReplicas}},
+			"metadata": map[string]any{"resourceVersion": cluster.ResourceVersion,
+				"annotations": map[string]any{resources.AnnotationSyncedReplicas: count}},
+			"spec": map[string]any{"worker": map[string]any{"replicas": groupReplicas}},
 		})
 		patched, err := c.dask.KubernetesV1().DaskClusters(cluster.Namespace).Patch(ctx, cluster.Name, types.MergePatchType, patch, metav1.PatchOptions{})
 		if err != nil {
@@ -348,16 +358,27 @@ func (c *Controller) ensureDefaultWorkerGroup(ctx context.Context, cluster *dask
 		}
 		c.clusterWrites.remember(cluster.Namespace+"/"+cluster.Name, patched)
 		desired.Spec.Worker.Replicas = &groupReplicas
-		desired.Annotations[resources.AnnotationSyncedReplicas] = strconv.Itoa(int(groupReplicas))
+		desired.Annotations[resources.AnnotationSyncedReplicas] = count
+		clusterCount, recorded = count, false
 	}
+	out := existing
 	if updated, changed := resources.WorkerGroupNeedsUpdate(existing, desired); changed {
-		out, err := c.dask.KubernetesV1().DaskWorkerGroups(cluster.Namespace).Update(ctx, updated, metav1.UpdateOptions{})
-		if err != nil {
+		if out, err = c.dask.KubernetesV1().DaskWorkerGroups(cluster.Namespace).Update(ctx, updated, metav1.UpdateOptions{}); err != nil {
 			return existing, err
 		}
-		return out, nil
 	}
-	return existing, nil
+	// The cluster was scaled and the group now follows it: a record left
+	// on the cluster by an earlier follow must say so too.
+	if recorded && synced != clusterCount {
+		patch, _ := json.Marshal(map[string]any{"metadata": map[string]any{"resourceVersion": cluster.ResourceVersion,
+			"annotations": map[string]any{resources.AnnotationSyncedReplicas: clusterCount}}})
+		patched, err := c.dask.KubernetesV1().DaskClusters(cluster.Namespace).Patch(ctx, cluster.Name, types.MergePatchType, patch, metav1.PatchOptions{})
+		if err != nil {
+			return out, fmt.Errorf("record the worker count: %w", err)
+		}
+		c.clusterWrites.remember(cluster.Namespace+"/"+cluster.Name, patched)
+	}
+	return out, nil
 }
 
 // adoptClusterMembers makes the cluster the controller of the worker groups

@@ -408,3 +408,79 @@ func TestAutoscalerScalesOnlyTheGroupItSaw(t *testing.T) {
 	_, err = f.ctrl.syncAutoscaler(context.Background(), "ns/c")
 	assert.True(t, apierrors.IsConflict(err), "got %v", err)
 }
+
+// Which of a cluster and its default group was scaled is decided from the
+// count they last agreed on; the record the cluster keeps is written with its
+// spec, so a follow that was cut short between the two objects can not make
+// the cluster push its old count back onto a group a user scaled again.
+func TestDefaultGroupScaledDirectlyIsFollowed(t *testing.T) {
+	ctx := context.Background()
+	withCounts := func(c, g int32, onCluster, onGroup string) (*daskv1.DaskCluster, *daskv1.DaskWorkerGroup) {
+		cl := cluster("c")
+		cl.ResourceVersion = "10"
+		cl.Spec.Worker.Replicas = int32p(c)
+		if onCluster != "" {
+			cl.Annotations = map[string]string{resources.AnnotationSyncedReplicas: onCluster}
+		}
+		grp := resources.DefaultWorkerGroup(cl)
+		grp.ResourceVersion = "11"
+		grp.Spec.Worker.Replicas = int32p(g)
+		grp.Annotations[resources.AnnotationSyncedReplicas] = onGroup
+		return cl, grp
+	}
+	clusterPatches := func(f *fixture) []string {
+		var out []string
+		for _, a := range f.actions("patch", "daskclusters") {
+			out = append(out, string(a.(k8stesting.PatchAction).GetPatch()))
+		}
+		return out
+	}
+	groupUpdates := func(f *fixture) []*daskv1.DaskWorkerGroup {
+		var out []*daskv1.DaskWorkerGroup
+		for _, a := range f.actions("update", "daskworkergroups") {
+			out = append(out, a.(k8stesting.UpdateAction).GetObject().(*daskv1.DaskWorkerGroup))
+		}
+		return out
+	}
+
+	// The follow to 1 reached the cluster, not the group's record; then the
+	// group was scaled to 2 (the group's stale record says 2 as well).
+	cl, grp := withCounts(1, 2, "1", "2")
+	f := newFixture(t, cl, grp)
+	_, err := f.ctrl.ensureDefaultWorkerGroup(ctx, cl)
+	require.NoError(t, err)
+	require.Len(t, clusterPatches(f), 1)
+	assert.JSONEq(t, `{"metadata":{"resourceVersion":"10","annotations":{"kubernetes.dask.org/synced-replicas":"2"}},"spec":{"worker":{"replicas":2}}}`,
+		clusterPatches(f)[0], "the cluster follows the group")
+	for _, u := range groupUpdates(f) {
+		assert.Equal(t, int32(2), *u.Spec.Worker.Replicas, "the group keeps its count")
+	}
+
+	// A cluster made before it kept a record: the group's record decides.
+	cl, grp = withCounts(3, 5, "", "3")
+	f = newFixture(t, cl, grp)
+	_, err = f.ctrl.ensureDefaultWorkerGroup(ctx, cl)
+	require.NoError(t, err)
+	require.Len(t, clusterPatches(f), 1)
+	assert.Contains(t, clusterPatches(f)[0], `"replicas":5`)
+
+	// The cluster was scaled (kubectl scale daskcluster): the group follows
+	// it and the cluster's record is brought up to date.
+	cl, grp = withCounts(4, 2, "2", "2")
+	f = newFixture(t, cl, grp)
+	_, err = f.ctrl.ensureDefaultWorkerGroup(ctx, cl)
+	require.NoError(t, err)
+	require.Len(t, groupUpdates(f), 1)
+	assert.Equal(t, int32(4), *groupUpdates(f)[0].Spec.Worker.Replicas)
+	assert.Equal(t, "4", groupUpdates(f)[0].Annotations[resources.AnnotationSyncedReplicas])
+	require.Len(t, clusterPatches(f), 1)
+	assert.JSONEq(t, `{"metadata":{"resourceVersion":"10","annotations":{"kubernetes.dask.org/synced-replicas":"4"}}}`, clusterPatches(f)[0])
+
+	// In agreement: nothing is written.
+	cl, grp = withCounts(2, 2, "", "2")
+	f = newFixture(t, cl, grp)
+	_, err = f.ctrl.ensureDefaultWorkerGroup(ctx, cl)
+	require.NoError(t, err)
+	assert.Empty(t, clusterPatches(f))
+	assert.Empty(t, groupUpdates(f))
+}

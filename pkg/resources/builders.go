@@ -106,10 +106,12 @@ func SchedulerService(c *daskv1.DaskCluster) *corev1.Service {
 	}
 }
 
-// AnnotationSyncedReplicas records, on a default worker group, the replica
-// count last copied from or to its DaskCluster. Comparing both objects with it
-// tells which side was scaled: the cluster (kubectl scale daskcluster) or the
-// group itself (kubectl scale daskworkergroup, an autoscaler, an HPA).
+// AnnotationSyncedReplicas records the replica count a DaskCluster and its
+// default worker group last agreed on: on the group from its creation, and on
+// the cluster, in the same request as its spec, once the cluster has followed
+// a scaled group. Comparing both counts with it tells which side was scaled:
+// the cluster (kubectl scale daskcluster) or the group itself (kubectl scale
+// daskworkergroup, an autoscaler, an HPA, the KubeCluster client).
 const AnnotationSyncedReplicas = "kubernetes.dask.org/synced-replicas"
 
 // DefaultWorkerGroup builds a cluster's default DaskWorkerGroup. Its worker
