@@ -12,6 +12,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
 
@@ -179,6 +180,11 @@ func (c *Controller) reconcileJob(ctx context.Context, key string, job *daskv1.D
 		return 0, c.createRunner(ctx, expKey, job, desired, status)
 	}
 
+	if patch := resources.MetadataPatch(runner, desired); patch != nil && !podTerminal(runner) {
+		if _, err := c.kube.CoreV1().Pods(job.Namespace).Patch(ctx, runner.Name, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil && !apierrors.IsNotFound(err) {
+			return 0, err
+		}
+	}
 	restarts := restarts(runner)
 	switch runner.Status.Phase {
 	case corev1.PodSucceeded:
@@ -308,6 +314,12 @@ func (c *Controller) ensureJobCluster(ctx context.Context, job *daskv1.DaskJob) 
 			msg := fmt.Sprintf("DaskCluster %s already exists and is not controlled by this DaskJob; delete it or rename the job", desired.Name)
 			c.recorder.Event(job, corev1.EventTypeWarning, ReasonNameConflict, msg)
 			return nil, errors.New(msg)
+		}
+		// Labels and annotations added to or removed from the job reach it.
+		if patch := resources.MetadataPatch(existing, desired); patch != nil && existing.DeletionTimestamp == nil {
+			if _, err := c.dask.KubernetesV1().DaskClusters(job.Namespace).Patch(ctx, existing.Name, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil && !apierrors.IsNotFound(err) {
+				return existing, err
+			}
 		}
 		return existing, nil
 	}

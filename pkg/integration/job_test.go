@@ -239,3 +239,53 @@ func TestJobRunnerDeletedIsRetried(t *testing.T) {
 	})
 	waitEvent(t, ns, "simple-job", corev1.EventTypeWarning, "RunnerPodLost")
 }
+
+// Labels and annotations added to a running job reach its runner Pod and its
+// cluster (and from there the scheduler); removed, they leave them.
+func TestJobMetadataReachesItsRunnerAndCluster(t *testing.T) {
+	ns := newNamespace(t)
+	ctx := context.Background()
+	applyExample(t, ns, "simplejob.yaml", nil)
+	waitJobStatus(t, ns, "simple-job", daskv1.JobRunning, time.Minute)
+
+	metas := func() map[string]metav1.ObjectMeta {
+		out := map[string]metav1.ObjectMeta{}
+		if p, err := kube.CoreV1().Pods(ns).Get(ctx, "simple-job-runner", metav1.GetOptions{}); err == nil {
+			out["runner Pod"] = p.ObjectMeta
+		}
+		if c, err := dask.KubernetesV1().DaskClusters(ns).Get(ctx, "simple-job", metav1.GetOptions{}); err == nil {
+			out["cluster"] = c.ObjectMeta
+		}
+		if p, err := kube.CoreV1().Pods(ns).Get(ctx, "simple-job-scheduler", metav1.GetOptions{}); err == nil {
+			out["scheduler Pod"] = p.ObjectMeta
+		}
+		return out
+	}
+	patch := func(body string) {
+		_, err := dask.KubernetesV1().DaskJobs(ns).Patch(ctx, "simple-job", types.MergePatchType, []byte(body), metav1.PatchOptions{})
+		require.NoError(t, err)
+	}
+	patch(`{"metadata":{"labels":{"team":"ml"},"annotations":{"cost-center":"42"}}}`)
+	eventually(t, 30*time.Second, func() (bool, string) {
+		m := metas()
+		for what, meta := range m {
+			if meta.Labels["team"] != "ml" || meta.Annotations["cost-center"] != "42" {
+				return false, what + " lacks the new metadata"
+			}
+		}
+		return len(m) == 3, fmt.Sprintf("%d objects", len(m))
+	})
+	patch(`{"metadata":{"labels":{"team":null},"annotations":{"cost-center":null}}}`)
+	eventually(t, 30*time.Second, func() (bool, string) {
+		m := metas()
+		for what, meta := range m {
+			if _, ok := meta.Labels["team"]; ok {
+				return false, what + " still has the label"
+			}
+			if _, ok := meta.Annotations["cost-center"]; ok {
+				return false, what + " still has the annotation"
+			}
+		}
+		return len(m) == 3, fmt.Sprintf("%d objects", len(m))
+	})
+}

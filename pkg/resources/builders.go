@@ -165,13 +165,13 @@ func JobCluster(j *daskv1.DaskJob) *daskv1.DaskCluster {
 	meta := j.Spec.Cluster.Metadata
 	name := JobClusterName(j.Name)
 	return &daskv1.DaskCluster{
-		ObjectMeta: metav1.ObjectMeta{
+		ObjectMeta: tracked(metav1.ObjectMeta{
 			Name:            name,
 			Namespace:       j.Namespace,
 			Labels:          MergeLabels(j.Labels, meta.Labels, map[string]string{LabelClusterName: name}),
 			Annotations:     MergeAnnotations(j.Annotations, meta.Annotations),
 			OwnerReferences: []metav1.OwnerReference{ControllerRefToJob(j)},
-		},
+		}),
 		Spec: *j.Spec.Cluster.Spec.DeepCopy(),
 	}
 }
@@ -189,7 +189,7 @@ func RunnerPod(j *daskv1.DaskJob, cluster *daskv1.DaskCluster, clusterDomain str
 	}
 	injectEnv(spec, []corev1.EnvVar{{Name: EnvSchedulerAddress, Value: SchedulerAddress(cluster, clusterDomain)}})
 	return &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{
+		ObjectMeta: tracked(metav1.ObjectMeta{
 			Name:      RunnerPodName(j.Name),
 			Namespace: j.Namespace,
 			Labels: MergeLabels(j.Labels, meta.Labels, map[string]string{
@@ -199,7 +199,7 @@ func RunnerPod(j *daskv1.DaskJob, cluster *daskv1.DaskCluster, clusterDomain str
 			}),
 			Annotations:     MergeAnnotations(j.Annotations, meta.Annotations),
 			OwnerReferences: []metav1.OwnerReference{ControllerRefToJob(j)},
-		},
+		}),
 		Spec: *spec,
 	}
 }

@@ -142,7 +142,8 @@ func TestJobClusterAndRunner(t *testing.T) {
 	assert.Equal(t, "train", cluster.Name)
 	assert.Equal(t, map[string]string{"j": "1", "c": "1", "dask.org/cluster-name": "train"}, cluster.Labels,
 		"spec.cluster.metadata reaches the cluster")
-	assert.Equal(t, map[string]string{"ja": "1", "ca": "1"}, cluster.Annotations)
+	assert.Equal(t, map[string]string{"ja": "1", "ca": "1",
+		AnnotationPropagatedLabels: "c,j", AnnotationPropagatedAnnotations: "ca,ja"}, cluster.Annotations)
 	assert.Equal(t, "DaskJob", cluster.OwnerReferences[0].Kind)
 
 	runner := RunnerPod(job, cluster, "example.org")
@@ -150,7 +151,8 @@ func TestJobClusterAndRunner(t *testing.T) {
 	assert.Equal(t, corev1.RestartPolicyOnFailure, runner.Spec.RestartPolicy)
 	assert.Equal(t, map[string]string{"j": "1", "r": "1", "dask.org/cluster-name": "train", "dask.org/component": "job-runner",
 		"sidecar.istio.io/inject": "false"}, runner.Labels)
-	assert.Equal(t, map[string]string{"ja": "1"}, runner.Annotations)
+	assert.Equal(t, map[string]string{"ja": "1",
+		AnnotationPropagatedLabels: "j,r", AnnotationPropagatedAnnotations: "ja"}, runner.Annotations)
 	assert.Equal(t, []corev1.EnvVar{{Name: "DASK_SCHEDULER_ADDRESS", Value: "tcp://train-scheduler.ns.svc.example.org:9786"}},
 		runner.Spec.Containers[0].Env, "the runner gets the scheduler address only")
 
