@@ -19,17 +19,18 @@ import (
 	"strconv"
 	"time"
 
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/klog/v2"
 )
 
 // kubeletPort is where the agent serves the part of the kubelet API that
-// the API server proxies for `kubectl logs`, on the node's address.
+// the API server proxies for `kubectl logs` and `kubectl port-forward`, on
+// the node's address.
 const kubeletPort = 10250
 
-// serveLogs answers GET /containerLogs/{namespace}/{pod}/{container} over
-// TLS with a self-signed certificate (the API server does not verify kubelet
-// certificates unless told to). It returns once the listener is open.
+// serveLogs answers the kubelet API's GET /containerLogs/{namespace}/{pod}/{container}
+// and /portForward/{namespace}/{pod} over TLS with a self-signed certificate
+// (the API server does not verify kubelet certificates unless told to). It
+// returns once the listener is open.
 func (a *agent) serveLogs(ctx context.Context, addr string) error {
 	cert, err := selfSignedCert(net.ParseIP(a.net.NodeIP()))
 	if err != nil {
@@ -41,6 +42,8 @@ func (a *agent) serveLogs(ctx context.Context, addr string) error {
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /containerLogs/{namespace}/{pod}/{container}", a.containerLogs)
+	mux.HandleFunc("/portForward/{namespace}/{pod}", a.portForward)
+	mux.HandleFunc("/portForward/{namespace}/{pod}/{uid}", a.portForward)
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		<-ctx.Done()
@@ -55,16 +58,11 @@ func (a *agent) serveLogs(ctx context.Context, addr string) error {
 }
 
 func (a *agent) containerLogs(w http.ResponseWriter, r *http.Request) {
-	ns, name, container := r.PathValue("namespace"), r.PathValue("pod"), r.PathValue("container")
-	pod, err := a.pods.Pods(ns).Get(name)
-	if apierrors.IsNotFound(err) || (err == nil && pod.Spec.NodeName != a.node) {
-		http.Error(w, fmt.Sprintf("pod %s/%s is not on node %s", ns, name, a.node), http.StatusNotFound)
+	pod, ok := a.servedPod(w, r)
+	if !ok {
 		return
 	}
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusInternalServerError)
-		return
-	}
+	ns, name, container := pod.Namespace, pod.Name, r.PathValue("container")
 	if len(pod.Spec.Containers) == 0 || container != pod.Spec.Containers[0].Name {
 		http.Error(w, fmt.Sprintf("the node agent runs only the first container of a pod, not %q", container), http.StatusBadRequest)
 		return

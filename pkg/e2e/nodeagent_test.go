@@ -1,9 +1,11 @@
 package e2e
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -80,6 +82,35 @@ func TestNodeAgentLifecycleAndCleanup(t *testing.T) {
 	assert.Equal(t, "three\n", string(tail))
 	_, err = client.CoreV1().Pods("default").GetLogs("talker", &corev1.PodLogOptions{Container: "other"}).DoRaw(ctx)
 	assert.Error(t, err, "a container the Pod does not have")
+
+	// kubectl port-forward reaches a Pod's port through the API server.
+	pod("server", corev1.RestartPolicyAlways, "exec python3 -m http.server 8000", &corev1.Probe{ProbeHandler: corev1.ProbeHandler{
+		TCPSocket: &corev1.TCPSocketAction{Port: intstr.FromInt32(8000)},
+	}})
+	eventually(t, time.Minute, func() (bool, string) {
+		p := get("server")
+		return isReady(p), "server: " + string(p.Status.Phase)
+	})
+	bins, err := testenv.FindBinaries()
+	require.NoError(t, err)
+	pf := exec.Command(bins.Path("kubectl"), "--kubeconfig", own.Kubeconfig, "port-forward", "pod/server", ":8000")
+	pfOut, err := pf.StdoutPipe()
+	require.NoError(t, err)
+	pf.Stderr = pf.Stdout
+	require.NoError(t, pf.Start())
+	t.Cleanup(func() { _ = pf.Process.Kill(); _ = pf.Wait() })
+	line, err := bufio.NewReader(pfOut).ReadString('\n') // Forwarding from 127.0.0.1:PORT -> 8000
+	require.NoError(t, err, "kubectl port-forward said: %s", line)
+	require.True(t, strings.HasPrefix(line, "Forwarding from 127.0.0.1:"), "kubectl port-forward said: %s", line)
+	local := strings.TrimPrefix(strings.Fields(line)[2], "127.0.0.1:")
+	for range 2 { // two connections over one forward
+		resp, err := http.Get("http://127.0.0.1:" + local + "/")
+		require.NoError(t, err)
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		assert.Equal(t, http.StatusOK, resp.StatusCode)
+		assert.Contains(t, string(body), "Directory listing", "the Pod's HTTP server answered")
+	}
 
 	eventually(t, time.Minute, func() (bool, string) {
 		s, d := get("sleeper"), get("doomed")
