@@ -200,3 +200,21 @@ func (c *client) waitLine(t *testing.T, prefix string, timeout time.Duration) st
 	})
 	return rest
 }
+
+// portForward runs kubectl port-forward to a target (pod/NAME, svc/NAME) and
+// returns the local port, once kubectl listens on it.
+func portForward(t *testing.T, kubeconfig, ns, target string, port int) string {
+	t.Helper()
+	bins, err := testenv.FindBinaries()
+	require.NoError(t, err)
+	pf := exec.Command(bins.Path("kubectl"), "--kubeconfig", kubeconfig, "-n", ns, "port-forward", target, fmt.Sprintf(":%d", port))
+	out, err := pf.StdoutPipe()
+	require.NoError(t, err)
+	pf.Stderr = pf.Stdout
+	require.NoError(t, pf.Start())
+	t.Cleanup(func() { _ = pf.Process.Kill(); _ = pf.Wait() })
+	line, err := bufio.NewReader(out).ReadString('\n') // Forwarding from 127.0.0.1:PORT -> port
+	require.NoError(t, err, "kubectl port-forward said: %s", line)
+	require.True(t, strings.HasPrefix(line, "Forwarding from 127.0.0.1:"), "kubectl port-forward said: %s", line)
+	return strings.TrimPrefix(strings.Fields(line)[2], "127.0.0.1:")
+}

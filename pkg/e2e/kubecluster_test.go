@@ -20,7 +20,8 @@ import (
 // operator only through the API server. It cannot be installed here, so this
 // test sends what it sends, in its order and with its bodies (nulls
 // included), and checks what it waits for, with real Dask behind:
-// KubeCluster(name, n_workers=2), from_name, scale, adapt, scale again (which
+// KubeCluster(name, n_workers=2) connecting through a port-forward to the
+// scheduler Service, from_name, scale, adapt, scale again (which
 // deletes the autoscaler), add_worker_group, delete_worker_group, get_logs
 // (Pod logs through the API server) and close.
 func TestKubeClusterClientWorkflow(t *testing.T) {
@@ -94,9 +95,12 @@ func TestKubeClusterClientWorkflow(t *testing.T) {
 	require.NoError(t, err)
 	waitRegistered(t, ns, "kc", "kc-default", schedIP, 2, 2*time.Minute)
 
+	// Outside the cluster the client forwards a local port to the Service's
+	// tcp-comm port and connects to localhost.
+	local := portForward(t, env.Kubeconfig, ns, "svc/kc-scheduler", 8786)
 	c := startClient(t, `
 from dask.distributed import Client
-c = Client("tcp://`+schedIP+`:8786", timeout=30)
+c = Client("tcp://127.0.0.1:`+local+`", timeout=30)
 print("result", c.submit(sum, range(1000)).result(), flush=True)
 `)
 	assert.Equal(t, " 499500", c.waitLine(t, "result", time.Minute))

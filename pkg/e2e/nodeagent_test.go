@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io"
@@ -91,18 +90,7 @@ func TestNodeAgentLifecycleAndCleanup(t *testing.T) {
 		p := get("server")
 		return isReady(p), "server: " + string(p.Status.Phase)
 	})
-	bins, err := testenv.FindBinaries()
-	require.NoError(t, err)
-	pf := exec.Command(bins.Path("kubectl"), "--kubeconfig", own.Kubeconfig, "port-forward", "pod/server", ":8000")
-	pfOut, err := pf.StdoutPipe()
-	require.NoError(t, err)
-	pf.Stderr = pf.Stdout
-	require.NoError(t, pf.Start())
-	t.Cleanup(func() { _ = pf.Process.Kill(); _ = pf.Wait() })
-	line, err := bufio.NewReader(pfOut).ReadString('\n') // Forwarding from 127.0.0.1:PORT -> 8000
-	require.NoError(t, err, "kubectl port-forward said: %s", line)
-	require.True(t, strings.HasPrefix(line, "Forwarding from 127.0.0.1:"), "kubectl port-forward said: %s", line)
-	local := strings.TrimPrefix(strings.Fields(line)[2], "127.0.0.1:")
+	local := portForward(t, own.Kubeconfig, "default", "pod/server", 8000)
 	for range 2 { // two connections over one forward
 		resp, err := http.Get("http://127.0.0.1:" + local + "/")
 		require.NoError(t, err)
