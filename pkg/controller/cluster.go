@@ -347,16 +347,9 @@ func (c *Controller) ensureDefaultWorkerGroup(ctx context.Context, cluster *dask
 	}
 	if synced == clusterCount && groupReplicas != clusterReplicas {
 		count := strconv.Itoa(int(groupReplicas))
-		patch, _ := json.Marshal(map[string]any{
-			"metadata": map[string]any{"resourceVersion": cluster.ResourceVersion,
-				"annotations": map[string]any{resources.AnnotationSyncedReplicas: count}},
-			"spec": map[string]any{"worker": map[string]any{"replicas": groupReplicas}},
-		})
-		patched, err := c.dask.KubernetesV1().DaskClusters(cluster.Namespace).Patch(ctx, cluster.Name, types.MergePatchType, patch, metav1.PatchOptions{})
-		if err != nil {
+		if err := c.recordWorkerCount(ctx, cluster, count, &groupReplicas); err != nil {
 			return existing, fmt.Errorf("follow the scaled default worker group: %w", err)
 		}
-		c.clusterWrites.remember(cluster.Namespace+"/"+cluster.Name, patched)
 		desired.Spec.Worker.Replicas = &groupReplicas
 		desired.Annotations[resources.AnnotationSyncedReplicas] = count
 		clusterCount, recorded = count, false
@@ -370,15 +363,28 @@ func (c *Controller) ensureDefaultWorkerGroup(ctx context.Context, cluster *dask
 	// The cluster was scaled and the group now follows it: a record left
 	// on the cluster by an earlier follow must say so too.
 	if recorded && synced != clusterCount {
-		patch, _ := json.Marshal(map[string]any{"metadata": map[string]any{"resourceVersion": cluster.ResourceVersion,
-			"annotations": map[string]any{resources.AnnotationSyncedReplicas: clusterCount}}})
-		patched, err := c.dask.KubernetesV1().DaskClusters(cluster.Namespace).Patch(ctx, cluster.Name, types.MergePatchType, patch, metav1.PatchOptions{})
-		if err != nil {
+		if err := c.recordWorkerCount(ctx, cluster, clusterCount, nil); err != nil {
 			return out, fmt.Errorf("record the worker count: %w", err)
 		}
-		c.clusterWrites.remember(cluster.Namespace+"/"+cluster.Name, patched)
 	}
 	return out, nil
+}
+
+// recordWorkerCount writes, on the cluster as it was read, the worker count
+// it and its default group agree on, with spec.worker.replicas when set.
+func (c *Controller) recordWorkerCount(ctx context.Context, cluster *daskv1.DaskCluster, count string, replicas *int32) error {
+	body := map[string]any{"metadata": map[string]any{"resourceVersion": cluster.ResourceVersion,
+		"annotations": map[string]any{resources.AnnotationSyncedReplicas: count}}}
+	if replicas != nil {
+		body["spec"] = map[string]any{"worker": map[string]any{"replicas": *replicas}}
+	}
+	patch, _ := json.Marshal(body)
+	patched, err := c.dask.KubernetesV1().DaskClusters(cluster.Namespace).Patch(ctx, cluster.Name, types.MergePatchType, patch, metav1.PatchOptions{})
+	if err != nil {
+		return err
+	}
+	c.clusterWrites.remember(cluster.Namespace+"/"+cluster.Name, patched)
+	return nil
 }
 
 // adoptClusterMembers makes the cluster the controller of the worker groups

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -163,7 +164,8 @@ print("result", c.submit(sum, range(1000)).result(), flush=True)
 			return false, err.Error()
 		}
 		want := append(workerPods(t, ns, "kc", "kc-default"), workerPods(t, ns, "kc", "kc-highmem")...)
-		return len(want) == 3 && sameSet(want, registered), fmt.Sprintf("worker Pods %v, registered %v", want, registered)
+		slices.Sort(want) // registered comes sorted
+		return len(want) == 3 && slices.Equal(want, registered), fmt.Sprintf("worker Pods %v, registered %v", want, registered)
 	})
 
 	// delete_worker_group("highmem"): its worker leaves the scheduler.
@@ -226,21 +228,4 @@ func replicasOf(t *testing.T, ns, group string) int {
 	obj := getRaw(t, ns, "daskworkergroups", group)
 	n, _ := obj["spec"].(map[string]any)["worker"].(map[string]any)["replicas"].(float64)
 	return int(n)
-}
-
-func sameSet(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	seen := map[string]int{}
-	for _, s := range a {
-		seen[s]++
-	}
-	for _, s := range b {
-		if seen[s] == 0 {
-			return false
-		}
-		seen[s]--
-	}
-	return true
 }

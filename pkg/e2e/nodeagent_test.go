@@ -76,7 +76,7 @@ func TestNodeAgentLifecycleAndCleanup(t *testing.T) {
 	stream.Close()
 	require.NoError(t, err)
 	assert.Equal(t, "one\ntwo\nthree\n", string(followed))
-	tail, err := client.CoreV1().Pods("default").GetLogs("talker", &corev1.PodLogOptions{TailLines: ptr(int64(1))}).DoRaw(ctx)
+	tail, err := client.CoreV1().Pods("default").GetLogs("talker", &corev1.PodLogOptions{TailLines: new(int64(1))}).DoRaw(ctx)
 	require.NoError(t, err)
 	assert.Equal(t, "three\n", string(tail))
 	_, err = client.CoreV1().Pods("default").GetLogs("talker", &corev1.PodLogOptions{Container: "other"}).DoRaw(ctx)
@@ -192,5 +192,3 @@ func contains(list []string, s string) bool {
 	}
 	return false
 }
-
-func ptr[T any](v T) *T { return &v }
