@@ -5,7 +5,11 @@ BIN := bin/dask-operator
 GOFILES := $(shell git ls-files '*.go' 2>/dev/null)
 TEST_TIMEOUT ?= 40m
 
-.PHONY: all build test test-unit verify codegen manifests lint dev tools bench clean
+# hack/nodeagent is a Go module of its own (a test tool: its dependencies
+# stay out of the operator's go.mod); its tests and checks run with ours.
+NODEAGENT := hack/nodeagent
+
+.PHONY: all build test test-unit verify codegen manifests lint dev tools deps bench clean
 
 all: build
 
@@ -17,21 +21,29 @@ build:
 tools:
 	@hack/tools.sh
 
-## test: unit, integration and end-to-end tests (builds the control plane on first use)
+## deps: the system packages tests and real Pods need (Debian's python3-distributed, iproute2)
+deps:
+	@hack/ensure-deps.sh
+
+## test: unit (with the race detector), integration and end-to-end tests, then
+##       `make verify` in a fresh clone with an empty module cache
 # The end-to-end tests run real Dask processes: they go after the others, so
 # that two cores are not shared by every real scheduler and worker at once.
-test: tools
+test: deps tools test-unit
 	DASK_OPERATOR_TOOLS_BIN=$$(hack/tools.sh) $(GO) test -count=1 -timeout $(TEST_TIMEOUT) $$($(GO) list ./... | grep -v '/pkg/e2e$$')
 	DASK_OPERATOR_TOOLS_BIN=$$(hack/tools.sh) $(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./pkg/e2e
 	@hack/check-leaks.sh
+	hack/test-fresh-clone.sh
 
-## test-unit: only the tests that need no control plane
+## test-unit: only the tests that need no control plane, with the race detector
 test-unit:
-	$(GO) test -count=1 -short ./...
+	$(GO) test -count=1 -short -race ./...
+	cd $(NODEAGENT) && $(GO) test -count=1 -race ./...
 
-## verify: generated code and CRDs are current, code is formatted and vetted
+## verify: generated code and CRDs are current, code is formatted and vetted, no binary is tracked
 verify: lint
 	hack/verify-codegen.sh
+	hack/check-repo.sh
 
 ## codegen / manifests: regenerate clientset, listers, informers, deepcopy and CRDs
 codegen manifests:
@@ -40,6 +52,7 @@ codegen manifests:
 lint:
 	@unformatted=$$(gofmt -l $(GOFILES)); if [[ -n "$$unformatted" ]]; then echo "gofmt needed: $$unformatted"; exit 1; fi
 	$(GO) vet ./...
+	cd $(NODEAGENT) && $(GO) vet ./...
 
 ## dev: run the operator against $KUBECONFIG, or against a local control plane when none is set
 ##      (Pods run as processes with real Dask; SIM=kwok for a fake node)

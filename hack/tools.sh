@@ -48,6 +48,10 @@ CGO_ENABLED=0 GOBIN="$bin" GOFLAGS=-mod=mod go install -trimpath -ldflags "-s -w
 
 # kwok's stage definitions (what makes pods Running and Ready) ship in its module.
 kwok_dir=$(cd "$tools_mod" && GOFLAGS=-mod=mod go mod download -json "sigs.k8s.io/kwok@$KWOK_VERSION" | sed -n 's/^\s*"Dir": "\(.*\)",$/\1/p')
+if [[ -z "$kwok_dir" || ! -d "$kwok_dir/kustomize/stage" ]]; then
+  echo "tools.sh: could not find the downloaded kwok module (got dir \"$kwok_dir\")" >&2
+  exit 1
+fi
 rm -rf "$cache_root/$key/kwok-stages"
 mkdir -p "$cache_root/$key/kwok-stages"
 cp "$kwok_dir"/kustomize/stage/node/fast/node-*.yaml "$kwok_dir"/kustomize/stage/pod/fast/pod-*.yaml "$cache_root/$key/kwok-stages/"

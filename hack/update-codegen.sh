@@ -10,7 +10,14 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 module=$(go list -m)
 
+# `go list -m -f {{.Dir}}` prints nothing for a module that is not in the
+# module cache yet (a fresh machine): download the generators first.
+go mod download k8s.io/code-generator sigs.k8s.io/controller-tools
 CODEGEN_PKG=$(go list -m -f '{{.Dir}}' k8s.io/code-generator)
+if [[ -z "$CODEGEN_PKG" || ! -f "$CODEGEN_PKG/kube_codegen.sh" ]]; then
+  echo "update-codegen.sh: k8s.io/code-generator is not in the module cache (got dir \"$CODEGEN_PKG\")" >&2
+  exit 1
+fi
 # shellcheck source=/dev/null
 source "$CODEGEN_PKG/kube_codegen.sh"
 

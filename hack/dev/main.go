@@ -73,7 +73,7 @@ func run(kubeconfig, example, sim string, operatorArgs []string) error {
 		sim = "kwok"
 	}
 	if sim == "process" {
-		if err := ensureHostPackages(ctx); err != nil {
+		if err := ensureHostPackages(ctx, root); err != nil {
 			fmt.Printf("%v: the node is a kwok node where Pods only pretend to run.\n", err)
 			sim = "kwok"
 		}
@@ -233,24 +233,13 @@ func waitForExample(ctx context.Context, env *testenv.Env, namespace, cluster st
 }
 
 // ensureHostPackages installs, with apt-get, what Pods on the process node
-// use: Debian's Dask (python3-distributed) and iproute2.
-func ensureHostPackages(ctx context.Context) error {
-	_, errDask := os.Stat("/usr/bin/dask-scheduler")
-	_, errIP := exec.LookPath("ip")
-	if errDask == nil && errIP == nil {
-		return nil
-	}
-	if _, err := exec.LookPath("apt-get"); err != nil {
-		return fmt.Errorf("Dask (/usr/bin/dask-scheduler) or iproute2 is missing and there is no apt-get to install them")
-	}
-	fmt.Println("Installing Debian's python3-distributed and iproute2 (the Dask and the network tools the Pods use)...")
-	for _, args := range [][]string{{"update", "-qq"}, {"install", "-y", "-qq", "python3-distributed", "iproute2"}} {
-		cmd := exec.CommandContext(ctx, "apt-get", args...)
-		cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
-		cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
-		if err := cmd.Run(); err != nil {
-			return fmt.Errorf("apt-get %s: %v", args[0], err)
-		}
+// use: Debian's Dask (python3-distributed) and iproute2 (hack/ensure-deps.sh,
+// which make test uses too).
+func ensureHostPackages(ctx context.Context, root string) error {
+	cmd := exec.CommandContext(ctx, filepath.Join(root, "hack", "ensure-deps.sh"))
+	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("Dask or iproute2 is missing and could not be installed (%v)", err)
 	}
 	return nil
 }

@@ -46,7 +46,7 @@ func prerequisites() string {
 	}
 	for _, bin := range []string{"/usr/sbin/ip", "/usr/bin/dask-scheduler", "/usr/bin/dask-worker", "/usr/bin/python3"} {
 		if _, err := os.Stat(bin); err != nil {
-			return bin + " is missing: apt-get install iproute2 python3-distributed (.ci/run does)"
+			return bin + " is missing: apt-get install iproute2 python3-distributed (make test does: hack/ensure-deps.sh)"
 		}
 	}
 	return ""

@@ -58,16 +58,16 @@ func (e *Env) startRealPods() error {
 	return e.waitNodeReady(ctx, agent)
 }
 
-// buildNodeAgent builds hack/nodeagent from this checkout (Go's build cache
-// makes it quick after the first time).
+// buildNodeAgent builds hack/nodeagent, a Go module of its own, from this
+// checkout (Go's build cache makes it quick after the first time).
 func (e *Env) buildNodeAgent() error {
 	root, err := RepoRoot()
 	if err != nil {
 		return err
 	}
 	e.agentBin = filepath.Join(e.Dir, "bin", "nodeagent")
-	cmd := exec.Command("go", "build", "-o", e.agentBin, "./hack/nodeagent")
-	cmd.Dir = root
+	cmd := exec.Command("go", "build", "-o", e.agentBin, ".")
+	cmd.Dir = filepath.Join(root, "hack", "nodeagent")
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("build the node agent: %v\n%s", err, out)
