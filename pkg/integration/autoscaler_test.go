@@ -27,13 +27,13 @@ import (
 func TestAutoscalerFollowsTheScheduler(t *testing.T) {
 	sched := startDaskScheduler(t)
 	ns := newNamespace(t)
-	applyExample(t, ns, "simplecluster.yaml", func(u *unstructured.Unstructured) {
+	applyFixture(t, ns, "cluster.yaml", func(u *unstructured.Unstructured) {
 		setDashboardPort(t, u, []string{"spec", "scheduler"}, sched.HTTPPort)
 		require.NoError(t, unstructured.SetNestedField(u.Object, int64(1), "spec", "worker", "replicas"))
 	})
 	pods := waitWorkers(t, ns, "simple", "simple-default", 1, time.Minute)
 	startDaskWorker(t, sched, pods[0].Name)
-	applyExample(t, ns, "docs-03-daskautoscaler-simple.yaml", func(u *unstructured.Unstructured) {
+	applyFixture(t, ns, "autoscaler.yaml", func(u *unstructured.Unstructured) {
 		require.NoError(t, unstructured.SetNestedField(u.Object, int64(1), "spec", "minimum"))
 		require.NoError(t, unstructured.SetNestedField(u.Object, int64(6), "spec", "maximum"))
 	})
@@ -115,11 +115,11 @@ client.gather(futures)
 // Bounds apply even when the scheduler cannot be reached.
 func TestAutoscalerEnforcesBoundsWithoutAScheduler(t *testing.T) {
 	ns := newNamespace(t)
-	applyExample(t, ns, "simplecluster.yaml", func(u *unstructured.Unstructured) {
+	applyFixture(t, ns, "cluster.yaml", func(u *unstructured.Unstructured) {
 		setDashboardPort(t, u, []string{"spec", "scheduler"}, freePort(t))
 	})
 	waitWorkers(t, ns, "simple", "simple-default", 2, time.Minute)
-	applyExample(t, ns, "docs-03-daskautoscaler-simple.yaml", func(u *unstructured.Unstructured) {
+	applyFixture(t, ns, "autoscaler.yaml", func(u *unstructured.Unstructured) {
 		require.NoError(t, unstructured.SetNestedField(u.Object, int64(4), "spec", "minimum"))
 	})
 	waitWorkers(t, ns, "simple", "simple-default", 4, time.Minute)
@@ -135,7 +135,7 @@ func TestAutoscalerEnforcesBoundsWithoutAScheduler(t *testing.T) {
 func TestIdleTimeoutUnsupportedIsSaidOnce(t *testing.T) {
 	sched := startDaskScheduler(t)
 	ns := newNamespace(t)
-	applyExample(t, ns, "simplecluster.yaml", func(u *unstructured.Unstructured) {
+	applyFixture(t, ns, "cluster.yaml", func(u *unstructured.Unstructured) {
 		setDashboardPort(t, u, []string{"spec", "scheduler"}, sched.HTTPPort)
 		require.NoError(t, unstructured.SetNestedField(u.Object, int64(1), "spec", "idleTimeout"))
 	})
@@ -177,7 +177,7 @@ func TestIdleClusterIsDeleted(t *testing.T) {
 	defer srv.Close()
 
 	ns := newNamespace(t)
-	applyExample(t, ns, "simplecluster.yaml", func(u *unstructured.Unstructured) {
+	applyFixture(t, ns, "cluster.yaml", func(u *unstructured.Unstructured) {
 		setDashboardPort(t, u, []string{"spec", "scheduler"}, l.Addr().(*net.TCPAddr).Port)
 		require.NoError(t, unstructured.SetNestedField(u.Object, int64(5), "spec", "idleTimeout"))
 	})

@@ -17,6 +17,7 @@ import (
 
 	daskv1 "github.com/dask-operator/dask-operator/pkg/apis/kubernetes.dask.org/v1"
 	"github.com/dask-operator/dask-operator/pkg/resources"
+	"github.com/dask-operator/dask-operator/pkg/testenv"
 )
 
 func assertControlledBy(t *testing.T, obj metav1.Object, kind, name string, uid types.UID) {
@@ -38,13 +39,19 @@ func assertNoFilteredAnnotations(t *testing.T, what string, annotations map[stri
 	}
 }
 
-// Every DaskCluster of the upstream examples yields exactly the children the
+// A DaskCluster yields exactly the children the Python operator makes, with
+// its names, labels, annotations and env.
+func TestClusterYieldsItsChildren(t *testing.T) {
+	clustersYieldTheirChildren(t, testenv.Fixture(t, "cluster.yaml"))
+}
+
+// Every DaskCluster given yields exactly the children the
 // Python operator makes, with its names, labels, annotations and env.
-func TestUpstreamClustersYieldTheirChildren(t *testing.T) {
-	for _, file := range []string{"simplecluster.yaml", "docs-00-daskcluster-simple.yaml"} {
-		t.Run(file, func(t *testing.T) {
+func clustersYieldTheirChildren(t *testing.T, examples ...testenv.Example) {
+	for _, ex := range examples {
+		t.Run(ex.File, func(t *testing.T) {
 			ns := newNamespace(t)
-			u := applyExample(t, ns, file, nil)
+			u := create(t, ns, ex, nil)
 			var want daskv1.DaskCluster
 			toTyped(t, u, &want)
 			name := want.Name
@@ -151,13 +158,25 @@ func TestUpstreamClustersYieldTheirChildren(t *testing.T) {
 	}
 }
 
-// Additional worker groups of the upstream examples join their cluster; a
+// An extra worker group created before its cluster waits for it, then joins it.
+func TestWorkerGroupJoinsItsCluster(t *testing.T) {
+	workerGroupsJoinTheirCluster(t, testenv.Fixture(t, "cluster.yaml"), testenv.Fixture(t, "workergroup.yaml"))
+}
+
+// Additional worker groups (the first named simple-additional, with its own
+// DASK_WORKER_NAME) join their cluster; a
 // user-set DASK_WORKER_NAME wins and is not duplicated; the cluster adopts them.
-func TestUpstreamWorkerGroupsJoinTheirCluster(t *testing.T) {
+func workerGroupsJoinTheirCluster(t *testing.T, cluster testenv.Example, groups ...testenv.Example) {
 	ns := newNamespace(t)
-	// The group exists before its cluster: it waits, then starts.
-	applyExample(t, ns, "simpleworkergroup.yaml", nil)
-	applyExample(t, ns, "docs-01-daskworkergroup-simple-highmem.yaml", nil)
+	// The groups exist before their cluster: they wait, then start.
+	want := int64(0)
+	for _, g := range append([]testenv.Example{cluster}, groups...) {
+		n, _, _ := unstructured.NestedInt64(g.Object.Object, "spec", "worker", "replicas")
+		want += n
+	}
+	for _, g := range groups {
+		create(t, ns, g, nil)
+	}
 	time.Sleep(time.Second)
 	assert.Empty(t, workerPods(t, ns, "simple", "simple-additional"), "no workers before the cluster exists")
 	eventually(t, 10*time.Second, func() (bool, string) {
@@ -167,10 +186,13 @@ func TestUpstreamWorkerGroupsJoinTheirCluster(t *testing.T) {
 		return c != nil && c.Status == metav1.ConditionFalse, "waiting for a ClusterFound=False condition"
 	})
 
-	applyExample(t, ns, "simplecluster.yaml", nil)
-	cluster := getCluster(t, ns, "simple")
+	create(t, ns, cluster, nil)
+	dc := getCluster(t, ns, "simple")
 	pods := waitWorkers(t, ns, "simple", "simple-additional", 1, time.Minute)
-	waitWorkers(t, ns, "simple", "simple-highmem", 2, time.Minute)
+	for _, g := range groups[1:] {
+		n, _, _ := unstructured.NestedInt64(g.Object.Object, "spec", "worker", "replicas")
+		waitWorkers(t, ns, "simple", g.Object.GetName(), int(n), time.Minute)
+	}
 
 	c := pods[0].Spec.Containers[0]
 	v, n := envValue(c, "DASK_WORKER_NAME")
@@ -181,16 +203,17 @@ func TestUpstreamWorkerGroupsJoinTheirCluster(t *testing.T) {
 	assert.Equal(t, "label-value", pods[0].Labels["test-label"], "the cluster's labels reach workers of other groups")
 
 	eventually(t, 30*time.Second, func() (bool, string) {
-		for _, name := range []string{"simple-additional", "simple-highmem"} {
+		for _, ex := range groups {
+			name := ex.Object.GetName()
 			g, err := dask.KubernetesV1().DaskWorkerGroups(ns).Get(context.Background(), name, metav1.GetOptions{})
 			require.NoError(t, err)
 			ref := metav1.GetControllerOf(g)
-			if ref == nil || ref.UID != cluster.UID {
+			if ref == nil || ref.UID != dc.UID {
 				return false, name + " is not adopted by its cluster"
 			}
 		}
 		c := getCluster(t, ns, "simple")
-		return c.Status.Replicas == 5, fmt.Sprintf("cluster counts %d workers over its groups, want 5", c.Status.Replicas)
+		return int64(c.Status.Replicas) == want, fmt.Sprintf("cluster counts %d workers over its groups, want %d", c.Status.Replicas, want)
 	})
 }
 
@@ -198,7 +221,7 @@ func TestUpstreamWorkerGroupsJoinTheirCluster(t *testing.T) {
 // what exists with what is wanted on every sync.
 func TestLostPodsAreReplaced(t *testing.T) {
 	ns := newNamespace(t)
-	applyExample(t, ns, "simplecluster.yaml", nil)
+	applyFixture(t, ns, "cluster.yaml", nil)
 	ctx := context.Background()
 	pods := waitWorkers(t, ns, "simple", "simple-default", 2, time.Minute)
 
@@ -249,8 +272,8 @@ func TestLostPodsAreReplaced(t *testing.T) {
 // Deleting a DaskCluster removes everything it made, through the garbage collector.
 func TestDeletingAClusterRemovesEverything(t *testing.T) {
 	ns := newNamespace(t)
-	applyExample(t, ns, "simplecluster.yaml", nil)
-	applyExample(t, ns, "simpleworkergroup.yaml", nil)
+	applyFixture(t, ns, "cluster.yaml", nil)
+	applyFixture(t, ns, "workergroup.yaml", nil)
 	ctx := context.Background()
 	waitWorkers(t, ns, "simple", "simple-default", 2, time.Minute)
 	waitWorkers(t, ns, "simple", "simple-additional", 1, time.Minute)
@@ -278,8 +301,8 @@ func TestDeletingAClusterRemovesEverything(t *testing.T) {
 // default group and its cluster agree on the count whichever was scaled.
 func TestKubectlScale(t *testing.T) {
 	ns := newNamespace(t)
-	applyExample(t, ns, "simplecluster.yaml", nil)
-	applyExample(t, ns, "simpleworkergroup.yaml", nil)
+	applyFixture(t, ns, "cluster.yaml", nil)
+	applyFixture(t, ns, "workergroup.yaml", nil)
 	waitWorkers(t, ns, "simple", "simple-default", 2, time.Minute)
 
 	kubectl(t, "scale", "-n", ns, "daskcluster", "simple", "--replicas=4")
@@ -314,7 +337,7 @@ func TestKubectlScale(t *testing.T) {
 // number of worker Pods never exceeds the largest count asked for.
 func TestRapidScalingNeverOvershoots(t *testing.T) {
 	ns := newNamespace(t)
-	applyExample(t, ns, "simplecluster.yaml", func(u *unstructured.Unstructured) {
+	applyFixture(t, ns, "cluster.yaml", func(u *unstructured.Unstructured) {
 		require.NoError(t, unstructured.SetNestedField(u.Object, int64(0), "spec", "worker", "replicas"))
 	})
 	ctx, cancel := context.WithCancel(context.Background())
@@ -369,7 +392,7 @@ func TestRapidScalingNeverOvershoots(t *testing.T) {
 // hot loop; fixing the spec recovers.
 func TestInvalidServiceSpecIsReported(t *testing.T) {
 	ns := newNamespace(t)
-	applyExample(t, ns, "simplecluster.yaml", func(u *unstructured.Unstructured) {
+	applyFixture(t, ns, "cluster.yaml", func(u *unstructured.Unstructured) {
 		ports, _, _ := unstructured.NestedSlice(u.Object, "spec", "scheduler", "service", "ports")
 		// The CRD schema cannot check port names; the API server rejects the Service.
 		ports[1].(map[string]any)["name"] = "Not_A_DNS_Label"
@@ -415,7 +438,7 @@ func TestInvalidServiceSpecIsReported(t *testing.T) {
 // so they can be deleted.
 func TestKopfFinalizerIsRemoved(t *testing.T) {
 	ns := newNamespace(t)
-	applyExample(t, ns, "simplecluster.yaml", func(u *unstructured.Unstructured) {
+	applyFixture(t, ns, "cluster.yaml", func(u *unstructured.Unstructured) {
 		u.SetFinalizers([]string{resources.KopfFinalizer})
 	})
 	eventually(t, 30*time.Second, func() (bool, string) {
@@ -433,7 +456,7 @@ func TestKopfFinalizerIsRemoved(t *testing.T) {
 // and workers; the filtered prefixes still do not. Removed, they leave them.
 func TestNewMetadataReachesRunningPods(t *testing.T) {
 	ns := newNamespace(t)
-	applyExample(t, ns, "simplecluster.yaml", nil)
+	applyFixture(t, ns, "cluster.yaml", nil)
 	waitWorkers(t, ns, "simple", "simple-default", 2, time.Minute)
 	patch := []byte(`{"metadata":{"labels":{"team":"ml"},"annotations":{"cost-center":"42","kubectl.kubernetes.io/last-applied-configuration":"{}"}}}`)
 	_, err := dask.KubernetesV1().DaskClusters(ns).Patch(context.Background(), "simple", types.MergePatchType, patch, metav1.PatchOptions{})
@@ -501,7 +524,7 @@ func TestNewMetadataReachesRunningPods(t *testing.T) {
 // Warning event; fixing the selector clears it.
 func TestServiceSelectorMissingTheSchedulerIsReported(t *testing.T) {
 	ns := newNamespace(t)
-	applyExample(t, ns, "simplecluster.yaml", func(u *unstructured.Unstructured) {
+	applyFixture(t, ns, "cluster.yaml", func(u *unstructured.Unstructured) {
 		require.NoError(t, unstructured.SetNestedStringMap(u.Object, map[string]string{
 			"dask.org/cluster-name": "another", "dask.org/component": "scheduler",
 		}, "spec", "scheduler", "service", "selector"))

@@ -24,46 +24,6 @@ func dryRunCreate(t *testing.T, ns string, obj *unstructured.Unstructured) (*uns
 	return client.Resource(gvr).Namespace(ns).Create(context.Background(), obj, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
 }
 
-// Every resource of the Python operator's examples and tests is accepted by
-// the real API server with our CRDs, and the defaults its users rely on are
-// applied.
-func TestUpstreamExamplesAcceptedWithDefaults(t *testing.T) {
-	ns := newNamespace(t)
-	for _, ex := range testenv.UpstreamExamples(t) {
-		t.Run(ex.File, func(t *testing.T) {
-			out, err := dryRunCreate(t, ns, ex.Object)
-			require.NoError(t, err)
-			for _, path := range podSpecPaths(out.GetKind()) {
-				spec, found, _ := unstructured.NestedMap(out.Object, path...)
-				if !found {
-					continue
-				}
-				for _, c := range spec["containers"].([]any) {
-					ports, _ := c.(map[string]any)["ports"].([]any)
-					for _, p := range ports {
-						assert.Equal(t, "TCP", p.(map[string]any)["protocol"], "container port protocol defaults to TCP")
-					}
-				}
-			}
-			switch out.GetKind() {
-			case "DaskCluster":
-				_, found, _ := unstructured.NestedInt64(out.Object, "spec", "worker", "replicas")
-				assert.True(t, found)
-				idle, found, _ := unstructured.NestedInt64(out.Object, "spec", "idleTimeout")
-				assert.True(t, found, "idleTimeout defaults to 0")
-				assert.Zero(t, idle)
-			case "DaskJob":
-				policy, _, _ := unstructured.NestedString(out.Object, "spec", "job", "spec", "restartPolicy")
-				want := "OnFailure"
-				if ex.File == "failedjob.yaml" {
-					want = "Never"
-				}
-				assert.Equal(t, want, policy, "the runner's restartPolicy defaults to OnFailure")
-			}
-		})
-	}
-}
-
 func podSpecPaths(kind string) [][]string {
 	switch kind {
 	case "DaskCluster":
@@ -78,7 +38,7 @@ func podSpecPaths(kind string) [][]string {
 
 func TestReplicasDefaultToOne(t *testing.T) {
 	ns := newNamespace(t)
-	ex := testenv.UpstreamExample(t, "simplecluster.yaml").Object.DeepCopy()
+	ex := testenv.Fixture(t, "cluster.yaml").Object.DeepCopy()
 	unstructured.RemoveNestedField(ex.Object, "spec", "worker", "replicas")
 	out, err := dryRunCreate(t, ns, ex)
 	require.NoError(t, err)
@@ -89,9 +49,9 @@ func TestReplicasDefaultToOne(t *testing.T) {
 // Invalid objects are rejected at admission with a message that names the field.
 func TestValidationRejectsWithClearMessages(t *testing.T) {
 	ns := newNamespace(t)
-	cluster := testenv.UpstreamExample(t, "simplecluster.yaml").Object
-	group := testenv.UpstreamExample(t, "simpleworkergroup.yaml").Object
-	autoscaler := testenv.UpstreamExample(t, "docs-03-daskautoscaler-simple.yaml").Object
+	cluster := testenv.Fixture(t, "cluster.yaml").Object
+	group := testenv.Fixture(t, "workergroup.yaml").Object
+	autoscaler := testenv.Fixture(t, "autoscaler.yaml").Object
 
 	cases := []struct {
 		name  string
@@ -148,7 +108,7 @@ func TestValidationRejectsWithClearMessages(t *testing.T) {
 // users know, and the status subresource ignores status in a spec update.
 func TestKubectlNamesColumnsAndStatusSubresource(t *testing.T) {
 	ns := newNamespace(t)
-	applyExample(t, ns, "simplecluster.yaml", func(u *unstructured.Unstructured) {
+	applyFixture(t, ns, "cluster.yaml", func(u *unstructured.Unstructured) {
 		u.SetAnnotations(nil)
 	})
 	out := kubectl(t, "get", "dsk", "-n", ns)

@@ -40,11 +40,17 @@ func kubectl(t *testing.T, args ...string) string {
 	return env.Kubectl(t, "", args...)
 }
 
-// applyExample creates an upstream example in namespace ns, optionally
-// changed by edit, and returns the object as created.
-func applyExample(t *testing.T, ns, file string, edit func(*unstructured.Unstructured)) *unstructured.Unstructured {
+// applyFixture creates one of the project's test resources
+// (pkg/testenv/testdata) in namespace ns, optionally changed by edit, and
+// returns the object as created.
+func applyFixture(t *testing.T, ns, file string, edit func(*unstructured.Unstructured)) *unstructured.Unstructured {
 	t.Helper()
-	ex := testenv.UpstreamExample(t, file)
+	return create(t, ns, testenv.Fixture(t, file), edit)
+}
+
+// create creates a copy of ex in namespace ns, optionally changed by edit.
+func create(t *testing.T, ns string, ex testenv.Example, edit func(*unstructured.Unstructured)) *unstructured.Unstructured {
+	t.Helper()
 	obj := ex.Object.DeepCopy()
 	obj.SetNamespace(ns)
 	if edit != nil {

@@ -15,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	daskv1 "github.com/dask-operator/dask-operator/pkg/apis/kubernetes.dask.org/v1"
+	"github.com/dask-operator/dask-operator/pkg/testenv"
 )
 
 func getJob(t *testing.T, ns, name string) *daskv1.DaskJob {
@@ -72,11 +73,13 @@ func waitClusterGone(t *testing.T, ns, name string) {
 	})
 }
 
-// The upstream simplejob goes to Successful, its cluster is deleted, and the
+func TestJobSucceeds(t *testing.T) { simpleJobSucceeds(t, testenv.Fixture(t, "job.yaml")) }
+
+// A job goes to Successful, its cluster is deleted, and the
 // runner Pod stays with the job's annotations minus the filtered prefixes.
-func TestUpstreamSimpleJobSucceeds(t *testing.T) {
+func simpleJobSucceeds(t *testing.T, ex testenv.Example) {
 	ns := newNamespace(t)
-	applyExample(t, ns, "simplejob.yaml", nil)
+	create(t, ns, ex, nil)
 	j := waitJobStatus(t, ns, "simple-job", daskv1.JobRunning, time.Minute)
 	assert.NotNil(t, j.Status.StartTime)
 	assert.Equal(t, "simple-job", j.Status.ClusterName)
@@ -111,10 +114,12 @@ func TestUpstreamSimpleJobSucceeds(t *testing.T) {
 	assert.Contains(t, out, "Successful")
 }
 
-// The upstream failedjob (restartPolicy Never) goes to Failed.
-func TestUpstreamFailedJobFails(t *testing.T) {
+func TestFailedJobFails(t *testing.T) { failedJobFails(t, testenv.Fixture(t, "failing-job.yaml")) }
+
+// A failing job (restartPolicy Never) goes to Failed.
+func failedJobFails(t *testing.T, ex testenv.Example) {
 	ns := newNamespace(t)
-	applyExample(t, ns, "failedjob.yaml", nil)
+	create(t, ns, ex, nil)
 	waitJobStatus(t, ns, "failed-job", daskv1.JobRunning, time.Minute)
 	finishRunner(t, ns, "failed-job-runner", 1)
 	j := waitJobStatus(t, ns, "failed-job", daskv1.JobFailed, 30*time.Second)
@@ -126,7 +131,7 @@ func TestUpstreamFailedJobFails(t *testing.T) {
 // With backoffLimit, a failing runner (Never) is retried, then the job fails.
 func TestJobBackoffLimit(t *testing.T) {
 	ns := newNamespace(t)
-	applyExample(t, ns, "failedjob.yaml", func(u *unstructured.Unstructured) {
+	applyFixture(t, ns, "failing-job.yaml", func(u *unstructured.Unstructured) {
 		require.NoError(t, unstructured.SetNestedField(u.Object, int64(1), "spec", "backoffLimit"))
 	})
 	waitJobStatus(t, ns, "failed-job", daskv1.JobRunning, time.Minute)
@@ -142,7 +147,7 @@ func TestJobBackoffLimit(t *testing.T) {
 
 	// With OnFailure, container restarts count.
 	ns2 := newNamespace(t)
-	applyExample(t, ns2, "simplejob.yaml", func(u *unstructured.Unstructured) {
+	applyFixture(t, ns2, "job.yaml", func(u *unstructured.Unstructured) {
 		require.NoError(t, unstructured.SetNestedField(u.Object, int64(2), "spec", "backoffLimit"))
 	})
 	waitJobStatus(t, ns2, "simple-job", daskv1.JobRunning, time.Minute)
@@ -159,7 +164,7 @@ func TestJobBackoffLimit(t *testing.T) {
 
 func TestJobDeadline(t *testing.T) {
 	ns := newNamespace(t)
-	applyExample(t, ns, "simplejob.yaml", func(u *unstructured.Unstructured) {
+	applyFixture(t, ns, "job.yaml", func(u *unstructured.Unstructured) {
 		require.NoError(t, unstructured.SetNestedField(u.Object, int64(3), "spec", "activeDeadlineSeconds"))
 	})
 	waitJobStatus(t, ns, "simple-job", daskv1.JobRunning, time.Minute)
@@ -174,7 +179,7 @@ func TestJobDeadline(t *testing.T) {
 
 func TestJobSuspendAndResume(t *testing.T) {
 	ns := newNamespace(t)
-	applyExample(t, ns, "simplejob.yaml", func(u *unstructured.Unstructured) {
+	applyFixture(t, ns, "job.yaml", func(u *unstructured.Unstructured) {
 		require.NoError(t, unstructured.SetNestedField(u.Object, true, "spec", "suspend"))
 	})
 	j := waitJobStatus(t, ns, "simple-job", daskv1.JobSuspended, 30*time.Second)
@@ -204,7 +209,7 @@ func TestJobSuspendAndResume(t *testing.T) {
 
 func TestJobTTLAfterFinished(t *testing.T) {
 	ns := newNamespace(t)
-	applyExample(t, ns, "simplejob.yaml", func(u *unstructured.Unstructured) {
+	applyFixture(t, ns, "job.yaml", func(u *unstructured.Unstructured) {
 		require.NoError(t, unstructured.SetNestedField(u.Object, int64(2), "spec", "ttlSecondsAfterFinished"))
 	})
 	waitJobStatus(t, ns, "simple-job", daskv1.JobRunning, time.Minute)
@@ -223,7 +228,7 @@ func TestJobTTLAfterFinished(t *testing.T) {
 // A runner Pod deleted from under a running job is retried within backoffLimit.
 func TestJobRunnerDeletedIsRetried(t *testing.T) {
 	ns := newNamespace(t)
-	applyExample(t, ns, "simplejob.yaml", nil)
+	applyFixture(t, ns, "job.yaml", nil)
 	waitJobStatus(t, ns, "simple-job", daskv1.JobRunning, time.Minute)
 	old, err := kube.CoreV1().Pods(ns).Get(context.Background(), "simple-job-runner", metav1.GetOptions{})
 	require.NoError(t, err)
@@ -245,7 +250,7 @@ func TestJobRunnerDeletedIsRetried(t *testing.T) {
 func TestJobMetadataReachesItsRunnerAndCluster(t *testing.T) {
 	ns := newNamespace(t)
 	ctx := context.Background()
-	applyExample(t, ns, "simplejob.yaml", nil)
+	applyFixture(t, ns, "job.yaml", nil)
 	waitJobStatus(t, ns, "simple-job", daskv1.JobRunning, time.Minute)
 
 	metas := func() map[string]metav1.ObjectMeta {

@@ -36,7 +36,7 @@ func setDashboardPort(t *testing.T, u *unstructured.Unstructured, path []string,
 func TestScaleDownRetiresTheWorkersTheSchedulerChooses(t *testing.T) {
 	sched := startDaskScheduler(t)
 	ns := newNamespace(t)
-	applyExample(t, ns, "simplecluster.yaml", func(u *unstructured.Unstructured) {
+	applyFixture(t, ns, "cluster.yaml", func(u *unstructured.Unstructured) {
 		setDashboardPort(t, u, []string{"spec", "scheduler"}, sched.HTTPPort)
 		require.NoError(t, unstructured.SetNestedField(u.Object, int64(4), "spec", "worker", "replicas"))
 	})
@@ -87,7 +87,7 @@ func TestScaleDownRetiresTheWorkersTheSchedulerChooses(t *testing.T) {
 func TestScaleDownWaitsForAnUnreachableScheduler(t *testing.T) {
 	ns := newNamespace(t)
 	deadPort := freePort(t) // nothing listens there
-	applyExample(t, ns, "simplecluster.yaml", func(u *unstructured.Unstructured) {
+	applyFixture(t, ns, "cluster.yaml", func(u *unstructured.Unstructured) {
 		setDashboardPort(t, u, []string{"spec", "scheduler"}, deadPort)
 		require.NoError(t, unstructured.SetNestedField(u.Object, int64(3), "spec", "worker", "replicas"))
 	})
@@ -130,7 +130,7 @@ func TestScaleDownWaitsForAnUnreachableScheduler(t *testing.T) {
 // Pods that never became ready go first, without asking the scheduler.
 func TestScaleDownRemovesUnreadyPodsFirst(t *testing.T) {
 	ns := newNamespace(t)
-	applyExample(t, ns, "simplecluster.yaml", func(u *unstructured.Unstructured) {
+	applyFixture(t, ns, "cluster.yaml", func(u *unstructured.Unstructured) {
 		setDashboardPort(t, u, []string{"spec", "scheduler"}, freePort(t))
 	})
 	pods := waitWorkers(t, ns, "simple", "simple-default", 2, time.Minute)

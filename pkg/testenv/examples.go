@@ -1,6 +1,7 @@
 package testenv
 
 import (
+	"embed"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -60,16 +61,7 @@ func UpstreamExamples(t testing.TB) []Example {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, doc := range strings.Split(string(data), "\n---") {
-			if strings.TrimSpace(stripComments(doc)) == "" {
-				continue
-			}
-			obj := &unstructured.Unstructured{}
-			if err := yaml.Unmarshal([]byte(doc), &obj.Object); err != nil {
-				t.Fatalf("%s: %v", f, err)
-			}
-			out = append(out, Example{File: filepath.Base(f), Object: obj, YAML: []byte(doc)})
-		}
+		out = append(out, parseExamples(t, filepath.Base(f), data)...)
 	}
 	if len(out) == 0 {
 		t.Fatalf("no resources in %s", dir)
@@ -87,6 +79,54 @@ func UpstreamExample(t testing.TB, file string) Example {
 	}
 	t.Fatalf("no example %s", file)
 	return Example{}
+}
+
+//go:embed testdata/*.yaml
+var fixtures embed.FS
+
+// Fixture returns the single resource of one of the project's own test
+// files in pkg/testenv/testdata: a cluster.yaml ("simple", two workers),
+// workergroup.yaml ("simple-additional"), autoscaler.yaml, job.yaml
+// ("simple-job") and failing-job.yaml ("failed-job", restartPolicy Never).
+// Behaviour tests use these; only compatibility tests read the Python
+// operator's files.
+func Fixture(t testing.TB, file string) Example {
+	t.Helper()
+	data, err := fixtures.ReadFile("testdata/" + file)
+	if err != nil {
+		t.Fatalf("fixture %s: %v", file, err)
+	}
+	docs := parseExamples(t, file, data)
+	if len(docs) != 1 {
+		t.Fatalf("fixture %s holds %d resources, want 1", file, len(docs))
+	}
+	return docs[0]
+}
+
+// FixturePath is the path of a fixture file, for tools such as kubectl.
+func FixturePath(t testing.TB, file string) string {
+	t.Helper()
+	root, err := RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return filepath.Join(root, "pkg", "testenv", "testdata", file)
+}
+
+func parseExamples(t testing.TB, file string, data []byte) []Example {
+	t.Helper()
+	var out []Example
+	for _, doc := range strings.Split(string(data), "\n---") {
+		if strings.TrimSpace(stripComments(doc)) == "" {
+			continue
+		}
+		obj := &unstructured.Unstructured{}
+		if err := yaml.Unmarshal([]byte(doc), &obj.Object); err != nil {
+			t.Fatalf("%s: %v", file, err)
+		}
+		out = append(out, Example{File: file, Object: obj, YAML: []byte(doc)})
+	}
+	return out
 }
 
 func stripComments(doc string) string {

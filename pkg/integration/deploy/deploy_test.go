@@ -72,16 +72,14 @@ func waitWorkers(t *testing.T, ns, cluster string, n int) {
 	})
 }
 
-func upstream(t *testing.T, file string) string {
-	return filepath.Join(testenv.UpstreamExamplesDir(t), file)
-}
+func fixture(t *testing.T, file string) string { return testenv.FixturePath(t, file) }
 
 // exercise drives every kind through its life in namespace ns, so that
 // every API call the operator makes is made under the RBAC being tested.
 func exercise(t *testing.T, op *operatorProcess, ns string) {
 	t.Helper()
 	ctx := context.Background()
-	kubectl(t, "create", "-n", ns, "-f", upstream(t, "simplecluster.yaml"))
+	kubectl(t, "create", "-n", ns, "-f", fixture(t, "cluster.yaml"))
 	waitWorkers(t, ns, "simple", 2)
 	eventually(t, 30*time.Second, func() (bool, string) {
 		c, err := dask.KubernetesV1().DaskClusters(ns).Get(ctx, "simple", metav1.GetOptions{})
@@ -93,14 +91,14 @@ func exercise(t *testing.T, op *operatorProcess, ns string) {
 	kubectl(t, "scale", "-n", ns, "dsk", "simple", "--replicas=1")
 	waitWorkers(t, ns, "simple", 1)
 
-	kubectl(t, "create", "-n", ns, "-f", upstream(t, "simpleworkergroup.yaml"))
+	kubectl(t, "create", "-n", ns, "-f", fixture(t, "workergroup.yaml"))
 	waitWorkers(t, ns, "simple", 2)
 
-	kubectl(t, "create", "-n", ns, "-f", upstream(t, "docs-03-daskautoscaler-simple.yaml"))
+	kubectl(t, "create", "-n", ns, "-f", fixture(t, "autoscaler.yaml"))
 	kubectl(t, "patch", "-n", ns, "daskautoscaler", "simple", "--type=merge", "-p", `{"spec":{"minimum":2}}`)
 	waitWorkers(t, ns, "simple", 3)
 
-	kubectl(t, "create", "-n", ns, "-f", upstream(t, "simplejob.yaml"))
+	kubectl(t, "create", "-n", ns, "-f", fixture(t, "job.yaml"))
 	eventually(t, time.Minute, func() (bool, string) {
 		j, err := dask.KubernetesV1().DaskJobs(ns).Get(ctx, "simple-job", metav1.GetOptions{})
 		require.NoError(t, err)
@@ -217,7 +215,7 @@ func TestLeaderElectionFailover(t *testing.T) {
 	require.NotNil(t, ops["follower"])
 	assert.Empty(t, ops["follower"].logLines("Starting workers"), "the follower runs no controller")
 
-	kubectl(t, "create", "-n", ns, "-f", upstream(t, "simplecluster.yaml"))
+	kubectl(t, "create", "-n", ns, "-f", fixture(t, "cluster.yaml"))
 	waitWorkers(t, ns, "simple", 2)
 
 	killed := time.Now()
