@@ -171,8 +171,7 @@ func workerGroupsJoinTheirCluster(t *testing.T, cluster testenv.Example, groups 
 	// The groups exist before their cluster: they wait, then start.
 	want := int64(0)
 	for _, g := range append([]testenv.Example{cluster}, groups...) {
-		n, _, _ := unstructured.NestedInt64(g.Object.Object, "spec", "worker", "replicas")
-		want += n
+		want += workerReplicas(g)
 	}
 	for _, g := range groups {
 		create(t, ns, g, nil)
@@ -190,8 +189,7 @@ func workerGroupsJoinTheirCluster(t *testing.T, cluster testenv.Example, groups 
 	dc := getCluster(t, ns, "simple")
 	pods := waitWorkers(t, ns, "simple", "simple-additional", 1, time.Minute)
 	for _, g := range groups[1:] {
-		n, _, _ := unstructured.NestedInt64(g.Object.Object, "spec", "worker", "replicas")
-		waitWorkers(t, ns, "simple", g.Object.GetName(), int(n), time.Minute)
+		waitWorkers(t, ns, "simple", g.Object.GetName(), int(workerReplicas(g)), time.Minute)
 	}
 
 	c := pods[0].Spec.Containers[0]
@@ -215,6 +213,22 @@ func workerGroupsJoinTheirCluster(t *testing.T, cluster testenv.Example, groups 
 		c := getCluster(t, ns, "simple")
 		return int64(c.Status.Replicas) == want, fmt.Sprintf("cluster counts %d workers over its groups, want %d", c.Status.Replicas, want)
 	})
+}
+
+// workerReplicas is an example's spec.worker.replicas (1 when unset, as
+// the CRD defaults it); YAML numbers decode as float64.
+func workerReplicas(ex testenv.Example) int64 {
+	v, found, _ := unstructured.NestedFieldNoCopy(ex.Object.Object, "spec", "worker", "replicas")
+	switch n := v.(type) {
+	case int64:
+		return n
+	case float64:
+		return int64(n)
+	}
+	if !found {
+		return 1
+	}
+	return 0
 }
 
 // Deleted or ended Pods come back: the worker group and the cluster compare
