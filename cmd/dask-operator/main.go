@@ -44,6 +44,9 @@ type flags struct {
 	leaderElect     bool
 	leaseNamespace  string
 	leaseName       string
+	leaseDuration   time.Duration
+	renewDeadline   time.Duration
+	retryPeriod     time.Duration
 	metricsAddr     string
 	healthAddr      string
 	shutdownTimeout time.Duration
@@ -79,6 +82,9 @@ func parseFlags(args []string) (*flags, error) {
 	fs.BoolVar(&f.leaderElect, "leader-elect", true, "Run the controllers only while holding a coordination.k8s.io Lease, so that several replicas can run. Turn off for a single local run.")
 	fs.StringVar(&f.leaseNamespace, "leader-election-namespace", "", "Namespace of the Lease. Default: the operator Pod's namespace, else default.")
 	fs.StringVar(&f.leaseName, "leader-election-id", "dask-operator", "Name of the Lease.")
+	fs.DurationVar(&f.leaseDuration, "leader-election-lease-duration", 15*time.Second, "How long followers wait after the leader's last renewal before they take over.")
+	fs.DurationVar(&f.renewDeadline, "leader-election-renew-deadline", 10*time.Second, "How long the leader retries renewing before it stops working (less than the lease duration).")
+	fs.DurationVar(&f.retryPeriod, "leader-election-retry-period", 2*time.Second, "How often replicas try to acquire or renew the Lease.")
 	fs.StringVar(&f.metricsAddr, "metrics-bind-address", ":8080", "Address of the Prometheus /metrics endpoint; 0 turns it off.")
 	fs.StringVar(&f.healthAddr, "health-probe-bind-address", ":8081", "Address of /healthz and /readyz; 0 turns them off.")
 	fs.DurationVar(&f.shutdownTimeout, "shutdown-timeout", 30*time.Second, "On SIGTERM, how long in-flight syncs may take to finish.")
@@ -178,7 +184,9 @@ func run(ctx context.Context, args []string) error {
 	if !f.leaderElect {
 		return ctrl.RunWorkers(ctx, f.shutdownTimeout)
 	}
-	return runAsLeader(ctx, f, kube, func(ctx context.Context) error { return ctrl.RunWorkers(ctx, f.shutdownTimeout) })
+	return runAsLeader(ctx, f, kube, func(stop, lead context.Context) error {
+		return ctrl.RunWorkersUntil(stop, lead, f.shutdownTimeout)
+	})
 }
 
 // stallThreshold is how long a queue may hold work without finishing any
@@ -229,10 +237,13 @@ func mapKeys(m map[string]http.Handler) []string {
 	return out
 }
 
-// runAsLeader runs work while this replica holds the Lease. Losing the Lease
-// stops the work and returns an error, so the process exits and restarts as
-// a follower; a cancelled ctx releases the Lease for a fast hand-over.
-func runAsLeader(ctx context.Context, f *flags, kube kubernetes.Interface, work func(context.Context) error) error {
+// runAsLeader runs work while this replica holds the Lease. work gets two
+// contexts: stop ends on SIGTERM (let in-flight syncs finish), lead ends when
+// the Lease is lost (stop everything at once: another replica leads). The
+// Lease is released only after work has returned, so that two replicas never
+// work at once. Losing the Lease returns an error, so the process exits and
+// restarts as a follower.
+func runAsLeader(ctx context.Context, f *flags, kube kubernetes.Interface, work func(stop, lead context.Context) error) error {
 	ns := f.leaseNamespace
 	if ns == "" {
 		ns = "default"
@@ -247,25 +258,22 @@ func runAsLeader(ctx context.Context, f *flags, kube kubernetes.Interface, work 
 		Client:     kube.CoordinationV1(),
 		LockConfig: resourcelock.ResourceLockConfig{Identity: id},
 	}
-	var workErr error
-	lost := false
-	leaderelection.RunOrDie(ctx, leaderelection.LeaderElectionConfig{
+	started := make(chan struct{})
+	workDone := make(chan error, 1)
+	le, err := leaderelection.NewLeaderElector(leaderelection.LeaderElectionConfig{
 		Lock:            lock,
 		ReleaseOnCancel: true,
-		LeaseDuration:   15 * time.Second,
-		RenewDeadline:   10 * time.Second,
-		RetryPeriod:     2 * time.Second,
+		LeaseDuration:   f.leaseDuration,
+		RenewDeadline:   f.renewDeadline,
+		RetryPeriod:     f.retryPeriod,
 		Name:            f.leaseName,
 		Callbacks: leaderelection.LeaderCallbacks{
-			OnStartedLeading: func(ctx context.Context) {
+			OnStartedLeading: func(lead context.Context) {
 				klog.InfoS("Became the leader", "lease", klog.KRef(ns, f.leaseName), "identity", id)
-				workErr = work(ctx)
+				close(started)
+				workDone <- work(ctx, lead)
 			},
-			OnStoppedLeading: func() {
-				if ctx.Err() == nil {
-					lost = true
-				}
-			},
+			OnStoppedLeading: func() {},
 			OnNewLeader: func(identity string) {
 				if identity != id {
 					klog.InfoS("Following the leader", "lease", klog.KRef(ns, f.leaseName), "leader", identity)
@@ -273,10 +281,61 @@ func runAsLeader(ctx context.Context, f *flags, kube kubernetes.Interface, work 
 			},
 		},
 	})
-	if lost {
+	if err != nil {
+		return err
+	}
+	// The elector's own context ends only once the work is over: cancelling
+	// it releases the Lease.
+	electCtx, cancelElect := context.WithCancel(context.Background())
+	defer cancelElect()
+	electDone := make(chan struct{})
+	go func() {
+		defer close(electDone)
+		le.Run(electCtx)
+	}()
+
+	select {
+	case err := <-workDone:
+		// The work ended by itself (its caches never synced, say).
+		cancelElect()
+		<-electDone
+		if err == nil {
+			err = errors.New("the workers stopped")
+		}
+		return err
+	case <-ctx.Done():
+		// SIGTERM: a leader drains its in-flight syncs, then releases.
+		var err error
+		select {
+		case <-started:
+			err = <-workDone
+		default:
+		}
+		cancelElect()
+		<-electDone
+		// Leadership may have begun while we were cancelling: its work saw
+		// both contexts end and returned at once.
+		select {
+		case <-started:
+			select {
+			case e := <-workDone:
+				err = e
+			default:
+			}
+		default:
+		}
+		klog.InfoS("Released the lease", "lease", klog.KRef(ns, f.leaseName))
+		return err
+	case <-electDone:
+		// The Lease was lost: its context has ended, so the work is stopping
+		// without writing; wait for it before the process exits.
+		select {
+		case <-started:
+			<-workDone
+		default:
+		}
 		return fmt.Errorf("lost the lease %s/%s; stopping", ns, f.leaseName)
 	}
-	return workErr
 }
 
 // defaultGCPercent is the operator's GOGC when the environment sets none. Its

@@ -105,8 +105,9 @@ func (c *Controller) autoscale1(ctx context.Context, key string, as *daskv1.Dask
 		}
 		if !ok || now.Sub(res.at) >= c.opts.SchedulerPollInterval {
 			target := schedulerTarget(cluster)
+			base := c.schedulerContext()
 			c.targets.start(key, func() (int, error) {
-				ctx, cancel := context.WithTimeout(context.Background(), c.opts.SchedulerCallTimeout)
+				ctx, cancel := context.WithTimeout(base, c.opts.SchedulerCallTimeout)
 				defer cancel()
 				return c.dashAPI.AdaptiveTarget(ctx, target)
 			}, func() { c.autoscalers.add(key) })

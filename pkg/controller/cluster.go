@@ -475,8 +475,9 @@ func (c *Controller) checkIdle(ctx context.Context, key string, cluster *daskv1.
 	}
 	if !ok || c.now().Sub(res.at) >= interval {
 		target := schedulerTarget(cluster)
+		base := c.schedulerContext()
 		c.idleChecks.start(key, func() (*time.Time, error) {
-			ctx, cancel := context.WithTimeout(context.Background(), c.opts.SchedulerCallTimeout)
+			ctx, cancel := context.WithTimeout(base, c.opts.SchedulerCallTimeout)
 			defer cancel()
 			return c.dashAPI.CheckIdle(ctx, target)
 		}, func() { c.clusters.add(key) })

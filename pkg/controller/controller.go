@@ -6,6 +6,7 @@ import (
 	"maps"
 	"os"
 	"strconv"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -158,6 +159,9 @@ type Controller struct {
 	jobWrites     *latestWrites[*daskv1.DaskJob]
 	clusterWrites *latestWrites[*daskv1.DaskCluster]
 	statusPace    *pacer
+
+	workMu  sync.Mutex
+	workCtx context.Context
 }
 
 // New builds the controllers; Run starts them.
@@ -216,25 +220,48 @@ func (c *Controller) Run(ctx context.Context) error {
 // RunWorkers waits for the caches, then runs the workers until ctx is done.
 // Then it lets in-flight syncs finish, for at most drain (0: no limit).
 func (c *Controller) RunWorkers(ctx context.Context, drain time.Duration) error {
+	return c.RunWorkersUntil(ctx, context.Background(), drain)
+}
+
+// RunWorkersUntil runs the workers until stop or abort ends. When stop ends,
+// no queued key is synced any more, and the syncs in flight keep their
+// context for at most drain (0: no limit) to finish. When abort ends (the
+// leader's lease is lost), every sync and scheduler call is cancelled at
+// once: nothing may write after that.
+func (c *Controller) RunWorkersUntil(stop, abort context.Context, drain time.Duration) error {
+	work, cancelWork := context.WithCancel(abort)
+	defer cancelWork()
+	c.setWorkContext(work)
+
 	c.events.StartStructuredLogging(4)
 	c.events.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: c.kube.CoreV1().Events("")})
 	defer c.events.Shutdown()
 
 	klog.InfoS("Waiting for informer caches to sync")
-	if !c.caches.waitForSync(ctx.Done()) {
-		return fmt.Errorf("caches did not sync: %w", ctx.Err())
+	waitCtx, cancelWait := context.WithCancel(work)
+	defer cancelWait()
+	context.AfterFunc(stop, cancelWait)
+	if !c.caches.waitForSync(waitCtx.Done()) {
+		return fmt.Errorf("caches did not sync: %w", waitCtx.Err())
 	}
 	klog.InfoS("Starting workers", "workersPerQueue", c.opts.Workers)
 	done := make(chan struct{})
 	queues := []*queue{c.clusters, c.groups, c.jobs, c.autoscalers}
 	for _, q := range queues {
 		go func() {
-			q.run(ctx, c.opts.Workers)
+			q.run(work, c.opts.Workers)
 			done <- struct{}{}
 		}()
 	}
-	<-ctx.Done()
-	klog.InfoS("Stopping: letting in-flight syncs finish")
+	select {
+	case <-stop.Done():
+		klog.InfoS("Stopping: letting in-flight syncs finish", "timeout", drain)
+	case <-work.Done():
+		klog.InfoS("Aborting: in-flight syncs are cancelled")
+	}
+	for _, q := range queues {
+		q.stop()
+	}
 	var timeout <-chan time.Time
 	if drain > 0 {
 		timeout = time.After(drain)
@@ -243,11 +270,31 @@ func (c *Controller) RunWorkers(ctx context.Context, drain time.Duration) error 
 		select {
 		case <-done:
 		case <-timeout:
+			cancelWork()
 			return fmt.Errorf("in-flight syncs did not finish within %s", drain)
 		}
 	}
 	klog.InfoS("Workers stopped")
 	return nil
+}
+
+// setWorkContext records the context of the running workers.
+func (c *Controller) setWorkContext(ctx context.Context) {
+	c.workMu.Lock()
+	defer c.workMu.Unlock()
+	c.workCtx = ctx
+}
+
+// schedulerContext is the parent of every background scheduler call: it
+// ends when the workers are aborted (the lease is lost) or their drain
+// ends, so that no retire_workers is sent after that.
+func (c *Controller) schedulerContext() context.Context {
+	c.workMu.Lock()
+	defer c.workMu.Unlock()
+	if c.workCtx == nil {
+		return context.Background() // syncs called directly, in unit tests
+	}
+	return c.workCtx
 }
 
 // HasSynced reports whether the caches have been filled.

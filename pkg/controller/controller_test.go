@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -34,9 +35,12 @@ type fixture struct {
 	ctrl   *Controller
 	sched  *httptest.Server
 	mu     sync.Mutex
-	retire func(n int) (int, string)
-	// workers is the scheduler's answer to get_workers.
-	workers string
+	// retire answers retire_workers, given the addresses asked for.
+	retire func(addresses []string) (int, string)
+	// workers is the scheduler's answer to get_workers; workersCode, when
+	// set, its HTTP status instead.
+	workers     string
+	workersCode int
 }
 
 // newFixture builds a Controller on fake clientsets whose caches hold the
@@ -46,14 +50,24 @@ func newFixture(t *testing.T, objs ...runtime.Object) *fixture {
 	f := &fixture{t: t, kube: kubefake.NewSimpleClientset(), dask: daskfake.NewSimpleClientset()}
 	f.sched = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		f.mu.Lock()
-		retire := f.retire
+		retire, workers, workersCode := f.retire, f.workers, f.workersCode
 		f.mu.Unlock()
-		if r.URL.Path == "/api/v1/get_workers" && f.workers != "" {
-			fmt.Fprint(w, f.workers)
+		if r.URL.Path == "/api/v1/get_workers" && workersCode != 0 {
+			w.WriteHeader(workersCode)
+			return
+		}
+		if r.URL.Path == "/api/v1/get_workers" && workers != "" {
+			fmt.Fprint(w, workers)
 			return
 		}
 		if r.URL.Path == "/api/v1/retire_workers" && retire != nil {
-			code, body := retire(0)
+			var req struct {
+				Workers []string `json:"workers"`
+			}
+			if err := json.NewDecoder(r.Body).Decode(&req); err != nil || len(req.Workers) == 0 {
+				t.Errorf("retire_workers must name its workers: %v %v", err, req)
+			}
+			code, body := retire(req.Workers)
 			w.WriteHeader(code)
 			fmt.Fprint(w, body)
 			return
@@ -253,7 +267,7 @@ func TestScaleDownDeletesUnreadyPodsFirst(t *testing.T) {
 		objs = append(objs, p)
 	}
 	f := newFixture(t, objs...)
-	f.retire = func(int) (int, string) { t.Error("the scheduler must not be asked"); return 500, "" }
+	f.retire = func([]string) (int, string) { t.Error("the scheduler must not be asked"); return 500, "" }
 	_, err := f.ctrl.syncWorkerGroup(context.Background(), "ns/g")
 	require.NoError(t, err)
 	var deleted []string
@@ -272,7 +286,7 @@ func TestScaleDownRetiresThroughTheScheduler(t *testing.T) {
 	f := newFixture(t, c, g, a, b, byIP)
 	f.workers = `{"workers": [{"name": "g-a", "address": "tcp://10.0.0.3:4000"}, {"name": "g-b", "address": "tcp://10.0.0.3:4001"},
 		{"name": "tcp://10.9.9.9:4000", "address": "tcp://10.9.9.9:4000"}]}`
-	f.retire = func(int) (int, string) {
+	f.retire = func([]string) (int, string) {
 		return 200, `{"tcp://10.0.0.3:4000": {"name": "g-b"}, "tcp://10.9.9.9:4000": {"name": "tcp://10.9.9.9:4000"}}`
 	}
 	ctx := context.Background()
@@ -295,7 +309,7 @@ func TestScaleDownKeepsRunningWorkersWhenTheSchedulerFails(t *testing.T) {
 	c, g := cluster("c"), group("g", "c", 0)
 	f := newFixture(t, c, g, workerPod(g, "g-a", ready, time.Hour))
 	f.workers = `{"workers": [{"name": "g-a", "address": "tcp://10.0.0.3:4000"}]}`
-	f.retire = func(int) (int, string) { return 500, "boom" }
+	f.retire = func([]string) (int, string) { return 500, "boom" }
 	ctx := context.Background()
 	_, err := f.ctrl.syncWorkerGroup(ctx, "ns/g")
 	require.NoError(t, err)
@@ -314,7 +328,7 @@ func TestScaleDownDeletesPodsUnknownToTheScheduler(t *testing.T) {
 	b.Status.PodIP = "10.7.7.7"
 	f := newFixture(t, c, g, a, b)
 	f.workers = `{"workers": [{"name": "g-a", "address": "tcp://10.0.0.3:4000"}]}`
-	f.retire = func(int) (int, string) { t.Error("nothing to retire"); return 500, "" }
+	f.retire = func([]string) (int, string) { t.Error("nothing to retire"); return 500, "" }
 	ctx := context.Background()
 	_, err := f.ctrl.syncWorkerGroup(ctx, "ns/g")
 	require.NoError(t, err)

@@ -3,10 +3,10 @@ package controller
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/util/workqueue"
 	"k8s.io/klog/v2"
 
@@ -20,10 +20,11 @@ type syncFunc func(ctx context.Context, key string) (time.Duration, error)
 // queue is a rate-limited workqueue of object keys ("namespace/name") with
 // the sync function its workers run.
 type queue struct {
-	name  string
-	q     workqueue.TypedRateLimitingInterface[string]
-	sync  syncFunc
-	stats *progress
+	name    string
+	q       workqueue.TypedRateLimitingInterface[string]
+	sync    syncFunc
+	stats   *progress
+	stopped atomic.Bool
 }
 
 func newQueue(name string, sync syncFunc) *queue {
@@ -40,23 +41,26 @@ func newQueue(name string, sync syncFunc) *queue {
 
 func (q *queue) add(key string) { q.q.Add(key) }
 
-// run starts workers and blocks until ctx is done and the workers have
-// finished the items they hold.
+// run starts workers and blocks until the queue is stopped and the workers
+// have finished the syncs they are in. Syncs get ctx.
 func (q *queue) run(ctx context.Context, workers int) {
 	var wg sync.WaitGroup
 	for i := 0; i < workers; i++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			wait.UntilWithContext(ctx, func(ctx context.Context) {
-				for q.next(ctx) {
-				}
-			}, time.Second)
+			for q.next(ctx) {
+			}
 		}()
 	}
-	<-ctx.Done()
-	q.q.ShutDownWithDrain()
 	wg.Wait()
+}
+
+// stop makes the workers return once their current sync is done: keys still
+// queued are not synced (the next leader or process does that).
+func (q *queue) stop() {
+	q.stopped.Store(true)
+	q.q.ShutDown()
 }
 
 func (q *queue) next(ctx context.Context) bool {
@@ -65,6 +69,9 @@ func (q *queue) next(ctx context.Context) bool {
 		return false
 	}
 	defer q.q.Done(key)
+	if q.stopped.Load() || ctx.Err() != nil {
+		return true // the queue hands out what it held until it is empty
+	}
 	q.stats.started()
 	defer q.stats.finished()
 

@@ -1,10 +1,13 @@
 package controller
 
 import (
+	"context"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // /healthz fails when a queue holds work without finishing any item.
@@ -29,4 +32,63 @@ func TestStalledNamesTheQueue(t *testing.T) {
 	f.ctrl.groups.stats.started()
 	f.ctrl.groups.stats.oldestStart = time.Now().Add(-10 * time.Minute)
 	assert.ErrorContains(t, f.ctrl.Stalled(5*time.Minute), "daskworkergroup")
+}
+
+// Issue 15, item 9: once a queue is stopped (SIGTERM), the keys it still
+// holds are not synced; the sync in flight finishes with a live context.
+func TestStoppedQueueSyncsNoQueuedKey(t *testing.T) {
+	var mu sync.Mutex
+	var synced []string
+	var liveWhileFinishing bool
+	inA, release := make(chan struct{}), make(chan struct{})
+	q := newQueue("test-stop", func(ctx context.Context, key string) (time.Duration, error) {
+		mu.Lock()
+		synced = append(synced, key)
+		mu.Unlock()
+		if key == "a" {
+			close(inA)
+			<-release
+			liveWhileFinishing = ctx.Err() == nil
+		}
+		return 0, nil
+	})
+	q.add("a")
+	done := make(chan struct{})
+	go func() { q.run(context.Background(), 1); close(done) }()
+	<-inA
+	q.add("b")
+	q.add("c")
+	q.stop()
+	close(release)
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the queue's workers did not return")
+	}
+	assert.Equal(t, []string{"a"}, synced)
+	assert.True(t, liveWhileFinishing)
+}
+
+// Issue 15, item 9: when the lease is lost, the workers' context, which
+// every background scheduler call descends from, ends at once.
+func TestAbortEndsEverySchedulerCall(t *testing.T) {
+	f := newFixture(t)
+	stop, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	lease, lose := context.WithCancel(context.Background())
+	f.ctrl.Start(stop)
+	done := make(chan error, 1)
+	go func() { done <- f.ctrl.RunWorkersUntil(stop, lease, 0) }()
+	require.Eventually(t, func() bool { return f.ctrl.schedulerContext() != context.Background() && f.ctrl.HasSynced() }, 5*time.Second, 5*time.Millisecond)
+	time.Sleep(300 * time.Millisecond) // the workers start once the caches are synced
+	sched := f.ctrl.schedulerContext()
+	assert.NoError(t, sched.Err())
+	lose()
+	select {
+	case err := <-done:
+		assert.NoError(t, err)
+	case <-time.After(5 * time.Second):
+		t.Fatal("the workers did not stop when the lease was lost")
+	}
+	assert.Error(t, sched.Err(), "scheduler calls are cancelled")
 }

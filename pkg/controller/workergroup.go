@@ -251,40 +251,45 @@ func (c *Controller) deleteWorkers(ctx context.Context, key string, group *daskv
 	return nil
 }
 
-// scaleDown removes diff workers: Pods that are not ready first (they hold no
-// data), then running workers chosen by the Dask scheduler, which moves their
-// data away before they go.
+// scaleDown removes diff workers. Pods whose worker cannot have joined the
+// scheduler (no Pod IP, or no container started) hold no data and go at
+// once. Every other Pod, Ready or not (a worker whose readiness probe fails
+// under load still holds results), goes through the scheduler, in the
+// background: Pods whose worker never registered are deleted, and the
+// workers chosen from this group are retired by address (the scheduler moves
+// their data away first) before their Pods are deleted.
 func (c *Controller) scaleDown(ctx context.Context, key string, group *daskv1.DaskWorkerGroup, cluster *daskv1.DaskCluster,
 	active []*corev1.Pod, diff int, status *daskv1.DaskWorkerGroupStatus) error {
 	n := min(diff, c.opts.MaxPodOpsPerSync)
-	var notReady, ready []*corev1.Pod
+	var unstarted, started []*corev1.Pod
 	for _, p := range rankForScaleDown(active) {
-		if podReady(p) {
-			ready = append(ready, p)
+		if workerCannotHaveJoined(p) {
+			unstarted = append(unstarted, p)
 		} else {
-			notReady = append(notReady, p)
+			started = append(started, p)
 		}
 	}
-	if len(notReady) > 0 {
-		victims := notReady[:min(n, len(notReady))]
+	if len(unstarted) > 0 {
+		victims := unstarted[:min(n, len(unstarted))]
 		if err := c.deleteWorkers(ctx, key, group, victims, "unready"); err != nil {
 			return err
 		}
-		klog.InfoS("Deleted workers that were not ready", "daskworkergroup", klog.KObj(group), "count", len(victims))
-		c.recorder.Eventf(group, corev1.EventTypeNormal, ReasonScaledDown, "Deleted %d worker Pods that were not ready", len(victims))
+		klog.InfoS("Deleted worker Pods that had not started", "daskworkergroup", klog.KObj(group), "count", len(victims))
+		c.recorder.Eventf(group, corev1.EventTypeNormal, ReasonScaledDown, "Deleted %d worker Pods that had not started", len(victims))
 		return nil
 	}
 	if c.retirements.running(key) {
-		return nil // its end enqueues the group
+		return nil // a retire in progress is waited for; its end enqueues the group
 	}
 	target := schedulerTarget(cluster)
 	timeout := c.opts.RetireTimeout
-	candidates := make([]workerRef, len(ready))
-	for i, p := range ready {
+	candidates := make([]workerRef, len(started))
+	for i, p := range started {
 		candidates[i] = workerRef{name: p.Name, ip: p.Status.PodIP}
 	}
+	base := c.schedulerContext()
 	c.retirements.start(key, func() (retirement, error) {
-		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		ctx, cancel := context.WithTimeout(base, timeout)
 		defer cancel()
 		return c.retire(ctx, target, candidates, n)
 	}, func() { c.groups.add(key) })
@@ -292,57 +297,114 @@ func (c *Controller) scaleDown(ctx context.Context, key string, group *daskv1.Da
 	return nil
 }
 
+// workerCannotHaveJoined tells a Pod whose Dask worker cannot have
+// registered with the scheduler: it has no address, or none of its
+// containers has started.
+func workerCannotHaveJoined(p *corev1.Pod) bool {
+	if p.Status.PodIP == "" {
+		return true
+	}
+	for _, s := range p.Status.ContainerStatuses {
+		if s.State.Running != nil || s.State.Terminated != nil || s.RestartCount > 0 {
+			return false
+		}
+	}
+	return p.Status.Phase == corev1.PodPending
+}
+
 // workerRef is what identifies a worker Pod to the scheduler.
 type workerRef struct{ name, ip string }
 
 // retirement is the outcome of a graceful scale-down: Pods whose worker
-// never joined the scheduler (they hold no data) and the workers the
-// scheduler retired.
+// never joined the scheduler (they hold no data), the Pods whose workers
+// were asked to retire, and the workers the scheduler retired.
 type retirement struct {
 	unregistered []string
+	asked        []string
 	retired      []daskapi.Worker
 }
 
-// retire removes n workers gracefully. Pods the scheduler does not know go
-// first; the rest are chosen and retired by the scheduler, which moves their
-// data away before it answers.
+// errSchedulerUnreachable marks a scale-down that could not even list the
+// scheduler's workers: only then may the fallback delete running workers.
+// A scheduler that answers but fails or is slow to retire keeps its workers.
+type errSchedulerUnreachable struct{ err error }
+
+func (e errSchedulerUnreachable) Error() string { return e.err.Error() }
+func (e errSchedulerUnreachable) Unwrap() error { return e.err }
+
+// retire removes n workers of one group gracefully. candidates are the
+// group's started Pods, first to remove first. Pods the scheduler does not
+// know go first; then the first registered candidates are retired by their
+// workers' addresses, so the scheduler retires no worker of another group.
 func (c *Controller) retire(ctx context.Context, target daskapi.Target, candidates []workerRef, n int) (retirement, error) {
-	known, err := c.dashAPI.GetWorkers(ctx, target)
+	listCtx, cancel := context.WithTimeout(ctx, c.opts.SchedulerCallTimeout)
+	known, err := c.dashAPI.GetWorkers(listCtx, target)
+	cancel()
 	if err != nil {
-		return retirement{}, err
+		return retirement{}, errSchedulerUnreachable{err}
 	}
-	names, ips := map[string]bool{}, map[string]bool{}
-	for _, w := range known {
-		names[w.Name] = true
-		ips[addressHost(w.Address)] = true
-	}
+	addrs := workerAddresses(known, candidates)
 	var out retirement
+	var toRetire []string
 	for _, p := range candidates {
-		if len(out.unregistered) < n && !names[p.name] && (p.ip == "" || !ips[p.ip]) {
+		if len(out.unregistered)+len(out.asked) >= n {
+			break
+		}
+		if len(addrs[p.name]) == 0 {
 			out.unregistered = append(out.unregistered, p.name)
 		}
 	}
-	if rest := n - len(out.unregistered); rest > 0 {
-		out.retired, err = c.dashAPI.RetireWorkers(ctx, target, rest)
+	for _, p := range candidates {
+		if len(out.unregistered)+len(out.asked) >= n {
+			break
+		}
+		if a := addrs[p.name]; len(a) > 0 {
+			out.asked = append(out.asked, p.name)
+			toRetire = append(toRetire, a...)
+		}
+	}
+	if len(toRetire) > 0 {
+		out.retired, err = c.dashAPI.RetireWorkers(ctx, target, toRetire)
 	}
 	return out, err
 }
 
-// finishRetirement deletes the Pods of the workers the scheduler retired, or
-// handles its failure.
+// workerAddresses maps each candidate Pod to the addresses of its Dask
+// workers: by worker name (workers run with --name $(DASK_WORKER_NAME)), else
+// by the IP in the worker's address (a Pod may run several workers).
+func workerAddresses(known []daskapi.Worker, candidates []workerRef) map[string][]string {
+	byName := map[string][]string{}
+	byIP := map[string][]string{}
+	for _, w := range known {
+		byName[w.Name] = append(byName[w.Name], w.Address)
+		if h := addressHost(w.Address); h != "" {
+			byIP[h] = append(byIP[h], w.Address)
+		}
+	}
+	out := make(map[string][]string, len(candidates))
+	for _, p := range candidates {
+		if a := byName[p.name]; len(a) > 0 {
+			out[p.name] = a
+		} else if p.ip != "" {
+			out[p.name] = byIP[p.ip]
+		}
+	}
+	return out
+}
+
+// finishRetirement deletes the Pods whose worker never registered and the
+// Pods of the workers the scheduler retired, then handles a failed retire.
 func (c *Controller) finishRetirement(ctx context.Context, key string, group *daskv1.DaskWorkerGroup, active []*corev1.Pod,
 	res asyncResult[retirement], status *daskv1.DaskWorkerGroupStatus) (time.Duration, error) {
-	if res.err != nil {
-		return c.retireFailed(ctx, key, group, active, res.err, status)
-	}
-	setCondition(&status.Conditions, group.Generation, CondSchedulerReachable, metav1.ConditionTrue, "WorkersRetired",
-		fmt.Sprintf("the scheduler retired %d workers; %d Pods had no worker registered", len(res.value.retired), len(res.value.unregistered)))
 	victims, unknown := matchRetiredWorkers(res.value.retired, active)
+	registered := len(victims)
+	// Pods without a registered worker go only while there are still too many
+	// (the group may have been scaled up again during the retire).
+	excess := len(active) - int(resources.Replicas(&group.Spec.Worker)) - registered
 	for _, p := range active {
-		for _, name := range res.value.unregistered {
-			if p.Name == name && !slices.Contains(victims, p) {
-				victims = append(victims, p)
-			}
+		if excess > 0 && slices.Contains(res.value.unregistered, p.Name) && !slices.Contains(victims, p) {
+			victims = append(victims, p)
+			excess--
 		}
 	}
 	if len(unknown) > 0 {
@@ -350,57 +412,82 @@ func (c *Controller) finishRetirement(ctx context.Context, key string, group *da
 			"The scheduler retired workers %s that match no Pod of this group by name or IP; start workers with --name $(DASK_WORKER_NAME)",
 			strings.Join(unknown, ", "))
 	}
+	if len(victims) > 0 {
+		if err := c.deleteWorkers(ctx, key, group, victims[:registered], "retired"); err != nil {
+			return 0, err
+		}
+		if err := c.deleteWorkers(ctx, key, group, victims[registered:], "unregistered"); err != nil {
+			return 0, err
+		}
+		names := make([]string, len(victims))
+		for i, p := range victims {
+			names[i] = p.Name
+		}
+		klog.InfoS("Deleted retired workers", "daskworkergroup", klog.KObj(group), "pods", names)
+		c.recorder.Eventf(group, corev1.EventTypeNormal, ReasonScaledDown, "Retired and deleted %d workers (%d without a registered Dask worker): %s",
+			len(victims), len(victims)-registered, strings.Join(names, ", "))
+	}
+	if res.err != nil {
+		return c.retireFailed(ctx, key, group, active, victims, res.err, status)
+	}
+	setCondition(&status.Conditions, group.Generation, CondSchedulerReachable, metav1.ConditionTrue, "WorkersRetired",
+		fmt.Sprintf("the scheduler retired %d workers; %d Pods had no worker registered", registered, len(victims)-registered))
 	if len(victims) == 0 {
-		// Nothing to delete: do not ask again at once, or the scheduler would
-		// retire worker after worker that we cannot map to Pods.
-		return 30 * time.Second, nil
+		// The scheduler retired none of the workers asked for (they may be
+		// going already): look again soon, by listing its workers anew.
+		return retryRetireAfter, nil
 	}
-	if err := c.deleteWorkers(ctx, key, group, victims, "retired"); err != nil {
-		return 0, err
-	}
-	names := make([]string, len(victims))
-	for i, p := range victims {
-		names[i] = p.Name
-	}
-	klog.InfoS("Deleted retired workers", "daskworkergroup", klog.KObj(group), "pods", names)
-	c.recorder.Eventf(group, corev1.EventTypeNormal, ReasonScaledDown, "Retired and deleted %d workers (%d without a registered Dask worker): %s",
-		len(victims), len(res.value.unregistered), strings.Join(names, ", "))
 	return 0, nil
 }
 
 // retireFailed reports a scheduler that could not retire workers. Running
-// workers are deleted without retiring them only after RetireFallbackAfter.
-func (c *Controller) retireFailed(ctx context.Context, key string, group *daskv1.DaskWorkerGroup, active []*corev1.Pod,
+// workers are deleted without retiring them only when the scheduler has been
+// unreachable (its workers could not even be listed) for RetireFallbackAfter;
+// a scheduler that answers but is slow or fails to retire keeps its workers.
+func (c *Controller) retireFailed(ctx context.Context, key string, group *daskv1.DaskWorkerGroup, active, deleted []*corev1.Pod,
 	callErr error, status *daskv1.DaskWorkerGroupStatus) (time.Duration, error) {
+	var remaining []*corev1.Pod
+	for _, p := range active {
+		if !slices.Contains(deleted, p) {
+			remaining = append(remaining, p)
+		}
+	}
 	desired := int(resources.Replicas(&group.Spec.Worker))
-	excess := len(active) - desired
+	excess := len(remaining) - desired
 	if excess <= 0 {
 		apimeta.RemoveStatusCondition(&status.Conditions, CondSchedulerReachable)
 		return 0, nil
 	}
+	var unreachable errSchedulerUnreachable
+	isUnreachable := errors.As(callErr, &unreachable)
 	fallback := c.opts.RetireFallbackAfter
-	var plan string
-	if fallback > 0 {
+	var reason, plan string
+	switch {
+	case !isUnreachable:
+		reason = "RetireFailed"
+		plan = "the workers are kept (they may hold results) and asked to retire again"
+	case fallback > 0:
+		reason = "SchedulerUnreachable"
 		plan = fmt.Sprintf("running workers will be deleted without retiring them (their data is lost) once the scheduler has been unreachable for %s", fallback)
-	} else {
+	default:
+		reason = "SchedulerUnreachable"
 		plan = "running workers are kept until the scheduler answers"
 	}
 	msg := fmt.Sprintf("cannot retire %d workers through the scheduler: %v; %s", excess, callErr, plan)
-	setCondition(&status.Conditions, group.Generation, CondSchedulerReachable, metav1.ConditionFalse, "RetireFailed", msg)
+	old := apimeta.FindStatusCondition(status.Conditions, CondSchedulerReachable)
+	if old == nil || old.Status != metav1.ConditionFalse || old.Reason != reason {
+		// The fallback's clock starts when the scheduler became unreachable.
+		apimeta.RemoveStatusCondition(&status.Conditions, CondSchedulerReachable)
+	}
+	setCondition(&status.Conditions, group.Generation, CondSchedulerReachable, metav1.ConditionFalse, reason, msg)
 	c.recorder.Event(group, corev1.EventTypeWarning, ReasonRetireFailed, msg)
 
 	since := apimeta.FindStatusCondition(status.Conditions, CondSchedulerReachable).LastTransitionTime.Time
 	if since.IsZero() {
 		since = c.now()
 	}
-	if fallback > 0 && c.now().Sub(since) >= fallback {
-		var ready []*corev1.Pod
-		for _, p := range active {
-			if podReady(p) {
-				ready = append(ready, p)
-			}
-		}
-		victims := newestFirst(ready)[:min(excess, len(ready), c.opts.MaxPodOpsPerSync)]
+	if isUnreachable && fallback > 0 && c.now().Sub(since) >= fallback {
+		victims := rankForScaleDown(remaining)[:min(excess, len(remaining), c.opts.MaxPodOpsPerSync)]
 		if err := c.deleteWorkers(ctx, key, group, victims, "fallback"); err != nil {
 			return 0, err
 		}

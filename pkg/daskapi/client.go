@@ -1,8 +1,8 @@
 // Package daskapi talks to a Dask scheduler's HTTP API (/api/v1/...), which
 // Dask serves when distributed.scheduler.http.routes includes
-// distributed.http.scheduler.api. Every call takes a context and the client
-// has a short default timeout: a slow scheduler must never hold up the
-// operator.
+// distributed.http.scheduler.api. Every call takes a context, whose deadline
+// bounds it (DefaultTimeout when it has none): a slow scheduler must never
+// hold up the operator, and a long retire must not be cut short.
 package daskapi
 
 import (
@@ -55,10 +55,15 @@ type Worker struct {
 	Address string
 }
 
-// RetireWorkers asks the scheduler to retire n workers of its choice (it moves
-// their data away first) and returns the workers it retired.
-func (c *Client) RetireWorkers(ctx context.Context, t Target, n int) ([]Worker, error) {
-	body, _ := json.Marshal(map[string]int{"n": n})
+// RetireWorkers asks the scheduler to retire exactly the workers at these
+// addresses (it moves their data to other workers first, and answers when it
+// is done) and returns the workers it retired. Asking again for a worker that
+// is being retired retires no other.
+func (c *Client) RetireWorkers(ctx context.Context, t Target, addresses []string) ([]Worker, error) {
+	if len(addresses) == 0 {
+		return nil, nil
+	}
+	body, _ := json.Marshal(map[string][]string{"workers": addresses})
 	var resp map[string]struct {
 		Name json.RawMessage `json:"name"`
 	}
@@ -131,6 +136,11 @@ func nameString(raw json.RawMessage) string {
 
 func (c *Client) do(ctx context.Context, t Target, method, route string, body []byte, out any) (err error) {
 	defer func() { metrics.SchedulerCalls.WithLabelValues(route, metrics.ResultLabel(err)).Inc() }()
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, DefaultTimeout)
+		defer cancel()
+	}
 	base, httpClient, err := c.resolver.Resolve(t)
 	if err != nil {
 		return err

@@ -11,8 +11,14 @@ import (
 	"k8s.io/client-go/rest"
 )
 
-// DefaultTimeout bounds a call that has no deadline of its own.
+// DefaultTimeout bounds a call whose context has no deadline of its own.
+// The HTTP clients themselves have no timeout: a call's deadline always
+// comes from its context, so that a long retire_workers (Dask moves the
+// workers' data before it answers) is not cut short.
 const DefaultTimeout = 10 * time.Second
+
+// sharedClient is the client of the resolvers that are given none.
+var sharedClient = &http.Client{}
 
 // DirectResolver reaches the scheduler Service by its cluster DNS name, as
 // the operator does when it runs in a Pod: http://<svc>.<ns>.svc:<port>.
@@ -29,7 +35,7 @@ func (r DirectResolver) client() *http.Client {
 	if r.Client != nil {
 		return r.Client
 	}
-	return &http.Client{Timeout: DefaultTimeout}
+	return sharedClient
 }
 
 // ProxyResolver reaches the scheduler through the API server's service proxy,
@@ -45,7 +51,7 @@ func NewProxyResolver(cfg *rest.Config) (*ProxyResolver, error) {
 	if err != nil {
 		return nil, err
 	}
-	c.Timeout = DefaultTimeout
+	c.Timeout = 0 // deadlines come from each call's context
 	host := cfg.Host
 	if u, _, err := rest.DefaultServerUrlFor(cfg); err == nil {
 		host = u.String()
@@ -73,7 +79,7 @@ func NewTemplateResolver(text string) (*TemplateResolver, error) {
 	if err != nil {
 		return nil, fmt.Errorf("scheduler URL template: %w", err)
 	}
-	return &TemplateResolver{tmpl: tmpl, client: &http.Client{Timeout: DefaultTimeout}}, nil
+	return &TemplateResolver{tmpl: tmpl, client: sharedClient}, nil
 }
 
 // Resolve implements Resolver.

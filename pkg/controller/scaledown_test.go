@@ -1,0 +1,189 @@
+package controller
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	k8stesting "k8s.io/client-go/testing"
+
+	daskv1 "github.com/dask-operator/dask-operator/pkg/apis/kubernetes.dask.org/v1"
+)
+
+// waitRetirement waits for the background retire of key to end.
+func waitRetirement(t *testing.T, f *fixture, key string) {
+	t.Helper()
+	require.Eventually(t, func() bool { _, ok := f.ctrl.retirements.peek(key); return ok }, 5*time.Second, 5*time.Millisecond)
+}
+
+func lastGroupStatus(t *testing.T, f *fixture) daskv1.DaskWorkerGroupStatus {
+	t.Helper()
+	var out *daskv1.DaskWorkerGroup
+	for _, a := range f.dask.Actions() {
+		if a.GetSubresource() == "status" && a.GetResource().Resource == "daskworkergroups" {
+			out = a.(k8stesting.UpdateAction).GetObject().(*daskv1.DaskWorkerGroup)
+		}
+	}
+	require.NotNil(t, out, "no status written")
+	return out.Status
+}
+
+// Issue 15, item 2: scaling an extra group down retires workers of that
+// group only, named by address, and deletes exactly their Pods; the
+// default group's worker is never offered to the scheduler.
+func TestScaleDownRetiresOnlyWorkersOfTheGroup(t *testing.T) {
+	c := cluster("c")
+	def, g := group("c-default", "c", 1), group("g", "c", 1)
+	d := workerPod(def, "c-default-a", ready, 3*time.Hour)
+	d.Status.PodIP = "10.0.1.1"
+	a, b := workerPod(g, "g-a", ready, 2*time.Hour), workerPod(g, "g-b", ready, time.Hour)
+	a.Status.PodIP, b.Status.PodIP = "10.0.2.1", "10.0.2.2"
+	f := newFixture(t, c, def, g, d, a, b)
+	f.workers = `{"workers": [{"name": "c-default-a", "address": "tcp://10.0.1.1:4000"},
+		{"name": "g-a", "address": "tcp://10.0.2.1:4000"}, {"name": "g-b", "address": "tcp://10.0.2.2:4000"}]}`
+	var asked []string
+	f.retire = func(addrs []string) (int, string) {
+		asked = addrs
+		return 200, `{"` + addrs[0] + `": {"name": "g-b"}}`
+	}
+	ctx := context.Background()
+	_, err := f.ctrl.syncWorkerGroup(ctx, "ns/g")
+	require.NoError(t, err)
+	waitRetirement(t, f, "ns/g")
+	_, err = f.ctrl.syncWorkerGroup(ctx, "ns/g")
+	require.NoError(t, err)
+	assert.Equal(t, []string{"tcp://10.0.2.2:4000"}, asked, "the newest worker of this group, by address")
+	assert.Equal(t, []string{"g-b"}, deletedNames(f, "pods"))
+}
+
+// Issue 15, item 3: a registered worker whose Pod runs but is not Ready (its
+// readiness probe fails under load) holds data: it is retired through the
+// scheduler, never deleted directly. One whose worker never registered goes.
+func TestScaleDownRetiresRegisteredWorkersThatAreNotReady(t *testing.T) {
+	c, g := cluster("c"), group("g", "c", 1)
+	a := workerPod(g, "g-a", ready, 2*time.Hour)
+	busy := workerPod(g, "g-busy", runningNotReady, time.Hour)
+	a.Status.PodIP, busy.Status.PodIP = "10.0.3.1", "10.0.3.2"
+	f := newFixture(t, c, g, a, busy)
+	f.workers = `{"workers": [{"name": "g-a", "address": "tcp://10.0.3.1:4000"}, {"name": "g-busy", "address": "tcp://10.0.3.2:4000"}]}`
+	var asked []string
+	f.retire = func(addrs []string) (int, string) {
+		asked = addrs
+		return 200, `{"tcp://10.0.3.2:4000": {"name": "g-busy"}}`
+	}
+	ctx := context.Background()
+	_, err := f.ctrl.syncWorkerGroup(ctx, "ns/g")
+	require.NoError(t, err)
+	assert.Empty(t, deletedNames(f, "pods"), "nothing is deleted before the scheduler retired it")
+	waitRetirement(t, f, "ns/g")
+	_, err = f.ctrl.syncWorkerGroup(ctx, "ns/g")
+	require.NoError(t, err)
+	assert.Equal(t, []string{"tcp://10.0.3.2:4000"}, asked)
+	assert.Equal(t, []string{"g-busy"}, deletedNames(f, "pods"))
+
+	// The same Pod without a registered worker holds nothing: it goes
+	// without a retire.
+	f2 := newFixture(t, c, g, a, busy)
+	f2.workers = `{"workers": [{"name": "g-a", "address": "tcp://10.0.3.1:4000"}]}`
+	f2.retire = func([]string) (int, string) { t.Error("nothing to retire"); return 500, "" }
+	_, err = f2.ctrl.syncWorkerGroup(ctx, "ns/g")
+	require.NoError(t, err)
+	waitRetirement(t, f2, "ns/g")
+	_, err = f2.ctrl.syncWorkerGroup(ctx, "ns/g")
+	require.NoError(t, err)
+	assert.Equal(t, []string{"g-busy"}, deletedNames(f2, "pods"))
+}
+
+// Issue 15, item 1: a scheduler that answers but fails or is slow to retire
+// keeps its workers (they hold data); the fallback that deletes running
+// workers without retiring them acts only on a scheduler that cannot even be
+// listed, and only after RetireFallbackAfter.
+func TestFallbackOnlyForAnUnreachableScheduler(t *testing.T) {
+	c, g := cluster("c"), group("g", "c", 0)
+	a := workerPod(g, "g-a", ready, time.Hour)
+	a.Status.PodIP = "10.0.4.1"
+	ctx := context.Background()
+
+	f := newFixture(t, c, g, a)
+	f.ctrl.opts.RetireFallbackAfter = time.Nanosecond
+	f.workers = `{"workers": [{"name": "g-a", "address": "tcp://10.0.4.1:4000"}]}`
+	f.retire = func([]string) (int, string) { return 500, "timed out moving data" }
+	for range 2 {
+		_, err := f.ctrl.syncWorkerGroup(ctx, "ns/g")
+		require.NoError(t, err)
+		waitRetirement(t, f, "ns/g")
+		requeue, err := f.ctrl.syncWorkerGroup(ctx, "ns/g")
+		require.NoError(t, err)
+		assert.Equal(t, retryRetireAfter, requeue, "asks again later")
+	}
+	assert.Empty(t, deletedNames(f, "pods"), "a worker the scheduler failed to retire is kept")
+	cond := apimeta.FindStatusCondition(lastGroupStatus(t, f).Conditions, CondSchedulerReachable)
+	require.NotNil(t, cond)
+	assert.Equal(t, "RetireFailed", cond.Reason)
+	assert.Contains(t, cond.Message, "kept")
+
+	f = newFixture(t, c, g, a)
+	f.ctrl.opts.RetireFallbackAfter = time.Nanosecond
+	f.workersCode = 503
+	_, err := f.ctrl.syncWorkerGroup(ctx, "ns/g")
+	require.NoError(t, err)
+	waitRetirement(t, f, "ns/g")
+	_, err = f.ctrl.syncWorkerGroup(ctx, "ns/g")
+	require.NoError(t, err)
+	assert.Equal(t, []string{"g-a"}, deletedNames(f, "pods"), "the documented fallback for an unreachable scheduler")
+	cond = apimeta.FindStatusCondition(lastGroupStatus(t, f).Conditions, CondSchedulerReachable)
+	require.NotNil(t, cond)
+	assert.Equal(t, "SchedulerUnreachable", cond.Reason)
+}
+
+// Issue 15, item 1: a retire in progress is waited for, not repeated.
+func TestRetireInProgressIsNotRepeated(t *testing.T) {
+	c, g := cluster("c"), group("g", "c", 1)
+	a, b := workerPod(g, "g-a", ready, 2*time.Hour), workerPod(g, "g-b", ready, time.Hour)
+	a.Status.PodIP, b.Status.PodIP = "10.0.5.1", "10.0.5.2"
+	f := newFixture(t, c, g, a, b)
+	f.workers = `{"workers": [{"name": "g-a", "address": "tcp://10.0.5.1:4000"}, {"name": "g-b", "address": "tcp://10.0.5.2:4000"}]}`
+	release := make(chan struct{})
+	var mu sync.Mutex
+	calls := 0
+	f.retire = func([]string) (int, string) {
+		mu.Lock()
+		calls++
+		mu.Unlock()
+		<-release
+		return 200, `{"tcp://10.0.5.2:4000": {"name": "g-b"}}`
+	}
+	ctx := context.Background()
+	for range 3 {
+		_, err := f.ctrl.syncWorkerGroup(ctx, "ns/g")
+		require.NoError(t, err)
+		time.Sleep(20 * time.Millisecond)
+	}
+	close(release)
+	waitRetirement(t, f, "ns/g")
+	mu.Lock()
+	assert.Equal(t, 1, calls)
+	mu.Unlock()
+	_, err := f.ctrl.syncWorkerGroup(ctx, "ns/g")
+	require.NoError(t, err)
+	assert.Equal(t, []string{"g-b"}, deletedNames(f, "pods"))
+}
+
+// Pods whose worker cannot have joined (no address yet, or nothing started)
+// are the only ones deleted without asking the scheduler.
+func TestWorkerCannotHaveJoined(t *testing.T) {
+	g := group("g", "c", 1)
+	noIP := workerPod(g, "a", pending, 0)
+	assert.True(t, workerCannotHaveJoined(noIP))
+	starting := workerPod(g, "b", pending, 0)
+	starting.Status.PodIP = "10.0.0.9"
+	assert.True(t, workerCannotHaveJoined(starting))
+	starting.Status.ContainerStatuses = []corev1.ContainerStatus{{State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}}}
+	assert.False(t, workerCannotHaveJoined(starting), "a started container may hold a registered worker")
+	assert.False(t, workerCannotHaveJoined(workerPod(g, "c", runningNotReady, 0)))
+}
