@@ -29,12 +29,12 @@ import (
 )
 
 type fixture struct {
-	t      *testing.T
-	kube   *kubefake.Clientset
-	dask   *daskfake.Clientset
-	ctrl   *Controller
-	sched  *httptest.Server
-	mu     sync.Mutex
+	t     *testing.T
+	kube  *kubefake.Clientset
+	dask  *daskfake.Clientset
+	ctrl  *Controller
+	sched *httptest.Server
+	mu    sync.Mutex
 	// retire answers retire_workers, given the addresses asked for.
 	retire func(addresses []string) (int, string)
 	// workers is the scheduler's answer to get_workers; workersCode, when
