@@ -24,6 +24,7 @@ import (
 
 	daskv1 "github.com/dask-operator/dask-operator/pkg/apis/kubernetes.dask.org/v1"
 	"github.com/dask-operator/dask-operator/pkg/daskapi"
+	"github.com/dask-operator/dask-operator/pkg/expectations"
 	daskfake "github.com/dask-operator/dask-operator/pkg/generated/clientset/versioned/fake"
 	"github.com/dask-operator/dask-operator/pkg/resources"
 )
@@ -217,6 +218,21 @@ func TestWorkerGroupDoesNotOvercreateWhileTheCacheLags(t *testing.T) {
 	require.NoError(t, err)
 	assert.Empty(t, f.actions("create", "pods"))
 	assert.Empty(t, f.actions("delete", "pods"))
+}
+
+// Issue 15, item 7: while the group's own creations are not in the cache,
+// it is looked at again when their expectations expire: a lost watch event
+// delays it by at most the TTL, not until the next resync.
+func TestWorkerGroupWithUnmetExpectationsRequeues(t *testing.T) {
+	c, g := cluster("c"), group("g", "c", 2)
+	f := newFixture(t, c, g)
+	_, err := f.ctrl.syncWorkerGroup(context.Background(), "ns/g")
+	require.NoError(t, err)
+	require.Len(t, f.actions("create", "pods"), 2)
+	requeue, err := f.ctrl.syncWorkerGroup(context.Background(), "ns/g")
+	require.NoError(t, err)
+	assert.Greater(t, requeue, time.Duration(0))
+	assert.LessOrEqual(t, requeue, expectations.DefaultTTL+time.Second)
 }
 
 // When every create fails (a quota), slow start makes one call, not N, and

@@ -112,6 +112,9 @@ func (c *Controller) reconcileJob(ctx context.Context, key string, job *daskv1.D
 		if err := errors.Join(c.deleteJobRunner(ctx, job), c.deleteJobCluster(ctx, job)); err != nil {
 			return 0, err
 		}
+		// A pause is not a failure: the attempt it interrupts is not
+		// counted, and resuming starts the next one without using a retry.
+		status.Attempts = status.Failed
 		if status.JobStatus != daskv1.JobSuspended {
 			c.recorder.Event(job, corev1.EventTypeNormal, ReasonSuspended, "Job suspended: its runner Pod and cluster are deleted until spec.suspend is false")
 		}
@@ -126,14 +129,41 @@ func (c *Controller) reconcileJob(ctx context.Context, key string, job *daskv1.D
 		status.JobStatus = daskv1.JobCreated
 	}
 
-	// The deadline counts from the start of the run, like a Kubernetes Job's.
-	if job.Spec.ActiveDeadlineSeconds != nil && status.StartTime != nil {
-		deadline := status.StartTime.Add(time.Duration(*job.Spec.ActiveDeadlineSeconds) * time.Second)
+	// The deadline counts from the job's start (its creation or its last
+	// resume), like a Kubernetes Job's, whether or not the runner ever
+	// started: a runner that is never scheduled must not keep the job and its
+	// cluster forever.
+	if deadline, ok := jobDeadline(job, status); ok {
 		if !now.Before(deadline) {
 			return 0, c.failJob(ctx, job, status, ReasonDeadlineExceeded,
-				fmt.Sprintf("the job ran longer than activeDeadlineSeconds (%ds)", *job.Spec.ActiveDeadlineSeconds), true)
+				fmt.Sprintf("the job was active longer than activeDeadlineSeconds (%ds)", *job.Spec.ActiveDeadlineSeconds), true)
 		}
+		requeue, err := c.reconcileActiveJob(ctx, key, job, status, now)
+		if !jobFinished(status.JobStatus) {
+			requeue = soonest(requeue, deadline.Sub(now)+100*time.Millisecond)
+		}
+		return requeue, err
 	}
+	return c.reconcileActiveJob(ctx, key, job, status, now)
+}
+
+// jobDeadline is when an active job with activeDeadlineSeconds fails: that
+// long after it was created or, if it was suspended, last resumed.
+func jobDeadline(job *daskv1.DaskJob, status *daskv1.DaskJobStatus) (time.Time, bool) {
+	if job.Spec.ActiveDeadlineSeconds == nil {
+		return time.Time{}, false
+	}
+	start := job.CreationTimestamp.Time
+	if cond := apimeta.FindStatusCondition(status.Conditions, CondSuspended); cond != nil && cond.Status == metav1.ConditionFalse &&
+		cond.LastTransitionTime.After(start) {
+		start = cond.LastTransitionTime.Time
+	}
+	return start.Add(time.Duration(*job.Spec.ActiveDeadlineSeconds) * time.Second), true
+}
+
+// reconcileActiveJob runs a job that is neither finished nor suspended: its
+// cluster, then its runner, whose phase gives the job's.
+func (c *Controller) reconcileActiveJob(ctx context.Context, key string, job *daskv1.DaskJob, status *daskv1.DaskJobStatus, now time.Time) (time.Duration, error) {
 
 	cluster, err := c.ensureJobCluster(ctx, job)
 	if err != nil {
@@ -141,7 +171,9 @@ func (c *Controller) reconcileJob(ctx context.Context, key string, job *daskv1.D
 	}
 	expKey := jobExpectationKey(key)
 	if !c.expect.Satisfied(expKey) {
-		return 0, nil // the runner Pod we created is not in the cache yet
+		// The runner Pod we created (or deleted) is not in the cache yet;
+		// should its event be lost, look again when the expectation expires.
+		return c.expect.Remaining(expKey), nil
 	}
 	runner, err := c.caches.pod(job.Namespace, resources.RunnerPodName(job.Name))
 	if err != nil && !apierrors.IsNotFound(err) {
@@ -154,7 +186,7 @@ func (c *Controller) reconcileJob(ctx context.Context, key string, job *daskv1.D
 	}
 	desired := resources.RunnerPod(job, cluster, c.opts.ClusterDomain)
 	limit := jobBackoffLimit(job, desired.Spec.RestartPolicy)
-	if runner != nil {
+	if runner != nil && runner.DeletionTimestamp == nil {
 		// The runner says which attempt it is, should the status write
 		// that followed its creation have been lost.
 		if n, err := strconv.Atoi(runner.Annotations[resources.AnnotationAttempt]); err == nil && int32(n) > status.Attempts {
@@ -233,10 +265,6 @@ func (c *Controller) reconcileJob(ctx context.Context, key string, job *daskv1.D
 		if status.JobStatus == daskv1.JobCreated {
 			status.JobStatus = daskv1.JobClusterCreated
 		}
-	}
-	if job.Spec.ActiveDeadlineSeconds != nil && status.StartTime != nil {
-		deadline := status.StartTime.Add(time.Duration(*job.Spec.ActiveDeadlineSeconds) * time.Second)
-		return deadline.Sub(now) + 100*time.Millisecond, nil
 	}
 	return 0, nil
 }

@@ -15,6 +15,7 @@ import (
 	k8stesting "k8s.io/client-go/testing"
 
 	daskv1 "github.com/dask-operator/dask-operator/pkg/apis/kubernetes.dask.org/v1"
+	"github.com/dask-operator/dask-operator/pkg/expectations"
 	"github.com/dask-operator/dask-operator/pkg/resources"
 )
 
@@ -196,6 +197,7 @@ func TestJobStatusMachine(t *testing.T) {
 			func() *daskv1.DaskJob {
 				j := daskJob("j", "")
 				j.Spec.ActiveDeadlineSeconds = ptr(int64(30))
+				j.CreationTimestamp = started
 				j.Status.Attempts, j.Status.StartTime, j.Status.JobStatus = 1, &started, daskv1.JobRunning
 				return j
 			},
@@ -212,6 +214,7 @@ func TestJobStatusMachine(t *testing.T) {
 			func() *daskv1.DaskJob {
 				j := daskJob("j", "")
 				j.Spec.ActiveDeadlineSeconds = ptr(int64(90))
+				j.CreationTimestamp = started
 				j.Status.Attempts, j.Status.StartTime, j.Status.JobStatus = 1, &started, daskv1.JobRunning
 				return j
 			},
@@ -219,6 +222,53 @@ func TestJobStatusMachine(t *testing.T) {
 				return []runtime.Object{jobCluster(j), runnerIn(j, corev1.PodRunning, 0)}
 			},
 			func(t *testing.T, f *fixture, s daskv1.DaskJobStatus, requeue time.Duration) {
+				assert.InDelta(t, 30*time.Second, requeue, float64(time.Second))
+			}},
+		{"issue 15 item 6: the deadline counts from the job's creation, even when the runner never starts",
+			func() *daskv1.DaskJob {
+				j := daskJob("j", "")
+				j.Spec.ActiveDeadlineSeconds = ptr(int64(30))
+				j.CreationTimestamp = started
+				j.Status.Attempts, j.Status.JobStatus = 1, daskv1.JobClusterCreated
+				return j
+			},
+			func(j *daskv1.DaskJob) []runtime.Object {
+				return []runtime.Object{jobCluster(j), runnerIn(j, corev1.PodPending, 0)}
+			},
+			func(t *testing.T, f *fixture, s daskv1.DaskJobStatus, _ time.Duration) {
+				assert.Equal(t, daskv1.JobFailed, s.JobStatus)
+				assert.Equal(t, ReasonDeadlineExceeded, apimeta.FindStatusCondition(s.Conditions, CondFailed).Reason)
+				assert.Equal(t, []string{"j"}, deletedNames(f, "daskclusters"), "the cluster of a stuck job goes")
+			}},
+		{"issue 15 item 6: a pending runner within the deadline syncs again when it passes",
+			func() *daskv1.DaskJob {
+				j := daskJob("j", "")
+				j.Spec.ActiveDeadlineSeconds = ptr(int64(90))
+				j.CreationTimestamp = started
+				j.Status.Attempts, j.Status.JobStatus = 1, daskv1.JobClusterCreated
+				return j
+			},
+			func(j *daskv1.DaskJob) []runtime.Object {
+				return []runtime.Object{jobCluster(j), runnerIn(j, corev1.PodPending, 0)}
+			},
+			func(t *testing.T, f *fixture, s daskv1.DaskJobStatus, requeue time.Duration) {
+				assert.InDelta(t, 30*time.Second, requeue, float64(time.Second))
+			}},
+		{"issue 15 item 6: after a resume the deadline counts from the resume",
+			func() *daskv1.DaskJob {
+				j := daskJob("j", "")
+				j.Spec.ActiveDeadlineSeconds = ptr(int64(90))
+				j.CreationTimestamp = metav1.NewTime(now.Add(-time.Hour))
+				j.Status.Conditions = []metav1.Condition{{Type: CondSuspended, Status: metav1.ConditionFalse, Reason: ReasonResumed,
+					LastTransitionTime: started}}
+				j.Status.Attempts, j.Status.JobStatus = 1, daskv1.JobClusterCreated
+				return j
+			},
+			func(j *daskv1.DaskJob) []runtime.Object {
+				return []runtime.Object{jobCluster(j), runnerIn(j, corev1.PodPending, 0)}
+			},
+			func(t *testing.T, f *fixture, s daskv1.DaskJobStatus, requeue time.Duration) {
+				assert.NotEqual(t, daskv1.JobFailed, s.JobStatus)
 				assert.InDelta(t, 30*time.Second, requeue, float64(time.Second))
 			}},
 		{"a suspended job deletes its runner and cluster",
@@ -328,4 +378,48 @@ func TestLatestWritesWinOverAStaleCache(t *testing.T) {
 	recreated := daskJob("j", "")
 	recreated.UID, recreated.ResourceVersion = "another", "5"
 	assert.Same(t, recreated, l.newest("ns/j", recreated), "a new object of the same name is not confused with the old")
+}
+
+// Issue 15, item 5: suspending and resuming a job is not a failure: with
+// restartPolicy Never the resumed job starts a new runner instead of
+// failing, and no retry is used up.
+func TestSuspendAndResumeIsNotAFailure(t *testing.T) {
+	for _, policy := range []corev1.RestartPolicy{corev1.RestartPolicyNever, corev1.RestartPolicyOnFailure} {
+		t.Run(string(policy), func(t *testing.T) {
+			j := daskJob("j", policy)
+			j.Spec.Suspend = ptr(true)
+			j.Status.Attempts, j.Status.JobStatus = 1, daskv1.JobRunning
+			f := newFixture(t, j, jobCluster(j), runnerIn(j, corev1.PodRunning, 0))
+			_, err := f.ctrl.syncJob(context.Background(), "ns/j")
+			require.NoError(t, err)
+			suspended := lastJobStatus(t, f)
+			require.Equal(t, daskv1.JobSuspended, suspended.JobStatus)
+
+			// Resumed: the runner and cluster are gone.
+			resumed := daskJob("j", policy)
+			resumed.Status = suspended
+			f = newFixture(t, resumed)
+			_, err = f.ctrl.syncJob(context.Background(), "ns/j")
+			require.NoError(t, err)
+			s := lastJobStatus(t, f)
+			assert.NotEqual(t, daskv1.JobFailed, s.JobStatus)
+			assert.Zero(t, s.Failed, "the pause used no retry")
+			assert.Len(t, f.actions("create", "pods"), 1, "a new runner starts")
+		})
+	}
+}
+
+// Issue 15, item 7: while the runner Pod the job created is not in the
+// cache, the job is looked at again when the expectation expires, not only
+// at the next resync.
+func TestJobWithUnmetExpectationsRequeues(t *testing.T) {
+	j := daskJob("j", "")
+	f := newFixture(t, j, jobCluster(j))
+	_, err := f.ctrl.syncJob(context.Background(), "ns/j")
+	require.NoError(t, err)
+	require.Len(t, f.actions("create", "pods"), 1)
+	requeue, err := f.ctrl.syncJob(context.Background(), "ns/j")
+	require.NoError(t, err)
+	assert.Greater(t, requeue, time.Duration(0))
+	assert.LessOrEqual(t, requeue, expectations.DefaultTTL+time.Second)
 }

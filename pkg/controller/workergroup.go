@@ -93,6 +93,10 @@ func (c *Controller) syncWorkerGroup(ctx context.Context, key string) (time.Dura
 			fmt.Sprintf("workers join DaskCluster %q", cluster.Name))
 		if c.expect.Satisfied(key) {
 			requeue, manageErr = c.manageWorkers(ctx, key, group, cluster, active, terminal, status)
+		} else {
+			// Should the events of our own creations or deletions be lost,
+			// look again when their expectations expire.
+			requeue = c.expect.Remaining(key)
 		}
 	}
 

@@ -110,6 +110,22 @@ func (e *Expectations) Satisfied(key string) bool {
 	return false
 }
 
+// Remaining returns how long key's unmet expectations are still waited for
+// (0 when they are met): a controller requeues for that long, so that a lost
+// event delays it by at most the TTL, not until the next resync.
+func (e *Expectations) Remaining(key string) time.Duration {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	en, ok := e.entries[key]
+	if !ok || (en.creations.Len() == 0 && en.deletions.Len() == 0) {
+		return 0
+	}
+	if d := en.since.Add(e.ttl).Sub(e.now()); d > 0 {
+		return d + 10*time.Millisecond
+	}
+	return time.Millisecond
+}
+
 // Pending returns how many creations and deletions key still waits for.
 func (e *Expectations) Pending(key string) (creations, deletions int) {
 	e.mu.Lock()

@@ -50,3 +50,19 @@ func TestForget(t *testing.T) {
 	e.Forget("ns/g")
 	assert.True(t, e.Satisfied("ns/g"))
 }
+
+func TestRemainingIsTheTimeLeftToWait(t *testing.T) {
+	now := time.Unix(1_000, 0)
+	e := New(time.Minute)
+	e.SetClock(func() time.Time { return now })
+	assert.Zero(t, e.Remaining("ns/g"), "nothing expected")
+	e.ExpectCreations("ns/g", "a")
+	now = now.Add(20 * time.Second)
+	assert.InDelta(t, 40*time.Second, e.Remaining("ns/g"), float64(100*time.Millisecond))
+	now = now.Add(time.Minute)
+	assert.Greater(t, e.Remaining("ns/g"), time.Duration(0), "expired but not yet dropped: sync at once")
+	assert.True(t, e.Satisfied("ns/g"))
+	e.ExpectDeletions("ns/g", "b")
+	e.DeletionObserved("ns/g", "b")
+	assert.Zero(t, e.Remaining("ns/g"), "met")
+}

@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/dynamic"
 
@@ -52,6 +53,7 @@ func TestValidationRejectsWithClearMessages(t *testing.T) {
 	cluster := testenv.Fixture(t, "cluster.yaml").Object
 	group := testenv.Fixture(t, "workergroup.yaml").Object
 	autoscaler := testenv.Fixture(t, "autoscaler.yaml").Object
+	job := testenv.Fixture(t, "job.yaml").Object
 
 	cases := []struct {
 		name  string
@@ -81,6 +83,9 @@ func TestValidationRejectsWithClearMessages(t *testing.T) {
 			require.NoError(t, unstructured.SetNestedField(u.Object, int64(5), "spec", "minimum"))
 			require.NoError(t, unstructured.SetNestedField(u.Object, int64(2), "spec", "maximum"))
 		}, []string{"spec.minimum", "less than or equal to spec.maximum"}},
+		{"issue 15 item 6: a job runner that always restarts", job, func(u *unstructured.Unstructured) {
+			require.NoError(t, unstructured.SetNestedField(u.Object, "Always", "spec", "job", "spec", "restartPolicy"))
+		}, []string{"spec.job.spec.restartPolicy", "OnFailure or Never"}},
 		{"negative minimum", autoscaler, func(u *unstructured.Unstructured) {
 			require.NoError(t, unstructured.SetNestedField(u.Object, int64(-1), "spec", "minimum"))
 		}, []string{"spec.minimum"}},
@@ -101,6 +106,21 @@ func TestValidationRejectsWithClearMessages(t *testing.T) {
 	ok := cluster.DeepCopy()
 	ok.SetName(strings.Repeat("a", 53))
 	_, err := dryRunCreate(t, ns, ok)
+	assert.NoError(t, err)
+}
+
+// Issue 15, item 11: a group's spec.cluster cannot be changed; its other
+// fields can.
+func TestWorkerGroupClusterIsImmutable(t *testing.T) {
+	ns := newNamespace(t)
+	applyFixture(t, ns, "workergroup.yaml", nil)
+	ctx := context.Background()
+	_, err := dask.KubernetesV1().DaskWorkerGroups(ns).Patch(ctx, "simple-additional", types.MergePatchType,
+		[]byte(`{"spec":{"cluster":"another"}}`), metav1.PatchOptions{})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "spec.cluster is immutable")
+	_, err = dask.KubernetesV1().DaskWorkerGroups(ns).Patch(ctx, "simple-additional", types.MergePatchType,
+		[]byte(`{"spec":{"worker":{"replicas":3}}}`), metav1.PatchOptions{})
 	assert.NoError(t, err)
 }
 

@@ -177,10 +177,13 @@ func TestJobDeadline(t *testing.T) {
 	})
 }
 
+// Suspend and resume, twice; with restartPolicy Never (no retry at all) a
+// pause is not a failure (issue 15, item 5).
 func TestJobSuspendAndResume(t *testing.T) {
 	ns := newNamespace(t)
 	applyFixture(t, ns, "job.yaml", func(u *unstructured.Unstructured) {
 		require.NoError(t, unstructured.SetNestedField(u.Object, true, "spec", "suspend"))
+		require.NoError(t, unstructured.SetNestedField(u.Object, "Never", "spec", "job", "spec", "restartPolicy"))
 	})
 	j := waitJobStatus(t, ns, "simple-job", daskv1.JobSuspended, 30*time.Second)
 	assert.Equal(t, metav1.ConditionTrue, condition(j.Status.Conditions, "Suspended").Status)
@@ -202,9 +205,25 @@ func TestJobSuspendAndResume(t *testing.T) {
 	patch = []byte(`{"spec":{"suspend":false}}`)
 	_, err = dask.KubernetesV1().DaskJobs(ns).Patch(context.Background(), "simple-job", types.MergePatchType, patch, metav1.PatchOptions{})
 	require.NoError(t, err)
-	waitJobStatus(t, ns, "simple-job", daskv1.JobRunning, time.Minute)
+	j = waitJobStatus(t, ns, "simple-job", daskv1.JobRunning, time.Minute)
+	assert.Zero(t, j.Status.Failed, "a pause is not a failure")
 	finishRunner(t, ns, "simple-job-runner", 0)
 	waitJobStatus(t, ns, "simple-job", daskv1.JobSuccessful, 30*time.Second)
+}
+
+// A runner that is never scheduled does not keep the job and its cluster
+// forever: the deadline counts from the job's start (issue 15, item 6).
+func TestJobDeadlineCountsWithoutARunningRunner(t *testing.T) {
+	ns := newNamespace(t)
+	applyFixture(t, ns, "job.yaml", func(u *unstructured.Unstructured) {
+		require.NoError(t, unstructured.SetNestedField(u.Object, int64(5), "spec", "activeDeadlineSeconds"))
+		require.NoError(t, unstructured.SetNestedStringMap(u.Object, map[string]string{"no-such-label": "anywhere"},
+			"spec", "job", "spec", "nodeSelector"))
+	})
+	j := waitJobStatus(t, ns, "simple-job", daskv1.JobFailed, time.Minute)
+	assert.Equal(t, "DeadlineExceeded", condition(j.Status.Conditions, "Failed").Reason)
+	assert.Nil(t, j.Status.StartTime, "the runner never ran")
+	waitClusterGone(t, ns, "simple-job")
 }
 
 func TestJobTTLAfterFinished(t *testing.T) {

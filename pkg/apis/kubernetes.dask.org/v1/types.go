@@ -128,8 +128,10 @@ type DaskClusterList struct {
 
 // DaskWorkerGroupSpec describes a group of workers attached to a cluster.
 type DaskWorkerGroupSpec struct {
-	// Cluster is the name of the DaskCluster, in the same namespace, the workers join.
+	// Cluster is the name of the DaskCluster, in the same namespace, the
+	// workers join. It cannot be changed: create another group instead.
 	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="spec.cluster is immutable: create a new DaskWorkerGroup to attach workers to another cluster",reason=FieldValueForbidden
 	Cluster string `json:"cluster"`
 	// Worker describes the worker Pods.
 	Worker WorkerSpec `json:"worker"`
@@ -185,6 +187,7 @@ type DaskWorkerGroupList struct {
 }
 
 // JobRunnerSpec describes the job-runner Pod.
+// +kubebuilder:validation:XValidation:rule="!has(self.spec.restartPolicy) || self.spec.restartPolicy != 'Always'",message="restartPolicy must be OnFailure or Never: a runner that always restarts never ends its job",fieldPath=".spec.restartPolicy",reason=FieldValueInvalid
 type JobRunnerSpec struct {
 	// Metadata is added to the runner Pod.
 	// +optional
@@ -215,7 +218,8 @@ type DaskJobSpec struct {
 	// +optional
 	BackoffLimit *int32 `json:"backoffLimit,omitempty"`
 	// ActiveDeadlineSeconds fails the job (reason DeadlineExceeded) when it has
-	// been active this long since its start time.
+	// been active this long: since it was created or last resumed, whether or
+	// not its runner ever started (as for a Kubernetes Job).
 	// +kubebuilder:validation:Minimum=1
 	// +optional
 	ActiveDeadlineSeconds *int64 `json:"activeDeadlineSeconds,omitempty"`

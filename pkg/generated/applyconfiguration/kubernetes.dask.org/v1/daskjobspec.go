@@ -32,7 +32,8 @@ type DaskJobSpecApplyConfiguration struct {
 	// Pods with Never. Unset means 6, like a Kubernetes Job.
 	BackoffLimit *int32 `json:"backoffLimit,omitempty"`
 	// ActiveDeadlineSeconds fails the job (reason DeadlineExceeded) when it has
-	// been active this long since its start time.
+	// been active this long: since it was created or last resumed, whether or
+	// not its runner ever started (as for a Kubernetes Job).
 	ActiveDeadlineSeconds *int64 `json:"activeDeadlineSeconds,omitempty"`
 	// TTLSecondsAfterFinished deletes the DaskJob this long after it finished.
 	// Unset keeps it.

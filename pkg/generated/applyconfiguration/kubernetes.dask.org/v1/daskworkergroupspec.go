@@ -23,7 +23,8 @@ package v1
 //
 // DaskWorkerGroupSpec describes a group of workers attached to a cluster.
 type DaskWorkerGroupSpecApplyConfiguration struct {
-	// Cluster is the name of the DaskCluster, in the same namespace, the workers join.
+	// Cluster is the name of the DaskCluster, in the same namespace, the
+	// workers join. It cannot be changed: create another group instead.
 	Cluster *string `json:"cluster,omitempty"`
 	// Worker describes the worker Pods.
 	Worker *WorkerSpecApplyConfiguration `json:"worker,omitempty"`
