@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -14,6 +15,7 @@ import (
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
@@ -80,8 +82,8 @@ func (c *Controller) syncCluster(ctx context.Context, key string) (time.Duration
 
 	if err := resources.ValidateClusterName(cluster.Name); err != nil {
 		status.Phase = daskv1.DaskClusterError
+		c.warnOnce(cluster, cached.Status.Conditions, CondResourcesCreated, ReasonInvalidName, err.Error())
 		setCondition(&status.Conditions, cluster.Generation, CondResourcesCreated, metav1.ConditionFalse, ReasonInvalidName, err.Error())
-		c.recorder.Event(cluster, corev1.EventTypeWarning, ReasonInvalidName, err.Error()+"; nothing is created")
 		return 0, c.writeClusterStatus(ctx, cached, status)
 	}
 
@@ -96,6 +98,10 @@ func (c *Controller) syncCluster(ctx context.Context, key string) (time.Duration
 		reason := ReasonCreateFailed
 		if isPermanent(createErr) {
 			status.Phase = daskv1.DaskClusterError
+		}
+		if msg, ok := conflictIn(createErr); ok {
+			reason = ReasonNameConflict
+			c.warnOnce(cluster, cached.Status.Conditions, CondResourcesCreated, reason, msg)
 		}
 		setCondition(&status.Conditions, cluster.Generation, CondResourcesCreated, metav1.ConditionFalse, reason, createErr.Error())
 	} else {
@@ -206,10 +212,53 @@ func ownedBy(obj metav1.Object, owner metav1.Object) bool {
 	return ref != nil && ref.UID == owner.GetUID()
 }
 
-func (c *Controller) conflict(owner *daskv1.DaskCluster, kind, name string) error {
-	msg := fmt.Sprintf("%s %s already exists and is not controlled by this DaskCluster; delete or rename it", kind, name)
-	c.recorder.Event(owner, corev1.EventTypeWarning, ReasonNameConflict, msg)
-	return errors.New(msg)
+// errNameConflict is a child's name taken by an object another owner (or
+// no owner) controls: the user must delete or rename one of them. It is
+// reported once, as a condition and a Warning event, and retried with
+// backoff, since the other object's deletion may bring no event.
+type errNameConflict struct{ msg string }
+
+func (e errNameConflict) Error() string { return e.msg }
+
+func nameConflict(kind, name, ownerKind string) error {
+	return errNameConflict{fmt.Sprintf("%s %s already exists and is not controlled by this %s; delete or rename it", kind, name, ownerKind)}
+}
+
+func conflictIn(err error) (string, bool) {
+	var nc errNameConflict
+	if errors.As(err, &nc) {
+		return nc.msg, true
+	}
+	return "", false
+}
+
+// alreadyExists handles a create refused because the name is taken. The
+// object is read live (get): the cache may lag behind our own create, or
+// not hold the object at all (a foreign Pod without the operator's labels is
+// never in the label-filtered cache). Ours means the cache lags: retry. Not
+// ours is a real conflict.
+func alreadyExists[T metav1.Object](ctx context.Context, owner metav1.Object, ownerKind, kind, name string,
+	get func(context.Context, string, metav1.GetOptions) (T, error)) error {
+	live, err := get(ctx, name, metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
+		return fmt.Errorf("%s %s existed at create and is gone now; creating it again", kind, name)
+	case err != nil:
+		return fmt.Errorf("%s %s exists; reading it: %w", kind, name, err)
+	case ownedBy(live, owner):
+		return fmt.Errorf("%s %s exists but is not in the cache yet", kind, name)
+	}
+	return nameConflict(kind, name, ownerKind)
+}
+
+// warnOnce records a Warning event unless the object's condition already
+// says the same: a standing problem is reported once, not on every sync.
+func (c *Controller) warnOnce(obj runtime.Object, conds []metav1.Condition, typ, reason, msg string) {
+	if old := apimeta.FindStatusCondition(conds, typ); old != nil && old.Status == metav1.ConditionFalse && old.Reason == reason &&
+		strings.Contains(old.Message, msg) {
+		return
+	}
+	c.recorder.Event(obj, corev1.EventTypeWarning, reason, msg)
 }
 
 // createFailed reports a failed create: an Invalid answer is the user's to
@@ -238,7 +287,7 @@ func (c *Controller) ensureSchedulerService(ctx context.Context, cluster *daskv1
 	if apierrors.IsNotFound(err) {
 		created, err := c.kube.CoreV1().Services(cluster.Namespace).Create(ctx, desired, metav1.CreateOptions{})
 		if apierrors.IsAlreadyExists(err) {
-			return nil, c.conflict(cluster, "Service", desired.Name)
+			return nil, alreadyExists(ctx, cluster, "DaskCluster", "Service", desired.Name, c.kube.CoreV1().Services(cluster.Namespace).Get)
 		}
 		if err != nil {
 			return nil, c.createFailed(cluster, "Service", desired.Name, err)
@@ -250,7 +299,7 @@ func (c *Controller) ensureSchedulerService(ctx context.Context, cluster *daskv1
 		return nil, err
 	}
 	if !ownedBy(existing, cluster) {
-		return nil, c.conflict(cluster, "Service", desired.Name)
+		return nil, nameConflict("Service", desired.Name, "DaskCluster")
 	}
 	if updated, changed := resources.ServiceNeedsUpdate(existing, desired); changed {
 		out, err := c.kube.CoreV1().Services(cluster.Namespace).Update(ctx, updated, metav1.UpdateOptions{})
@@ -273,9 +322,7 @@ func (c *Controller) ensureSchedulerPod(ctx context.Context, cluster *daskv1.Das
 	if apierrors.IsNotFound(err) {
 		created, err := c.kube.CoreV1().Pods(cluster.Namespace).Create(ctx, desired, metav1.CreateOptions{})
 		if apierrors.IsAlreadyExists(err) {
-			// Our cache lags (a Pod being deleted, or just created): try again
-			// once it has caught up; a foreign Pod is reported then.
-			return nil, fmt.Errorf("scheduler Pod %s exists but is not in the cache yet", desired.Name)
+			return nil, alreadyExists(ctx, cluster, "DaskCluster", "Pod", desired.Name, c.kube.CoreV1().Pods(cluster.Namespace).Get)
 		}
 		if err != nil {
 			return nil, c.createFailed(cluster, "Pod", desired.Name, err)
@@ -287,15 +334,10 @@ func (c *Controller) ensureSchedulerPod(ctx context.Context, cluster *daskv1.Das
 		return nil, err
 	}
 	if !ownedBy(existing, cluster) {
-		return nil, c.conflict(cluster, "Pod", desired.Name)
+		return nil, nameConflict("Pod", desired.Name, "DaskCluster")
 	}
-	// Labels and annotations added to the cluster reach its running scheduler.
-	if patch := resources.MetadataPatch(existing, desired); patch != nil && existing.DeletionTimestamp == nil {
-		if _, err := c.kube.CoreV1().Pods(cluster.Namespace).Patch(ctx, existing.Name, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil && !apierrors.IsNotFound(err) {
-			return existing, err
-		}
-	}
-	// A Pod that ended is replaced; a running one is left to the kubelet,
+	// A Pod that ended is replaced (whatever else fails: nothing may stand in
+	// the way of a new scheduler); a running one is left to the kubelet,
 	// which restarts its containers.
 	if podTerminal(existing) && existing.DeletionTimestamp == nil {
 		uid := existing.UID
@@ -306,6 +348,13 @@ func (c *Controller) ensureSchedulerPod(ctx context.Context, cluster *daskv1.Das
 			return existing, err
 		}
 		c.recorder.Eventf(cluster, corev1.EventTypeNormal, ReasonReplaced, "Scheduler Pod %s ended (%s); replacing it", existing.Name, existing.Status.Phase)
+		return existing, nil
+	}
+	// Labels and annotations added to the cluster reach its running scheduler.
+	if patch := resources.MetadataPatch(existing, desired); patch != nil && existing.DeletionTimestamp == nil {
+		if _, err := c.kube.CoreV1().Pods(cluster.Namespace).Patch(ctx, existing.Name, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil && !apierrors.IsNotFound(err) {
+			return existing, fmt.Errorf("pass labels and annotations on to scheduler Pod %s: %w", existing.Name, err)
+		}
 	}
 	return existing, nil
 }
@@ -316,7 +365,7 @@ func (c *Controller) ensureDefaultWorkerGroup(ctx context.Context, cluster *dask
 	if apierrors.IsNotFound(err) {
 		created, err := c.dask.KubernetesV1().DaskWorkerGroups(cluster.Namespace).Create(ctx, desired, metav1.CreateOptions{})
 		if apierrors.IsAlreadyExists(err) {
-			return nil, fmt.Errorf("DaskWorkerGroup %s exists but is not in the cache yet", desired.Name)
+			return nil, alreadyExists(ctx, cluster, "DaskCluster", "DaskWorkerGroup", desired.Name, c.dask.KubernetesV1().DaskWorkerGroups(cluster.Namespace).Get)
 		}
 		if err != nil {
 			return nil, c.createFailed(cluster, "DaskWorkerGroup", desired.Name, err)
@@ -332,7 +381,7 @@ func (c *Controller) ensureDefaultWorkerGroup(ctx context.Context, cluster *dask
 			// adoptClusterMembers takes it over.
 			return existing, nil
 		}
-		return nil, c.conflict(cluster, "DaskWorkerGroup", desired.Name)
+		return nil, nameConflict("DaskWorkerGroup", desired.Name, "DaskCluster")
 	}
 	// Scaled directly (kubectl scale daskworkergroup, an autoscaler, an HPA):
 	// the group's count stands and the cluster's spec follows it. Which side

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -21,6 +22,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	kubefake "k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
+	"k8s.io/client-go/tools/record"
 
 	daskv1 "github.com/dask-operator/dask-operator/pkg/apis/kubernetes.dask.org/v1"
 	"github.com/dask-operator/dask-operator/pkg/daskapi"
@@ -42,6 +44,9 @@ type fixture struct {
 	// set, its HTTP status instead.
 	workers     string
 	workersCode int
+	// recorder holds the events the controller recorded; seen, those read.
+	recorder *record.FakeRecorder
+	seen     []string
 }
 
 // newFixture builds a Controller on fake clientsets whose caches hold the
@@ -80,6 +85,8 @@ func newFixture(t *testing.T, objs ...runtime.Object) *fixture {
 	require.NoError(t, err)
 	f.ctrl, err = New(f.kube, f.dask, Options{Resolver: resolver, RetireFallbackAfter: -1})
 	require.NoError(t, err)
+	f.recorder = record.NewFakeRecorder(1000)
+	f.ctrl.recorder = f.recorder
 	for _, o := range objs {
 		f.addToCache(o)
 	}
@@ -513,4 +520,84 @@ func TestDefaultGroupScaledDirectlyIsFollowed(t *testing.T) {
 	require.NoError(t, err)
 	assert.Empty(t, clusterPatches(f))
 	assert.Empty(t, groupUpdates(f))
+}
+
+// Issue 15, item 4: a failed scheduler Pod is replaced even when passing
+// labels on to it is refused (as under an RBAC without patch on pods).
+func TestFailedSchedulerIsReplacedWhatever(t *testing.T) {
+	c := cluster("c")
+	c.Labels = map[string]string{"team": "new"}
+	sched := resources.SchedulerPod(c)
+	sched.Labels["team"] = "old"
+	sched.UID = "uid-sched"
+	sched.Status.Phase = corev1.PodFailed
+	f := newFixture(t, c, sched)
+	f.kube.PrependReactor("patch", "pods", func(k8stesting.Action) (bool, runtime.Object, error) {
+		return true, nil, apierrors.NewForbidden(corev1.Resource("pods"), sched.Name, errors.New("no patch"))
+	})
+	_, _ = f.ctrl.syncCluster(context.Background(), "ns/c")
+	assert.Equal(t, []string{sched.Name}, deletedNames(f, "pods"), "the failed scheduler is deleted, to be recreated")
+}
+
+// Issue 15, item 8: a create refused with AlreadyExists is told apart by
+// reading the object live: our own object in a lagging cache is retried
+// quietly; a foreign one (outside the label-filtered cache) is a conflict,
+// reported once as a condition and a Warning event.
+func TestAlreadyExistsIsReadLive(t *testing.T) {
+	c := cluster("c")
+	foreign := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "c-scheduler", Namespace: "ns", UID: "someone-else"}}
+	f := newFixture(t, c)
+	require.NoError(t, f.kube.Tracker().Add(foreign)) // in the API server, not in the cache
+	ctx := context.Background()
+	_, err := f.ctrl.syncCluster(ctx, "ns/c")
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "Pod c-scheduler already exists and is not controlled by this DaskCluster")
+	var written *daskv1.DaskCluster
+	for _, a := range f.dask.Actions() {
+		if a.GetSubresource() == "status" {
+			written = a.(k8stesting.UpdateAction).GetObject().(*daskv1.DaskCluster)
+		}
+	}
+	require.NotNil(t, written)
+	cond := apimeta.FindStatusCondition(written.Status.Conditions, CondResourcesCreated)
+	require.NotNil(t, cond)
+	assert.Equal(t, ReasonNameConflict, cond.Reason)
+	assert.Equal(t, 1, countEvents(f, ReasonNameConflict))
+
+	// The next sync, with that condition already written, warns no more.
+	c2 := c.DeepCopy()
+	c2.Status = written.Status
+	f.addToCache(c2)
+	_, err = f.ctrl.syncCluster(ctx, "ns/c")
+	require.Error(t, err)
+	assert.Equal(t, 1, countEvents(f, ReasonNameConflict), "a standing conflict is reported once")
+
+	// Our own Pod that the cache has not seen yet is no conflict.
+	own := resources.SchedulerPod(c)
+	f = newFixture(t, c)
+	require.NoError(t, f.kube.Tracker().Add(own))
+	_, err = f.ctrl.syncCluster(ctx, "ns/c")
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "not in the cache yet")
+	assert.Zero(t, countEvents(f, ReasonNameConflict))
+}
+
+// countEvents counts the events of a reason recorded so far.
+func countEvents(f *fixture, reason string) int {
+	for {
+		select {
+		case e := <-f.recorder.Events:
+			f.seen = append(f.seen, e)
+			continue
+		default:
+		}
+		break
+	}
+	n := 0
+	for _, e := range f.seen {
+		if strings.Contains(e, " "+reason+" ") {
+			n++
+		}
+	}
+	return n
 }

@@ -85,6 +85,13 @@ func (c *Controller) syncJob(ctx context.Context, key string) (time.Duration, er
 	}
 
 	requeue, syncErr := c.reconcileJob(ctx, key, job, status)
+	if msg, ok := conflictIn(syncErr); ok {
+		c.warnOnce(job, job.Status.Conditions, CondResourcesCreated, ReasonNameConflict, msg)
+		setCondition(&status.Conditions, job.Generation, CondResourcesCreated, metav1.ConditionFalse, ReasonNameConflict, msg)
+	} else if cond := apimeta.FindStatusCondition(status.Conditions, CondResourcesCreated); cond != nil && syncErr == nil && !jobFinished(status.JobStatus) &&
+		status.JobStatus != daskv1.JobSuspended {
+		apimeta.RemoveStatusCondition(&status.Conditions, CondResourcesCreated)
+	}
 	if !equality.Semantic.DeepEqual(&job.Status, status) {
 		updated := job.DeepCopy()
 		updated.Status = *status
@@ -180,9 +187,7 @@ func (c *Controller) reconcileActiveJob(ctx context.Context, key string, job *da
 		return 0, err
 	}
 	if runner != nil && !ownedBy(runner, job) {
-		msg := fmt.Sprintf("Pod %s already exists and is not controlled by this DaskJob; delete or rename it", runner.Name)
-		c.recorder.Event(job, corev1.EventTypeWarning, ReasonNameConflict, msg)
-		return 0, errors.New(msg)
+		return 0, nameConflict("Pod", runner.Name, "DaskJob")
 	}
 	desired := resources.RunnerPod(job, cluster, c.opts.ClusterDomain)
 	limit := jobBackoffLimit(job, desired.Spec.RestartPolicy)
@@ -279,7 +284,7 @@ func (c *Controller) createRunner(ctx context.Context, expKey string, job *daskv
 	if err != nil {
 		c.expect.CreationObserved(expKey, pod.Name)
 		if apierrors.IsAlreadyExists(err) {
-			return fmt.Errorf("runner Pod %s exists but is not in the cache yet", pod.Name)
+			return alreadyExists(ctx, job, "DaskJob", "Pod", pod.Name, c.kube.CoreV1().Pods(job.Namespace).Get)
 		}
 		msg := fmt.Sprintf("create runner Pod %s: %v", pod.Name, err)
 		c.recorder.Event(job, corev1.EventTypeWarning, ReasonCreateFailed, msg)
@@ -339,9 +344,7 @@ func (c *Controller) ensureJobCluster(ctx context.Context, job *daskv1.DaskJob) 
 	existing, err := c.caches.cluster(job.Namespace, desired.Name)
 	if err == nil {
 		if !ownedBy(existing, job) {
-			msg := fmt.Sprintf("DaskCluster %s already exists and is not controlled by this DaskJob; delete it or rename the job", desired.Name)
-			c.recorder.Event(job, corev1.EventTypeWarning, ReasonNameConflict, msg)
-			return nil, errors.New(msg)
+			return nil, nameConflict("DaskCluster", desired.Name, "DaskJob")
 		}
 		// Labels and annotations added to or removed from the job reach it.
 		if patch := resources.MetadataPatch(existing, desired); patch != nil && existing.DeletionTimestamp == nil {
@@ -356,7 +359,7 @@ func (c *Controller) ensureJobCluster(ctx context.Context, job *daskv1.DaskJob) 
 	}
 	created, err := c.dask.KubernetesV1().DaskClusters(job.Namespace).Create(ctx, desired, metav1.CreateOptions{})
 	if apierrors.IsAlreadyExists(err) {
-		return nil, fmt.Errorf("DaskCluster %s exists but is not in the cache yet", desired.Name)
+		return nil, alreadyExists(ctx, job, "DaskJob", "DaskCluster", desired.Name, c.dask.KubernetesV1().DaskClusters(job.Namespace).Get)
 	}
 	if err != nil {
 		msg := fmt.Sprintf("create DaskCluster %s: %v", desired.Name, err)

@@ -86,6 +86,20 @@ func exercise(t *testing.T, op *operatorProcess, ns string) {
 		require.NoError(t, err)
 		return c.Status.Phase == daskv1.DaskClusterRunning, string(c.Status.Phase)
 	})
+	// Labels and annotations added later reach the running scheduler and
+	// workers (a patch of each Pod: issue 15, item 4).
+	kubectl(t, "label", "-n", ns, "dsk", "simple", "team=data")
+	kubectl(t, "annotate", "-n", ns, "dsk", "simple", "cost-center=42")
+	eventually(t, time.Minute, func() (bool, string) {
+		pods, err := kube.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "dask.org/cluster-name=simple"})
+		require.NoError(t, err)
+		for _, p := range pods.Items {
+			if p.Labels["team"] != "data" || p.Annotations["cost-center"] != "42" {
+				return false, "Pod " + p.Name + " lacks the new label or annotation"
+			}
+		}
+		return len(pods.Items) >= 3, fmt.Sprintf("%d Pods", len(pods.Items))
+	})
 	kubectl(t, "scale", "-n", ns, "dsk", "simple", "--replicas=3")
 	waitWorkers(t, ns, "simple", 3)
 	kubectl(t, "scale", "-n", ns, "dsk", "simple", "--replicas=1")
@@ -124,6 +138,10 @@ func exercise(t *testing.T, op *operatorProcess, ns string) {
 	time.Sleep(time.Second)
 	forbidden := op.logLines("forbidden")
 	assert.Empty(t, forbidden, "the operator needed a permission the manifests do not grant")
+	code, body, err := get("http://" + op.metricsAddr + "/metrics")
+	require.NoError(t, err)
+	require.Equal(t, 200, code)
+	assert.NotRegexp(t, `rest_client_requests_total\{code="403"`, body, "the API server refused a request of the operator")
 	assert.False(t, op.exited(), "the operator is still running")
 }
 
