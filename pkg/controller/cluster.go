@@ -27,7 +27,6 @@ import (
 
 // Event reasons.
 const (
-	ReasonCreated          = "Created"
 	ReasonCreateFailed     = "CreateFailed"
 	ReasonUpdateFailed     = "UpdateFailed"
 	ReasonNameConflict     = "NameConflict"
@@ -46,7 +45,22 @@ type errPermanent struct{ error }
 
 func permanent(err error) error { return errPermanent{err} }
 
+// isPermanent reports whether retrying cannot help: err is permanent, or
+// every error joined in it is. One permanent error among transient ones
+// (errors.Join) must not stop the retries the others need.
 func isPermanent(err error) bool {
+	if err == nil {
+		return false
+	}
+	if joined, ok := err.(interface{ Unwrap() []error }); ok {
+		errs := joined.Unwrap()
+		for _, e := range errs {
+			if e != nil && !isPermanent(e) {
+				return false
+			}
+		}
+		return len(errs) > 0
+	}
 	var p errPermanent
 	return errors.As(err, &p)
 }
@@ -171,7 +185,8 @@ func clusterPhase(svc *corev1.Service) daskv1.DaskClusterPhase {
 }
 
 func (c *Controller) clusterWorkerStatus(cluster *daskv1.DaskCluster, status *daskv1.DaskClusterStatus) {
-	var replicas, ready, desired int32
+	var replicas, ready, desired, defaultReplicas int32
+	defaultGroup := resources.DefaultWorkerGroupName(cluster.Name)
 	for _, g := range c.caches.groupsOf(cluster.Namespace, cluster.Name) {
 		if g.DeletionTimestamp != nil {
 			continue
@@ -179,9 +194,15 @@ func (c *Controller) clusterWorkerStatus(cluster *daskv1.DaskCluster, status *da
 		replicas += g.Status.Replicas
 		ready += g.Status.ReadyReplicas
 		desired += resources.Replicas(&g.Spec.Worker)
+		if g.Name == defaultGroup && ownedBy(g, cluster) {
+			defaultReplicas = g.Status.Replicas
+		}
 	}
 	status.Replicas, status.ReadyReplicas = replicas, ready
-	status.Selector = resources.ClusterWorkersSelector(cluster.Name).String()
+	// The scale subresource describes the default group, which its spec
+	// path (spec.worker.replicas) scales.
+	status.DefaultGroupReplicas = defaultReplicas
+	status.Selector = resources.WorkerGroupSelector(cluster.Name, defaultGroup).String()
 	setCondition(&status.Conditions, cluster.Generation, CondWorkersReady, boolStatus(ready >= desired),
 		map[bool]string{true: "AllReady", false: "NotAllReady"}[ready >= desired],
 		fmt.Sprintf("%d/%d workers ready", ready, desired))
@@ -486,6 +507,11 @@ func (c *Controller) checkIdle(ctx context.Context, key string, cluster *daskv1.
 	interval := c.opts.SchedulerPollInterval
 	if !podReady(pod) {
 		return false, interval
+	}
+	// An answer from before the scheduler (re)started tells of another
+	// scheduler: ask the new one.
+	if res, ok := c.idleChecks.peek(key); ok && res.at.Before(readySince(pod)) {
+		c.idleChecks.forget(key)
 	}
 	if res, ok := c.idleChecks.peek(key); ok && res.err == nil && res.value != nil {
 		idleFor := c.now().Sub(*res.value)

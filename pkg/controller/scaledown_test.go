@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
@@ -13,6 +14,7 @@ import (
 	k8stesting "k8s.io/client-go/testing"
 
 	daskv1 "github.com/dask-operator/dask-operator/pkg/apis/kubernetes.dask.org/v1"
+	"github.com/dask-operator/dask-operator/pkg/metrics"
 )
 
 // waitRetirement waits for the background retire of key to end.
@@ -91,12 +93,15 @@ func TestScaleDownRetiresRegisteredWorkersThatAreNotReady(t *testing.T) {
 	f2 := newFixture(t, c, g, a, busy)
 	f2.workers = `{"workers": [{"name": "g-a", "address": "tcp://10.0.3.1:4000"}]}`
 	f2.retire = func([]string) (int, string) { t.Error("nothing to retire"); return 500, "" }
+	before := testutil.ToFloat64(metrics.ScaleDowns.WithLabelValues("unregistered"))
 	_, err = f2.ctrl.syncWorkerGroup(ctx, "ns/g")
 	require.NoError(t, err)
 	waitRetirement(t, f2, "ns/g")
 	_, err = f2.ctrl.syncWorkerGroup(ctx, "ns/g")
 	require.NoError(t, err)
 	assert.Equal(t, []string{"g-busy"}, deletedNames(f2, "pods"))
+	// Issue 15, item 11: the documented reason is counted.
+	assert.Equal(t, before+1, testutil.ToFloat64(metrics.ScaleDowns.WithLabelValues("unregistered")))
 }
 
 // Issue 15, item 1: a scheduler that answers but fails or is slow to retire

@@ -32,7 +32,6 @@ const (
 	ReasonScaledDown        = "ScaledDown"
 	ReasonFailedCreate      = "FailedCreate"
 	ReasonFailedDelete      = "FailedDelete"
-	ReasonRetiring          = "RetiringWorkers"
 	ReasonRetireFailed      = "RetireWorkersFailed"
 	ReasonRetiredUnknown    = "RetiredWorkerNotFound"
 	ReasonFallbackScaleDown = "FallbackScaleDown"
@@ -79,13 +78,24 @@ func (c *Controller) syncWorkerGroup(ctx context.Context, key string) (time.Dura
 	var requeue time.Duration
 	var manageErr error
 	cluster, err := c.caches.cluster(ns, group.Spec.Cluster)
-	switch {
-	case apierrors.IsNotFound(err) || (err == nil && cluster.DeletionTimestamp != nil):
-		msg := fmt.Sprintf("waiting for DaskCluster %q: no workers are created until it exists", group.Spec.Cluster)
+	waiting := func(reason, msg string) {
 		if c.conditionWouldChange(group.Status.Conditions, CondClusterFound, metav1.ConditionFalse) {
 			c.recorder.Event(group, corev1.EventTypeNormal, ReasonWaitingForCluster, msg)
 		}
-		setCondition(&status.Conditions, group.Generation, CondClusterFound, metav1.ConditionFalse, "ClusterNotFound", msg)
+		setCondition(&status.Conditions, group.Generation, CondClusterFound, metav1.ConditionFalse, reason, msg)
+	}
+	ref := metav1.GetControllerOf(group)
+	switch {
+	case apierrors.IsNotFound(err):
+		waiting("ClusterNotFound", fmt.Sprintf("waiting for DaskCluster %q: no workers are created until it exists", group.Spec.Cluster))
+	case err == nil && cluster.DeletionTimestamp != nil:
+		waiting("ClusterDeleting", fmt.Sprintf("DaskCluster %q is being deleted: no workers are created", group.Spec.Cluster))
+	case err == nil && ref != nil && ref.Kind == "DaskCluster" && ref.UID != cluster.UID:
+		// A new cluster reuses the name of the deleted one that controls
+		// this group: the group goes with its owner and never joins the
+		// new cluster.
+		waiting("OwnerDeleted", fmt.Sprintf("this group belongs to a deleted DaskCluster %q (uid %s), not to the one of that name now; it is being garbage collected",
+			group.Spec.Cluster, ref.UID))
 	case err != nil:
 		return 0, err
 	default:

@@ -107,11 +107,6 @@ func WorkerGroupSelector(cluster, group string) labels.Set {
 	return labels.Set{LabelClusterName: cluster, LabelComponent: ComponentWorker, LabelWorkerGroupName: group}
 }
 
-// ClusterWorkersSelector selects the worker Pods of every group of a cluster.
-func ClusterWorkersSelector(cluster string) labels.Set {
-	return labels.Set{LabelClusterName: cluster, LabelComponent: ComponentWorker}
-}
-
 // ManagedSelector selects every Pod and Service the operator creates; it
 // limits the operator's Pod and Service caches to Dask objects.
 const ManagedSelector = LabelClusterName

@@ -92,7 +92,14 @@ type DaskClusterStatus struct {
 	// ReadyReplicas is the number of ready worker Pods of all the cluster's groups.
 	// +optional
 	ReadyReplicas int32 `json:"readyReplicas,omitempty"`
-	// Selector selects the worker Pods of the default group (for the scale subresource).
+	// DefaultGroupReplicas is the number of worker Pods of the default group,
+	// the group that spec.worker.replicas scales: the scale subresource's
+	// status, so that an HPA counts the Pods it scales. Every other group is
+	// scaled on its own (its own scale subresource).
+	// +optional
+	DefaultGroupReplicas int32 `json:"defaultGroupReplicas,omitempty"`
+	// Selector selects the worker Pods of the default group (for the scale
+	// subresource).
 	// +optional
 	Selector string `json:"selector,omitempty"`
 }
@@ -103,7 +110,7 @@ type DaskClusterStatus struct {
 // +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
 // +kubebuilder:resource:shortName=daskcluster;dsk,categories=dask
 // +kubebuilder:subresource:status
-// +kubebuilder:subresource:scale:specpath=.spec.worker.replicas,statuspath=.status.replicas,selectorpath=.status.selector
+// +kubebuilder:subresource:scale:specpath=.spec.worker.replicas,statuspath=.status.defaultGroupReplicas,selectorpath=.status.selector
 // +kubebuilder:printcolumn:name="Workers",type=integer,JSONPath=`.spec.worker.replicas`
 // +kubebuilder:printcolumn:name="Status",type=string,JSONPath=`.status.phase`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`

@@ -38,7 +38,13 @@ type DaskClusterStatusApplyConfiguration struct {
 	Replicas *int32 `json:"replicas,omitempty"`
 	// ReadyReplicas is the number of ready worker Pods of all the cluster's groups.
 	ReadyReplicas *int32 `json:"readyReplicas,omitempty"`
-	// Selector selects the worker Pods of the default group (for the scale subresource).
+	// DefaultGroupReplicas is the number of worker Pods of the default group,
+	// the group that spec.worker.replicas scales: the scale subresource's
+	// status, so that an HPA counts the Pods it scales. Every other group is
+	// scaled on its own (its own scale subresource).
+	DefaultGroupReplicas *int32 `json:"defaultGroupReplicas,omitempty"`
+	// Selector selects the worker Pods of the default group (for the scale
+	// subresource).
 	Selector *string `json:"selector,omitempty"`
 }
 
@@ -90,6 +96,14 @@ func (b *DaskClusterStatusApplyConfiguration) WithReplicas(value int32) *DaskClu
 // If called multiple times, the ReadyReplicas field is set to the value of the last call.
 func (b *DaskClusterStatusApplyConfiguration) WithReadyReplicas(value int32) *DaskClusterStatusApplyConfiguration {
 	b.ReadyReplicas = &value
+	return b
+}
+
+// WithDefaultGroupReplicas sets the DefaultGroupReplicas field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the DefaultGroupReplicas field is set to the value of the last call.
+func (b *DaskClusterStatusApplyConfiguration) WithDefaultGroupReplicas(value int32) *DaskClusterStatusApplyConfiguration {
+	b.DefaultGroupReplicas = &value
 	return b
 }
 

@@ -1,0 +1,111 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	k8stesting "k8s.io/client-go/testing"
+
+	daskv1 "github.com/dask-operator/dask-operator/pkg/apis/kubernetes.dask.org/v1"
+	"github.com/dask-operator/dask-operator/pkg/resources"
+)
+
+func lastClusterStatus(t *testing.T, f *fixture) daskv1.DaskClusterStatus {
+	t.Helper()
+	var out *daskv1.DaskCluster
+	for _, a := range f.dask.Actions() {
+		if a.GetSubresource() == "status" && a.GetResource().Resource == "daskclusters" {
+			out = a.(k8stesting.UpdateAction).GetObject().(*daskv1.DaskCluster)
+		}
+	}
+	require.NotNil(t, out, "no cluster status written")
+	return out.Status
+}
+
+// Issue 15, item 10: the scale subresource (spec.worker.replicas, the
+// default group's count) reads a status of the default group only, so an
+// HPA does not multiply every group's workers into the default group.
+func TestScaleStatusDescribesTheDefaultGroup(t *testing.T) {
+	c := cluster("c")
+	def := resources.DefaultWorkerGroup(c)
+	def.UID = "uid-default"
+	def.Status.Replicas = 2
+	extra := group("extra", "c", 3)
+	extra.Status.Replicas = 3
+	f := newFixture(t, c, def, extra)
+	_, _ = f.ctrl.syncCluster(context.Background(), "ns/c")
+	s := lastClusterStatus(t, f)
+	assert.Equal(t, int32(2), s.DefaultGroupReplicas)
+	assert.Equal(t, int32(5), s.Replicas, "status.replicas still counts every group")
+	assert.Equal(t, resources.WorkerGroupSelector("c", "c-default").String(), s.Selector)
+}
+
+// Issue 15, item 11: a group controlled by a deleted cluster does not join
+// a new cluster that reuses the name; one of a cluster being deleted says so.
+func TestGroupFollowsOnlyItsOwnCluster(t *testing.T) {
+	c := cluster("c")
+	g := group("g", "c", 2)
+	g.OwnerReferences = []metav1.OwnerReference{resources.ControllerRefToCluster(c)}
+	g.OwnerReferences[0].UID = "uid-of-the-deleted-c"
+	f := newFixture(t, c, g)
+	_, err := f.ctrl.syncWorkerGroup(context.Background(), "ns/g")
+	require.NoError(t, err)
+	assert.Empty(t, f.actions("create", "pods"))
+	cond := apimeta.FindStatusCondition(lastGroupStatus(t, f).Conditions, CondClusterFound)
+	require.NotNil(t, cond)
+	assert.Equal(t, "OwnerDeleted", cond.Reason)
+
+	deleting := cluster("c")
+	now := metav1.Now()
+	deleting.DeletionTimestamp = &now
+	f = newFixture(t, deleting, group("g", "c", 2))
+	_, err = f.ctrl.syncWorkerGroup(context.Background(), "ns/g")
+	require.NoError(t, err)
+	assert.Empty(t, f.actions("create", "pods"))
+	cond = apimeta.FindStatusCondition(lastGroupStatus(t, f).Conditions, CondClusterFound)
+	require.NotNil(t, cond)
+	assert.Equal(t, "ClusterDeleting", cond.Reason, "a cluster being deleted is not 'not found'")
+}
+
+// Issue 15, item 11: one permanent error joined with transient ones does
+// not stop the retries the transient ones need.
+func TestIsPermanentOnlyWhenEveryErrorIs(t *testing.T) {
+	p, transient := permanent(errors.New("invalid spec")), errors.New("connection refused")
+	assert.True(t, isPermanent(p))
+	assert.True(t, isPermanent(fmt.Errorf("create: %w", p)))
+	assert.True(t, isPermanent(errors.Join(p, nil, permanent(errors.New("also invalid")))))
+	assert.False(t, isPermanent(errors.Join(p, transient)))
+	assert.False(t, isPermanent(transient))
+	assert.False(t, isPermanent(nil))
+}
+
+// Issue 15, item 11: after a scheduler restart, an idleness answer of the
+// scheduler before it does not delete the cluster.
+func TestIdleAnswerFromBeforeARestartIsIgnored(t *testing.T) {
+	c := cluster("c")
+	c.Spec.IdleTimeout = 60
+	sched := resources.SchedulerPod(c)
+	sched.UID = "uid-new-scheduler"
+	sched.Status.Phase = corev1.PodRunning
+	sched.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue,
+		LastTransitionTime: metav1.NewTime(time.Now().Add(-10 * time.Second))}}
+	f := newFixture(t, c, sched)
+	idleSince := time.Now().Add(-time.Hour)
+	f.ctrl.idleChecks.results["ns/c"] = asyncResult[*time.Time]{value: &idleSince, at: time.Now().Add(-30 * time.Second)}
+	_, _ = f.ctrl.syncCluster(context.Background(), "ns/c")
+	assert.Empty(t, f.actions("delete", "daskclusters"), "the old scheduler's idleness says nothing of the new one")
+
+	// The same answer from the running scheduler deletes the cluster.
+	f = newFixture(t, c, sched)
+	f.ctrl.idleChecks.results["ns/c"] = asyncResult[*time.Time]{value: &idleSince, at: time.Now()}
+	_, _ = f.ctrl.syncCluster(context.Background(), "ns/c")
+	assert.Len(t, f.actions("delete", "daskclusters"), 1)
+}
