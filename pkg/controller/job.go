@@ -170,12 +170,17 @@ func jobDeadline(job *daskv1.DaskJob, status *daskv1.DaskJobStatus) (time.Time, 
 
 // reconcileActiveJob runs a job that is neither finished nor suspended: its
 // cluster, then its runner, whose phase gives the job's.
-func (c *Controller) reconcileActiveJob(ctx context.Context, key string, job *daskv1.DaskJob, status *daskv1.DaskJobStatus, now time.Time) (time.Duration, error) {
+func (c *Controller) reconcileActiveJob(ctx context.Context, key string, job *daskv1.DaskJob, status *daskv1.DaskJobStatus, now time.Time) (_ time.Duration, err error) {
+	// Passing labels and annotations on may fail (RBAC, a conflict): that is
+	// reported and retried, but never stops the job's own progress.
+	var metaErr error
+	defer func() { err = errors.Join(err, metaErr) }()
 
 	cluster, err := c.ensureJobCluster(ctx, job)
-	if err != nil {
+	if cluster == nil {
 		return 0, err
 	}
+	metaErr = err
 	expKey := jobExpectationKey(key)
 	if !c.expect.Satisfied(expKey) {
 		// The runner Pod we created (or deleted) is not in the cache yet;
@@ -219,7 +224,7 @@ func (c *Controller) reconcileActiveJob(ctx context.Context, key string, job *da
 
 	if patch := resources.MetadataPatch(runner, desired); patch != nil && !podTerminal(runner) {
 		if _, err := c.kube.CoreV1().Pods(job.Namespace).Patch(ctx, runner.Name, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil && !apierrors.IsNotFound(err) {
-			return 0, err
+			metaErr = errors.Join(metaErr, fmt.Errorf("pass labels and annotations on to runner Pod %s: %w", runner.Name, err))
 		}
 	}
 	restarts := restarts(runner)
@@ -349,7 +354,7 @@ func (c *Controller) ensureJobCluster(ctx context.Context, job *daskv1.DaskJob) 
 		// Labels and annotations added to or removed from the job reach it.
 		if patch := resources.MetadataPatch(existing, desired); patch != nil && existing.DeletionTimestamp == nil {
 			if _, err := c.dask.KubernetesV1().DaskClusters(job.Namespace).Patch(ctx, existing.Name, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil && !apierrors.IsNotFound(err) {
-				return existing, err
+				return existing, fmt.Errorf("pass labels and annotations on to DaskCluster %s: %w", existing.Name, err)
 			}
 		}
 		return existing, nil

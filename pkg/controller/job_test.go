@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -422,4 +423,26 @@ func TestJobWithUnmetExpectationsRequeues(t *testing.T) {
 	require.NoError(t, err)
 	assert.Greater(t, requeue, time.Duration(0))
 	assert.LessOrEqual(t, requeue, expectations.DefaultTTL+time.Second)
+}
+
+// The pattern of issue 15, item 4, in jobs: a refused patch of the runner's
+// or the cluster's metadata does not stop the job from seeing its runner
+// succeed.
+func TestJobProgressesWhenMetadataPatchesFail(t *testing.T) {
+	j := daskJob("j", "")
+	j.Status.Attempts, j.Status.JobStatus = 1, daskv1.JobRunning
+	cluster, runner := jobCluster(j), runnerIn(j, corev1.PodSucceeded, 0)
+	j.Labels = map[string]string{"team": "new"} // added since: to be passed on
+	f := newFixture(t, j, cluster, runner)
+	for _, res := range []string{"pods", "daskclusters"} {
+		f.kube.PrependReactor("patch", res, func(k8stesting.Action) (bool, runtime.Object, error) {
+			return true, nil, errors.New("forbidden")
+		})
+		f.dask.PrependReactor("patch", res, func(k8stesting.Action) (bool, runtime.Object, error) {
+			return true, nil, errors.New("forbidden")
+		})
+	}
+	_, err := f.ctrl.syncJob(context.Background(), "ns/j")
+	assert.Error(t, err, "the failed patch is reported and retried")
+	assert.Equal(t, daskv1.JobSuccessful, lastJobStatus(t, f).JobStatus)
 }
