@@ -23,6 +23,9 @@ const (
 	CondClusterFound       = "ClusterFound"
 	CondReplicaFailure     = "ReplicaFailure"
 	CondSchedulerReachable = "SchedulerReachable"
+	// CondGracefulScaleDown is False when the cluster's scheduler is set up
+	// to serve no HTTP API, so that workers cannot be retired gracefully.
+	CondGracefulScaleDown = "GracefulScaleDown"
 
 	// DaskJob
 	CondComplete  = "Complete"

@@ -44,6 +44,8 @@ type fixture struct {
 	// set, its HTTP status instead.
 	workers     string
 	workersCode int
+	// identity is the scheduler's /json/identity.json, when set.
+	identity string
 	// recorder holds the events the controller recorded; seen, those read.
 	recorder *record.FakeRecorder
 	seen     []string
@@ -56,8 +58,12 @@ func newFixture(t *testing.T, objs ...runtime.Object) *fixture {
 	f := &fixture{t: t, kube: kubefake.NewSimpleClientset(), dask: daskfake.NewSimpleClientset()}
 	f.sched = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		f.mu.Lock()
-		retire, workers, workersCode := f.retire, f.workers, f.workersCode
+		retire, workers, workersCode, identity := f.retire, f.workers, f.workersCode, f.identity
 		f.mu.Unlock()
+		if r.URL.Path == "/json/identity.json" && identity != "" {
+			fmt.Fprint(w, identity)
+			return
+		}
 		if r.URL.Path == "/api/v1/get_workers" && workersCode != 0 {
 			w.WriteHeader(workersCode)
 			return

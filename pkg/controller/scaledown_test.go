@@ -11,10 +11,12 @@ import (
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	k8stesting "k8s.io/client-go/testing"
 
 	daskv1 "github.com/dask-operator/dask-operator/pkg/apis/kubernetes.dask.org/v1"
 	"github.com/dask-operator/dask-operator/pkg/metrics"
+	"github.com/dask-operator/dask-operator/pkg/resources"
 )
 
 // waitRetirement waits for the background retire of key to end.
@@ -191,4 +193,53 @@ func TestWorkerCannotHaveJoined(t *testing.T) {
 	starting.Status.ContainerStatuses = []corev1.ContainerStatus{{State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}}}
 	assert.False(t, workerCannotHaveJoined(starting), "a started container may hold a registered worker")
 	assert.False(t, workerCannotHaveJoined(workerPod(g, "c", runningNotReady, 0)))
+}
+
+// Issue 14, part 2: a cluster whose scheduler sets its own HTTP routes
+// without the API route is reported on its groups, once.
+func TestGroupReportsASchedulerWithoutItsAPI(t *testing.T) {
+	c := cluster("c")
+	c.Spec.Scheduler.Spec.Containers[0].Env = []corev1.EnvVar{{Name: resources.EnvSchedulerHTTPRoutes, Value: `["distributed.http.health"]`}}
+	g := group("g", "c", 0)
+	f := newFixture(t, c, g)
+	_, err := f.ctrl.syncWorkerGroup(context.Background(), "ns/g")
+	require.NoError(t, err)
+	s := lastGroupStatus(t, f)
+	cond := apimeta.FindStatusCondition(s.Conditions, CondGracefulScaleDown)
+	require.NotNil(t, cond)
+	assert.Equal(t, metav1.ConditionFalse, cond.Status)
+	assert.Contains(t, cond.Message, resources.SchedulerAPIRoute)
+	assert.Equal(t, 1, countEvents(f, ReasonSchedulerAPIDisabled))
+
+	g2 := g.DeepCopy()
+	g2.Status = s
+	f.addToCache(g2)
+	_, err = f.ctrl.syncWorkerGroup(context.Background(), "ns/g")
+	require.NoError(t, err)
+	assert.Equal(t, 1, countEvents(f, ReasonSchedulerAPIDisabled), "reported once")
+}
+
+// The workers holding the fewest results are retired first, when the
+// scheduler tells (/json/identity.json): the one holding data is kept.
+func TestScaleDownRetiresTheWorkersHoldingLeast(t *testing.T) {
+	c, g := cluster("c"), group("g", "c", 1)
+	old, young := workerPod(g, "g-old", ready, 2*time.Hour), workerPod(g, "g-young", ready, time.Hour)
+	old.Status.PodIP, young.Status.PodIP = "10.0.6.1", "10.0.6.2"
+	f := newFixture(t, c, g, old, young)
+	f.workers = `{"workers": [{"name": "g-old", "address": "tcp://10.0.6.1:4000"}, {"name": "g-young", "address": "tcp://10.0.6.2:4000"}]}`
+	f.identity = `{"workers": {"tcp://10.0.6.1:4000": {"metrics": {"managed_bytes": 0}},
+		"tcp://10.0.6.2:4000": {"metrics": {"managed_bytes": 50000000}}}}`
+	var asked []string
+	f.retire = func(addrs []string) (int, string) {
+		asked = addrs
+		return 200, `{"tcp://10.0.6.1:4000": {"name": "g-old"}}`
+	}
+	ctx := context.Background()
+	_, err := f.ctrl.syncWorkerGroup(ctx, "ns/g")
+	require.NoError(t, err)
+	waitRetirement(t, f, "ns/g")
+	_, err = f.ctrl.syncWorkerGroup(ctx, "ns/g")
+	require.NoError(t, err)
+	assert.Equal(t, []string{"tcp://10.0.6.1:4000"}, asked, "the newest worker holds data: the idle one goes")
+	assert.Equal(t, []string{"g-old"}, deletedNames(f, "pods"))
 }

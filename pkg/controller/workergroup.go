@@ -1,6 +1,7 @@
 package controller
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -36,6 +37,9 @@ const (
 	ReasonRetiredUnknown    = "RetiredWorkerNotFound"
 	ReasonFallbackScaleDown = "FallbackScaleDown"
 	ReasonWaitingForCluster = "WaitingForCluster"
+	// ReasonSchedulerAPIDisabled: the scheduler's own HTTP routes leave out
+	// its API, so no worker can be retired gracefully.
+	ReasonSchedulerAPIDisabled = "SchedulerAPIDisabled"
 )
 
 // retryRetireAfter paces retire_workers calls while the scheduler fails.
@@ -101,6 +105,12 @@ func (c *Controller) syncWorkerGroup(ctx context.Context, key string) (time.Dura
 	default:
 		setCondition(&status.Conditions, group.Generation, CondClusterFound, metav1.ConditionTrue, "ClusterFound",
 			fmt.Sprintf("workers join DaskCluster %q", cluster.Name))
+		if msg, disabled := resources.SchedulerAPIDisabled(cluster); disabled {
+			c.warnOnce(group, group.Status.Conditions, CondGracefulScaleDown, ReasonSchedulerAPIDisabled, msg)
+			setCondition(&status.Conditions, group.Generation, CondGracefulScaleDown, metav1.ConditionFalse, ReasonSchedulerAPIDisabled, msg)
+		} else {
+			apimeta.RemoveStatusCondition(&status.Conditions, CondGracefulScaleDown)
+		}
 		if c.expect.Satisfied(key) {
 			requeue, manageErr = c.manageWorkers(ctx, key, group, cluster, active, terminal, status)
 		} else {
@@ -358,6 +368,14 @@ func (c *Controller) retire(ctx context.Context, target daskapi.Target, candidat
 		return retirement{}, errSchedulerUnreachable{err}
 	}
 	addrs := workerAddresses(known, candidates)
+	// Among registered workers, those holding the fewest results go first,
+	// as Dask's own choice (workers_to_close) does: less data to move. Ties,
+	// and schedulers that do not tell, keep the group's order.
+	memCtx, cancel := context.WithTimeout(ctx, c.opts.SchedulerCallTimeout)
+	if held, err := c.dashAPI.WorkerMemory(memCtx, target); err == nil {
+		candidates = byHeldBytes(candidates, addrs, held)
+	}
+	cancel()
 	var out retirement
 	var toRetire []string
 	for _, p := range candidates {
@@ -381,6 +399,21 @@ func (c *Controller) retire(ctx context.Context, target daskapi.Target, candidat
 		out.retired, err = c.dashAPI.RetireWorkers(ctx, target, toRetire)
 	}
 	return out, err
+}
+
+// byHeldBytes orders candidates by the bytes their workers hold, fewest
+// first, keeping the given order among equals.
+func byHeldBytes(candidates []workerRef, addrs map[string][]string, held map[string]int64) []workerRef {
+	bytes := func(p workerRef) int64 {
+		var n int64
+		for _, a := range addrs[p.name] {
+			n += held[a]
+		}
+		return n
+	}
+	out := slices.Clone(candidates)
+	slices.SortStableFunc(out, func(a, b workerRef) int { return cmp.Compare(bytes(a), bytes(b)) })
+	return out
 }
 
 // workerAddresses maps each candidate Pod to the addresses of its Dask
@@ -486,6 +519,10 @@ func (c *Controller) retireFailed(ctx context.Context, key string, group *daskv1
 	default:
 		reason = "SchedulerUnreachable"
 		plan = "running workers are kept until the scheduler answers"
+	}
+	if errors.Is(callErr, daskapi.ErrNotSupported) {
+		plan = fmt.Sprintf("the scheduler serves no /api/v1 routes (%s must include %s); %s",
+			resources.EnvSchedulerHTTPRoutes, resources.SchedulerAPIRoute, plan)
 	}
 	msg := fmt.Sprintf("cannot retire %d workers through the scheduler: %v; %s", excess, callErr, plan)
 	old := apimeta.FindStatusCondition(status.Conditions, CondSchedulerReachable)

@@ -134,7 +134,36 @@ func nameString(raw json.RawMessage) string {
 	return strings.TrimSpace(string(raw))
 }
 
-func (c *Client) do(ctx context.Context, t Target, method, route string, body []byte, out any) (err error) {
+// WorkerMemory returns the bytes of results each worker holds (Dask's
+// managed_bytes), by worker address, from the scheduler's
+// /json/identity.json (a default Dask route, not part of /api/v1).
+func (c *Client) WorkerMemory(ctx context.Context, t Target) (map[string]int64, error) {
+	var resp struct {
+		Workers map[string]struct {
+			Metrics struct {
+				ManagedBytes *int64 `json:"managed_bytes"`
+			} `json:"metrics"`
+		} `json:"workers"`
+	}
+	if err := c.call(ctx, t, http.MethodGet, "identity", "/json/identity.json", nil, &resp); err != nil {
+		return nil, err
+	}
+	out := make(map[string]int64, len(resp.Workers))
+	for addr, w := range resp.Workers {
+		if w.Metrics.ManagedBytes != nil {
+			out[addr] = *w.Metrics.ManagedBytes
+		}
+	}
+	return out, nil
+}
+
+func (c *Client) do(ctx context.Context, t Target, method, route string, body []byte, out any) error {
+	return c.call(ctx, t, method, route, "/api/v1/"+route, body, out)
+}
+
+// call sends one request to path under the scheduler's base URL; route
+// names it in metrics and errors.
+func (c *Client) call(ctx context.Context, t Target, method, route, path string, body []byte, out any) (err error) {
 	defer func() { metrics.SchedulerCalls.WithLabelValues(route, metrics.ResultLabel(err)).Inc() }()
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
@@ -145,7 +174,7 @@ func (c *Client) do(ctx context.Context, t Target, method, route string, body []
 	if err != nil {
 		return err
 	}
-	url := strings.TrimSuffix(base, "/") + "/api/v1/" + route
+	url := strings.TrimSuffix(base, "/") + path
 	req, err := http.NewRequestWithContext(ctx, method, url, bytes.NewReader(body))
 	if err != nil {
 		return err

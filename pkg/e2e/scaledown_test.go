@@ -16,6 +16,8 @@ import (
 
 // Scaling down asks the scheduler which workers to retire: it keeps the one
 // that holds data and retires the idle ones, whose Pods then go.
+// The cluster sets no scheduler HTTP routes (a stock spec): the operator
+// enables the API that graceful scale-down uses (issue 14, part 2).
 func TestScaleDownRetiresTheWorkersTheSchedulerChooses(t *testing.T) {
 	ns := newNamespace(t)
 	createCluster(t, ns, "down", 3)

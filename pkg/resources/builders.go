@@ -73,6 +73,7 @@ func SchedulerAddress(c *daskv1.DaskCluster, clusterDomain string) string {
 func SchedulerPod(c *daskv1.DaskCluster) *corev1.Pod {
 	meta := c.Spec.Scheduler.Metadata
 	spec := c.Spec.Scheduler.Spec.DeepCopy()
+	enableSchedulerAPI(spec)
 	return &corev1.Pod{
 		ObjectMeta: tracked(metav1.ObjectMeta{
 			Name:      SchedulerName(c.Name),
@@ -210,6 +211,55 @@ func Replicas(w *daskv1.WorkerSpec) int32 {
 		return 1
 	}
 	return *w.Replicas
+}
+
+// EnvSchedulerHTTPRoutes is Dask's setting of the HTTP routes a scheduler
+// serves (distributed.scheduler.http.routes).
+const EnvSchedulerHTTPRoutes = "DASK_DISTRIBUTED__SCHEDULER__HTTP__ROUTES"
+
+// SchedulerAPIRoute serves /api/v1/... (retire_workers, get_workers,
+// adaptive_target, check_idle), which graceful scale-down, the autoscaler
+// and idleTimeout use. Dask leaves it out of its default routes.
+const SchedulerAPIRoute = "distributed.http.scheduler.api"
+
+// DefaultSchedulerHTTPRoutes are Dask's default scheduler routes
+// (distributed.yaml; /health among them, which readiness probes use) and the
+// API route.
+const DefaultSchedulerHTTPRoutes = `["distributed.http.scheduler.prometheus", "distributed.http.scheduler.info", ` +
+	`"distributed.http.scheduler.json", "distributed.http.health", "distributed.http.proxy", "distributed.http.statics", ` +
+	`"distributed.http.scheduler.api"]`
+
+// enableSchedulerAPI sets DefaultSchedulerHTTPRoutes on the scheduler
+// container (the first) when it sets no routes of its own: stock images and
+// the Python client's make_cluster_spec enable no API route. A container with
+// envFrom may set the variable there, so it is left alone; a user's own value
+// is never changed.
+func enableSchedulerAPI(spec *corev1.PodSpec) {
+	if len(spec.Containers) == 0 {
+		return
+	}
+	c := &spec.Containers[0]
+	if hasEnv(c.Env, EnvSchedulerHTTPRoutes) || len(c.EnvFrom) > 0 {
+		return
+	}
+	c.Env = append(c.Env, corev1.EnvVar{Name: EnvSchedulerHTTPRoutes, Value: DefaultSchedulerHTTPRoutes})
+}
+
+// SchedulerAPIDisabled tells a cluster whose scheduler sets its own HTTP
+// routes without the API route: its workers cannot be retired gracefully.
+func SchedulerAPIDisabled(c *daskv1.DaskCluster) (string, bool) {
+	containers := c.Spec.Scheduler.Spec.Containers
+	if len(containers) == 0 {
+		return "", false
+	}
+	for _, e := range containers[0].Env {
+		if e.Name == EnvSchedulerHTTPRoutes && e.ValueFrom == nil && !strings.Contains(e.Value, SchedulerAPIRoute) {
+			return fmt.Sprintf("the scheduler container sets %s without %s, so the scheduler serves no /api/v1 routes: "+
+				"workers cannot be retired gracefully (scale-down falls back to deleting them after --retire-fallback-timeout, losing their data) "+
+				"and an autoscaler gets no target; add %q to the list", EnvSchedulerHTTPRoutes, SchedulerAPIRoute, SchedulerAPIRoute), true
+		}
+	}
+	return "", false
 }
 
 // injectEnv appends variables to every container (not init containers) that

@@ -71,7 +71,8 @@ func TestSchedulerPodAndService(t *testing.T) {
 	require.Len(t, pod.OwnerReferences, 1)
 	assert.Equal(t, "DaskCluster", pod.OwnerReferences[0].Kind)
 	assert.True(t, *pod.OwnerReferences[0].Controller)
-	assert.Empty(t, pod.Spec.Containers[0].Env, "the scheduler gets no injected env")
+	assert.Equal(t, []corev1.EnvVar{{Name: EnvSchedulerHTTPRoutes, Value: DefaultSchedulerHTTPRoutes}}, pod.Spec.Containers[0].Env,
+		"the scheduler gets only its HTTP API route")
 
 	svc := SchedulerService(c)
 	assert.Equal(t, "demo-scheduler", svc.Name)
@@ -237,4 +238,35 @@ func TestMetadataDroppedByTheParentIsRemoved(t *testing.T) {
 	}
 	assert.Equal(t, "note,wa", WorkerPod(g, c, "w", "cluster.local").Annotations[AnnotationPropagatedAnnotations],
 		"a worker lists the annotations it got, not the group's list")
+}
+
+// Issue 14, part 2: a scheduler that sets no routes gets Dask's defaults
+// (with /health, which readiness probes use) plus the API route; a user's
+// own value, or an envFrom that may set it, is never changed; a value
+// without the API route is reported.
+func TestSchedulerHTTPAPIIsEnabledUnlessTheUserSetsRoutes(t *testing.T) {
+	c := testCluster()
+	c.Spec.Scheduler.Spec.Containers = []corev1.Container{{Name: "scheduler"}, {Name: "sidecar"}}
+	pod := SchedulerPod(c)
+	require.Len(t, pod.Spec.Containers[0].Env, 1)
+	routes := pod.Spec.Containers[0].Env[0].Value
+	for _, r := range []string{SchedulerAPIRoute, "distributed.http.health", "distributed.http.scheduler.prometheus", "distributed.http.statics"} {
+		assert.Contains(t, routes, `"`+r+`"`)
+	}
+	assert.Empty(t, pod.Spec.Containers[1].Env, "only the scheduler container")
+	assert.Empty(t, c.Spec.Scheduler.Spec.Containers[0].Env, "the cluster's spec is not changed")
+	_, disabled := SchedulerAPIDisabled(c)
+	assert.False(t, disabled)
+
+	own := `["distributed.http.health"]`
+	c.Spec.Scheduler.Spec.Containers[0].Env = []corev1.EnvVar{{Name: EnvSchedulerHTTPRoutes, Value: own}}
+	pod = SchedulerPod(c)
+	assert.Equal(t, []corev1.EnvVar{{Name: EnvSchedulerHTTPRoutes, Value: own}}, pod.Spec.Containers[0].Env, "kept exactly")
+	msg, disabled := SchedulerAPIDisabled(c)
+	assert.True(t, disabled)
+	assert.Contains(t, msg, "cannot be retired gracefully")
+
+	c.Spec.Scheduler.Spec.Containers[0].Env = nil
+	c.Spec.Scheduler.Spec.Containers[0].EnvFrom = []corev1.EnvFromSource{{ConfigMapRef: &corev1.ConfigMapEnvSource{}}}
+	assert.Empty(t, SchedulerPod(c).Spec.Containers[0].Env, "envFrom may set it: left alone")
 }

@@ -16,11 +16,6 @@ import (
 // network namespaces and veths it makes (<bridge>-<n>, <bridge>v<n>).
 const BridgePrefix = "dko"
 
-// schedulerHTTPRoutes turns on the scheduler's HTTP API in the host's Dask
-// (Debian's 2022.12 leaves distributed.http.scheduler.api out; Dask's images
-// of today serve it), which the operator uses to retire workers.
-const schedulerHTTPRoutes = `["distributed.http.scheduler.prometheus", "distributed.http.scheduler.info", "distributed.http.scheduler.json", "distributed.http.health", "distributed.http.proxy", "distributed.http.statics", "distributed.http.scheduler.api"]`
-
 // startRealPods runs kube-scheduler and the node agent on a bridge of its
 // own, and waits for the agent's node to be Ready.
 func (e *Env) startRealPods() error {
@@ -46,7 +41,6 @@ func (e *Env) startRealPods() error {
 		"--bridge="+e.Bridge,
 		"--cidr="+e.PodCIDR,
 		"--state-dir="+filepath.Join(e.Dir, "nodeagent"),
-		"--env=DASK_DISTRIBUTED__SCHEDULER__HTTP__ROUTES="+schedulerHTTPRoutes,
 		"-v=2",
 	)
 	if err != nil {
