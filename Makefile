@@ -29,7 +29,9 @@ deps:
 ##       `make verify` in a fresh clone with an empty module cache
 # The end-to-end tests run real Dask processes: they go after the others, so
 # that two cores are not shared by every real scheduler and worker at once.
-test: deps tools test-unit
+test: tools
+	@hack/ensure-deps.sh --incumbent
+	@$(MAKE) --no-print-directory test-unit
 	DASK_OPERATOR_TOOLS_BIN=$$(hack/tools.sh) $(GO) test -count=1 -timeout $(TEST_TIMEOUT) $$($(GO) list ./... | grep -v '/pkg/e2e$$')
 	DASK_OPERATOR_TOOLS_BIN=$$(hack/tools.sh) $(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./pkg/e2e
 	@hack/check-leaks.sh

@@ -1,11 +1,13 @@
 package main
 
 import (
+	"encoding/binary"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -14,6 +16,7 @@ import (
 	"k8s.io/klog/v2"
 	"k8s.io/streaming/pkg/httpstream"
 	"k8s.io/streaming/pkg/httpstream/spdy"
+	"k8s.io/streaming/pkg/httpstream/wsstream"
 )
 
 // The port-forward protocol the API server speaks to kubelets: SPDY streams
@@ -38,6 +41,12 @@ func (a *agent) portForward(w http.ResponseWriter, r *http.Request) {
 	}
 	if pod.Status.PodIP == "" {
 		http.Error(w, fmt.Sprintf("pod %s/%s has no address yet", pod.Namespace, pod.Name), http.StatusBadRequest)
+		return
+	}
+	if wsstream.IsWebSocketRequest(r) {
+		// The WebSocket protocol, which the API server passes on as it is:
+		// what kr8s (the KubeCluster client's library) speaks.
+		serveWebSocketPortForward(w, r, pod.Status.PodIP, klog.KObj(pod).String())
 		return
 	}
 	if _, err := httpstream.Handshake(r, w, []string{portForwardProtocol}); err != nil {
@@ -100,6 +109,92 @@ func (a *agent) portForward(w http.ResponseWriter, r *http.Request) {
 			}()
 		}
 	}
+}
+
+// serveWebSocketPortForward speaks the kubelet's WebSocket port-forward
+// protocol (v4.channel.k8s.io): the ports are the request's port (or ports)
+// parameters; port i has data channel 2i and error channel 2i+1, and each
+// channel first carries its port number (2 bytes, little-endian).
+func serveWebSocketPortForward(w http.ResponseWriter, r *http.Request, podIP, what string) {
+	var ports []uint16
+	for _, key := range []string{"port", "ports"} {
+		for _, v := range r.URL.Query()[key] {
+			for _, p := range strings.Split(v, ",") {
+				n, err := strconv.ParseUint(strings.TrimSpace(p), 10, 16)
+				if err != nil || n == 0 {
+					http.Error(w, fmt.Sprintf("invalid port %q", p), http.StatusBadRequest)
+					return
+				}
+				ports = append(ports, uint16(n))
+			}
+		}
+	}
+	if len(ports) == 0 {
+		http.Error(w, "no port to forward (query parameter port)", http.StatusBadRequest)
+		return
+	}
+	channels := make([]wsstream.ChannelType, 0, 2*len(ports))
+	for range ports {
+		channels = append(channels, wsstream.ReadWriteChannel, wsstream.WriteChannel)
+	}
+	conn := wsstream.NewConn(map[string]wsstream.ChannelProtocolConfig{
+		"": {Binary: true, Channels: channels},
+		"v4." + wsstream.ChannelWebSocketProtocol:       {Binary: true, Channels: channels},
+		"v4." + wsstream.Base64ChannelWebSocketProtocol: {Binary: false, Channels: channels},
+	})
+	conn.SetIdleTimeout(4 * time.Hour)
+	_, streams, err := conn.Open(w, r)
+	if err != nil {
+		klog.InfoS("Port forward over WebSocket refused", "pod", what, "err", err)
+		return
+	}
+	defer conn.Close()
+	var wg sync.WaitGroup
+	for i, port := range ports {
+		data, errs := streams[2*i], streams[2*i+1]
+		b := make([]byte, 2)
+		binary.LittleEndian.PutUint16(b, port)
+		if _, err := data.Write(b); err != nil {
+			return
+		}
+		if _, err := errs.Write(b); err != nil {
+			return
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			addr := net.JoinHostPort(podIP, strconv.Itoa(int(port)))
+			if err := forwardWebSocket(addr, data); err != nil {
+				klog.InfoS("Port forward ended", "pod", what, "port", port, "err", err)
+				fmt.Fprintf(errs, "forward to port %d of pod %s: %v", port, what, err)
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// forwardWebSocket copies a WebSocket channel to a TCP address and back.
+// The channel ends only with the WebSocket (the protocol has no half-close),
+// and then nothing more can reach the client: the connection is closed.
+func forwardWebSocket(addr string, stream io.ReadWriter) error {
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		return err
+	}
+	clientGone := make(chan struct{})
+	go func() {
+		_, _ = io.Copy(c, stream)
+		close(clientGone)
+		_ = c.Close()
+	}()
+	_, err = io.Copy(stream, c)
+	_ = c.Close()
+	select {
+	case <-clientGone:
+		return nil // the client left: whatever the copy said is no news
+	default:
+	}
+	return err
 }
 
 // forwardTo copies a stream to a TCP address and back, until the far end

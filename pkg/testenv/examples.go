@@ -139,3 +139,28 @@ func stripComments(doc string) string {
 	}
 	return b.String()
 }
+
+// IncumbentDir is where the Python operator's own client and operator are,
+// unmodified and runnable (their README says how): $DASK_INCUMBENT, else
+// ../shared/incumbent beside the repository. Tests that drive the real
+// KubeCluster client use it from there; without it they say so and skip,
+// except under CI, where its absence fails the test.
+func IncumbentDir(t testing.TB) string {
+	t.Helper()
+	dir := os.Getenv("DASK_INCUMBENT")
+	if dir == "" {
+		root, err := RepoRoot()
+		if err != nil {
+			t.Fatal(err)
+		}
+		dir = filepath.Join(root, "..", "shared", "incumbent")
+	}
+	if _, err := os.Stat(filepath.Join(dir, "env.sh")); err != nil {
+		msg := fmt.Sprintf("the Python operator's client is not at %s (set DASK_INCUMBENT): the real KubeCluster client is NOT tested", dir)
+		if os.Getenv("CI") != "" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	return dir
+}

@@ -1,0 +1,250 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	daskv1 "github.com/dask-operator/dask-operator/pkg/apis/kubernetes.dask.org/v1"
+	"github.com/dask-operator/dask-operator/pkg/testenv"
+)
+
+// pyClientWorkflow is what a user of the Python KubeCluster client does,
+// with the time each step may take (the limits a user would accept); it
+// exits non-zero when a step fails or is too slow.
+const pyClientWorkflow = `
+import os, subprocess, sys, time
+from dask_kubernetes.operator import KubeCluster
+from dask.distributed import Client
+
+ns = os.environ["NS"]
+last = time.monotonic()
+
+def step(name, limit):
+    global last
+    took, last = time.monotonic() - last, time.monotonic()
+    print(f"\nSTEP {name} {took:.1f}s (limit {limit}s)", flush=True)
+    if took > limit:
+        sys.exit(f"{name} took {took:.1f}s, more than {limit}s")
+
+def wait_workers(client, n, limit):
+    end = time.monotonic() + limit
+    while len(client.scheduler_info()["workers"]) != n:
+        if time.monotonic() > end:
+            sys.exit(f"{len(client.scheduler_info()['workers'])} workers, want {n}")
+        time.sleep(0.5)
+
+port_forward = os.environ.get("PORT_FORWARD") == "1"
+cluster = KubeCluster(name="pyc", namespace=ns, n_workers=2, port_forward_cluster_ip=port_forward, resource_timeout=120)
+print("\nADDRESS", cluster.scheduler_address, flush=True)
+step("KubeCluster", 120)
+client = Client(cluster)
+assert client.submit(sum, range(10)).result(timeout=60) == 45
+wait_workers(client, 2, 60)
+step("compute", 60)
+
+cluster.scale(3)
+wait_workers(client, 3, 90)
+step("scale(3)", 90)
+cluster.scale(1)
+wait_workers(client, 1, 90)
+step("scale(1)", 90)
+
+cluster.add_worker_group("big", n_workers=1)
+wait_workers(client, 2, 90)
+big = [a for a, w in client.scheduler_info()["workers"].items() if str(w["name"]).startswith("pyc-big-")]
+assert big, client.scheduler_info()["workers"]
+assert client.submit(lambda x: x + 1, 1, workers=big, pure=False).result(timeout=60) == 2
+step("add_worker_group", 120)
+cluster.delete_worker_group("big")
+wait_workers(client, 1, 90)
+step("delete_worker_group", 90)
+
+logs = cluster.get_logs()
+assert any(k.startswith("pyc-scheduler") for k in logs), list(logs)
+assert any("Scheduler at" in v for v in logs.values()), logs
+step("get_logs", 30)
+
+other = subprocess.run([sys.executable, "-c",
+    "from dask_kubernetes.operator import KubeCluster; from dask.distributed import Client; "
+    f"c = KubeCluster.from_name('pyc', namespace='{ns}'); print('FROM_NAME', Client(c).submit(sum, [1, 2]).result(timeout=60))"],
+    capture_output=True, text=True, timeout=120)
+assert "FROM_NAME 3" in other.stdout, other.stdout + other.stderr
+step("from_name", 120)
+
+cluster.adapt(minimum=1, maximum=3)
+futures = client.map(lambda x: time.sleep(3) or x, range(60), pure=False)
+wait_workers(client, 3, 120)
+step("adapt grows", 120)
+client.gather(futures)
+del futures
+wait_workers(client, 1, 120)
+step("adapt shrinks", 120)
+
+client.close()
+cluster.close()
+step("close", 60)
+print("DONE", flush=True)
+`
+
+// TestRealKubeClusterClient drives the operator with the Python
+// operator's own KubeCluster client (dask-kubernetes with kr8s, unchanged,
+// from ../shared/incumbent), against real Dask: create, compute, scale,
+// worker groups, logs, from_name in a second process, adapt, close; by both
+// of the client's ways to the scheduler.
+func TestRealKubeClusterClient(t *testing.T) {
+	incumbent := testenv.IncumbentDir(t)
+	// By the scheduler Service's name <svc>.<ns>, as where that resolves
+	// (in the cluster, a notebook's Pod): the client runs in a mount
+	// namespace of its own whose /etc/hosts maps the name to the scheduler
+	// Pod (the test node has no kube-proxy for Service addresses; the host's
+	// /etc/hosts is not touched).
+	t.Run("ServiceName", func(t *testing.T) {
+		addr := runPyClient(t, incumbent, false)
+		assert.Regexp(t, `^tcp://pyc-scheduler\.[a-z0-9-]+:8786$`, addr)
+	})
+	// Through kr8s' port-forward (WebSockets, through the API server to the
+	// node), as on a laptop.
+	t.Run("PortForward", func(t *testing.T) {
+		addr := runPyClient(t, incumbent, true)
+		assert.Regexp(t, `^tcp://localhost:\d+$`, addr)
+	})
+}
+
+// runPyClient runs pyClientWorkflow and returns the scheduler address the
+// client used.
+func runPyClient(t *testing.T, incumbent string, portForward bool) string {
+	ns := newNamespace(t)
+	dir := t.TempDir()
+	script := filepath.Join(dir, "workflow.py")
+	require.NoError(t, os.WriteFile(script, []byte(pyClientWorkflow), 0o644))
+
+	log := filepath.Join(dir, "client.log")
+	out, err := os.Create(log)
+	require.NoError(t, err)
+	defer out.Close()
+	var cmd *exec.Cmd
+	if portForward {
+		cmd = exec.Command("/bin/bash", "-c", `. "$1/env.sh" && exec /usr/bin/python3 "$2"`, "bash", incumbent, script)
+	} else {
+		hosts := startHostsFile(t, dir, ns)
+		cmd = exec.Command("/bin/bash", "-c", `. "$1/env.sh" && exec unshare --mount --propagation private /bin/sh -c 'mount --bind "$0" /etc/hosts && exec /usr/bin/python3 "$1"' "$2" "$3"`,
+			"bash", incumbent, hosts, script)
+	}
+	pf := map[bool]string{true: "1", false: "0"}[portForward]
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+env.Kubeconfig, "NS="+ns, "PORT_FORWARD="+pf, "PYTHONUNBUFFERED=1")
+	cmd.Stdout, cmd.Stderr, cmd.Dir = out, out, dir
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	require.NoError(t, cmd.Start())
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	t.Cleanup(func() { _ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) })
+
+	select {
+	case err = <-done:
+	case <-time.After(15 * time.Minute):
+		err = fmt.Errorf("the client did not finish within 15 minutes")
+	}
+	data, _ := os.ReadFile(log)
+	t.Logf("client steps:\n%s", strings.Join(linesWith(string(data), "STEP "), "\n"))
+	require.NoError(t, err, "the KubeCluster client failed; its output:\n%s", data)
+	assert.Contains(t, string(data), "DONE")
+	_, err = dask.KubernetesV1().DaskClusters(ns).Get(context.Background(), "pyc", metav1.GetOptions{})
+	assert.True(t, apierrors.IsNotFound(err), "close() deleted the cluster")
+	addr := linesWith(string(data), "ADDRESS ")
+	require.Len(t, addr, 1)
+	return strings.TrimPrefix(addr[0], "ADDRESS ")
+}
+
+// The client's `dask kubernetes gen cluster` output, applied with kubectl,
+// gives a Running cluster whose workers join.
+func TestRealGenClusterOutputRuns(t *testing.T) {
+	incumbent := testenv.IncumbentDir(t)
+	ns := newNamespace(t)
+	cmd := exec.Command("/bin/bash", "-c", `. "$1/env.sh" && exec /usr/bin/python3 -c 'import sys; from dask_kubernetes.cli.cli import main; sys.argv = ["dask", "gen", "cluster", "--name", "gen"]; main()'`,
+		"bash", incumbent)
+	spec, err := cmd.Output()
+	require.NoError(t, err, "dask kubernetes gen cluster")
+	path := filepath.Join(t.TempDir(), "gen.yaml")
+	require.NoError(t, os.WriteFile(path, spec, 0o644))
+	env.Kubectl(t, "", "apply", "-n", ns, "-f", path)
+	eventually(t, 2*time.Minute, func() (bool, string) {
+		c, err := dask.KubernetesV1().DaskClusters(ns).Get(context.Background(), "gen", metav1.GetOptions{})
+		if err != nil {
+			return false, err.Error()
+		}
+		return c.Status.Phase == daskv1.DaskClusterRunning, string(c.Status.Phase)
+	})
+	ip := schedulerIP(t, ns, "gen")
+	waitRegistered(t, ns, "gen", "gen-default", ip, 3, 2*time.Minute) // the CLI's default: 3 workers
+}
+
+// startHostsFile writes a hosts file that maps the Service names of the
+// namespace's schedulers to their Pod addresses, and keeps it current
+// (written in place, so that a bind mount of it sees every change).
+func startHostsFile(t *testing.T, dir, ns string) string {
+	t.Helper()
+	base, err := os.ReadFile("/etc/hosts")
+	require.NoError(t, err)
+	path := filepath.Join(dir, "hosts")
+	require.NoError(t, os.WriteFile(path, base, 0o644))
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		written := ""
+		for ctx.Err() == nil {
+			pods, err := kube.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "dask.org/component=scheduler"})
+			if err == nil {
+				var lines []string
+				for _, p := range pods.Items {
+					if p.Status.PodIP == "" || p.DeletionTimestamp != nil {
+						continue
+					}
+					svc := p.Labels["dask.org/cluster-name"] + "-scheduler"
+					lines = append(lines, fmt.Sprintf("%s %s.%s %s.%s.svc %s.%s.svc.cluster.local", p.Status.PodIP, svc, ns, svc, ns, svc, ns))
+				}
+				sort.Strings(lines)
+				if text := strings.Join(lines, "\n"); text != written {
+					f, err := os.OpenFile(path, os.O_WRONLY|os.O_TRUNC, 0)
+					if err == nil {
+						_, _ = f.Write(append(append([]byte{}, base...), []byte("\n"+text+"\n")...))
+						_ = f.Close()
+						written = text
+					}
+				}
+			}
+			select {
+			case <-ctx.Done():
+			case <-time.After(250 * time.Millisecond):
+			}
+		}
+	}()
+	t.Cleanup(func() { cancel(); wg.Wait() })
+	return path
+}
+
+// linesWith returns the lines of out that start with prefix.
+func linesWith(out, prefix string) []string {
+	var lines []string
+	for _, l := range strings.Split(out, "\n") {
+		if strings.HasPrefix(l, prefix) {
+			lines = append(lines, l)
+		}
+	}
+	return lines
+}
