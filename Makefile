@@ -9,7 +9,7 @@ TEST_TIMEOUT ?= 40m
 # stay out of the operator's go.mod); its tests and checks run with ours.
 NODEAGENT := hack/nodeagent
 
-.PHONY: all build test test-unit verify codegen manifests lint dev tools deps bench clean
+.PHONY: all build test test-unit verify codegen manifests lint dev tools deps bench faults clean
 
 all: build
 
@@ -69,3 +69,8 @@ clean:
 ## bench: throughput, scale-up/down, memory, CPU and API cost on the local control plane (several minutes)
 bench: tools
 	DASK_OPERATOR_TOOLS_BIN=$$(hack/tools.sh) $(GO) run ./hack/bench $(BENCH_FLAGS)
+
+## faults: the fault-injection suite on the local control plane (ROUNDS=20 by default; a short run is part of make test)
+ROUNDS ?= 20
+faults: tools
+	DASK_OPERATOR_TOOLS_BIN=$$(hack/tools.sh) $(GO) run ./hack/faults -rounds $(ROUNDS) $(FAULTS_FLAGS)

@@ -14,8 +14,6 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -97,7 +95,10 @@ func run() error {
 	baseKube := kubernetes.NewForConfigOrDie(limited)
 	baseDask := versioned.NewForConfigOrDie(limited)
 
-	sched := newFakeScheduler(kube)
+	sched, err := testenv.NewFakeScheduler(kube, "dask.org/cluster-name=big,dask.org/component=worker")
+	if err != nil {
+		return err
+	}
 	defer sched.Close()
 
 	bin := filepath.Join(os.TempDir(), "dask-operator-bench")
@@ -428,9 +429,9 @@ func waitRunning(ctx context.Context, dask versioned.Interface, ns string, n int
 
 // scaleUpDown scales one group from 0 to n and back, watching the number of
 // live worker Pods at every event.
-func scaleUpDown(ctx context.Context, kube kubernetes.Interface, dask versioned.Interface, ns string, n int, sched *fakeScheduler) (up float64, peak int, down float64, err error) {
+func scaleUpDown(ctx context.Context, kube kubernetes.Interface, dask versioned.Interface, ns string, n int, sched *testenv.FakeScheduler) (up float64, peak int, down float64, err error) {
 	c := benchCluster(ns, "big", 0)
-	c.Spec.Scheduler.Service.Ports[1].Port = int32(sched.port)
+	c.Spec.Scheduler.Service.Ports[1].Port = int32(sched.Port)
 	if _, err := dask.KubernetesV1().DaskClusters(ns).Create(ctx, c, metav1.CreateOptions{}); err != nil {
 		return 0, 0, 0, err
 	}
@@ -620,65 +621,4 @@ func (p *operatorProcess) cpuSeconds() float64 {
 	utime, _ := strconv.ParseFloat(fields[11], 64)
 	stime, _ := strconv.ParseFloat(fields[12], 64)
 	return (utime + stime) / 100 // clock ticks (USER_HZ = 100 on Linux)
-}
-
-// fakeScheduler answers the Dask scheduler API at once: every worker Pod of
-// a group is a registered worker, and retire_workers retires the first n.
-type fakeScheduler struct {
-	srv  *http.Server
-	port int
-	kube kubernetes.Interface
-}
-
-func newFakeScheduler(kube kubernetes.Interface) *fakeScheduler {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		panic(err)
-	}
-	f := &fakeScheduler{port: l.Addr().(*net.TCPAddr).Port, kube: kube}
-	f.srv = &http.Server{Handler: http.HandlerFunc(f.serve)}
-	go func() { _ = f.srv.Serve(l) }()
-	return f
-}
-
-func (f *fakeScheduler) URL() string { return fmt.Sprintf("http://127.0.0.1:%d", f.port) }
-func (f *fakeScheduler) Close()      { _ = f.srv.Close() }
-
-func (f *fakeScheduler) workers(ctx context.Context) []string {
-	pods, err := f.kube.CoreV1().Pods("").List(ctx, metav1.ListOptions{LabelSelector: "dask.org/cluster-name=big,dask.org/component=worker", ResourceVersion: "0"})
-	if err != nil {
-		return nil
-	}
-	var out []string
-	for _, p := range pods.Items {
-		if p.DeletionTimestamp == nil {
-			out = append(out, p.Name)
-		}
-	}
-	sort.Strings(out)
-	return out
-}
-
-func (f *fakeScheduler) serve(w http.ResponseWriter, r *http.Request) {
-	switch r.URL.Path {
-	case "/api/v1/get_workers":
-		var ws []map[string]string
-		for _, n := range f.workers(r.Context()) {
-			ws = append(ws, map[string]string{"name": n, "address": "tcp://" + n + ":1"})
-		}
-		_ = json.NewEncoder(w).Encode(map[string]any{"workers": ws})
-	case "/api/v1/retire_workers":
-		var body struct{ N int }
-		_ = json.NewDecoder(r.Body).Decode(&body)
-		out := map[string]map[string]string{}
-		for i, n := range f.workers(r.Context()) {
-			if i >= body.N {
-				break
-			}
-			out["tcp://"+n+":1"] = map[string]string{"name": n}
-		}
-		_ = json.NewEncoder(w).Encode(out)
-	default:
-		http.NotFound(w, r)
-	}
 }

@@ -1,0 +1,490 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/cache"
+
+	daskv1 "github.com/dask-operator/dask-operator/pkg/apis/kubernetes.dask.org/v1"
+	"github.com/dask-operator/dask-operator/pkg/generated/clientset/versioned"
+	"github.com/dask-operator/dask-operator/pkg/testenv"
+)
+
+// Config sizes a run.
+type Config struct {
+	Rounds, Scale, Down, Burst int
+	// Timeout bounds each convergence.
+	Timeout time.Duration
+}
+
+func defaultConfig() Config {
+	return Config{Rounds: 20, Scale: 300, Down: 20, Burst: 50, Timeout: 3 * time.Minute}
+}
+
+// FaultResult is what one fault's rounds showed.
+type FaultResult struct {
+	Name       string          `json:"name"`
+	Runs       int             `json:"runs"`
+	Converged  int             `json:"converged"`
+	Times      []time.Duration `json:"timesToConverge"`
+	Violations []string        `json:"violations"`
+}
+
+// Results of a run.
+type Results struct {
+	Date    string         `json:"date"`
+	Machine string         `json:"machine"`
+	Config  string         `json:"config"`
+	Faults  []*FaultResult `json:"faults"`
+}
+
+// Failed tells whether any fault broke an invariant or did not converge.
+func (r *Results) Failed() bool {
+	for _, f := range r.Faults {
+		if len(f.Violations) > 0 || f.Converged < f.Runs {
+			return true
+		}
+	}
+	return false
+}
+
+const (
+	clusterName = "f"
+	groupName   = clusterName + "-default"
+	holdFinal   = "faults.dask.org/hold"
+)
+
+// Run starts a control plane, the operator binary and a fake scheduler, and
+// injects every fault cfg.Rounds times.
+func Run(cfg Config) (*Results, error) {
+	root, err := testenv.RepoRoot()
+	if err != nil {
+		return nil, err
+	}
+	env, err := testenv.Start(testenv.Options{Nodes: true, SkipGarbageCollectorWait: true})
+	if err != nil {
+		return nil, err
+	}
+	defer env.Stop()
+	kube := kubernetes.NewForConfigOrDie(env.Config)
+	dask := versioned.NewForConfigOrDie(env.Config)
+	ctx := context.Background()
+	ns := "faults"
+	if _, err := kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
+		return nil, err
+	}
+	sched, err := testenv.NewFakeScheduler(kube, "dask.org/component=worker")
+	if err != nil {
+		return nil, err
+	}
+	defer sched.Close()
+
+	bin := filepath.Join(env.Dir, "dask-operator")
+	build := exec.Command("go", "build", "-o", bin, "./cmd/dask-operator")
+	build.Dir = root
+	if out, err := build.CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("build the operator: %v\n%s", err, out)
+	}
+	op := &operator{bin: bin, args: []string{"--kubeconfig=" + env.Kubeconfig, "--leader-elect=false",
+		"--metrics-bind-address=0", "--health-probe-bind-address=0", "--scheduler-url-template=" + sched.URL()},
+		log: filepath.Join(os.TempDir(), "dask-operator-faults.log")}
+	if err := op.start(); err != nil {
+		return nil, err
+	}
+	defer op.kill()
+
+	w, err := watch(ctx, kube, ns, sched)
+	if err != nil {
+		return nil, err
+	}
+	d := &driver{ctx: ctx, kube: kube, dask: dask, ns: ns, w: w, op: op, cfg: cfg}
+	if _, err := dask.KubernetesV1().DaskClusters(ns).Create(ctx, faultCluster(ns), metav1.CreateOptions{}); err != nil {
+		return nil, err
+	}
+
+	res := &Results{Date: time.Now().UTC().Format(time.RFC3339), Machine: machine(),
+		Config: fmt.Sprintf("rounds=%d scale=%d down=%d burst=%d timeout=%s", cfg.Rounds, cfg.Scale, cfg.Down, cfg.Burst, cfg.Timeout)}
+	kill := &FaultResult{Name: fmt.Sprintf("operator SIGKILLed during scale-up 0 -> %d and scale-down %d -> %d", cfg.Scale, cfg.Scale, cfg.Down)}
+	burst := &FaultResult{Name: fmt.Sprintf("%d worker Pods deleted at once behind the operator", cfg.Burst)}
+	stuck := &FaultResult{Name: fmt.Sprintf("scale-down %d -> %d with %d Pods stuck Terminating (finalizer)", cfg.Scale, cfg.Down, cfg.Burst)}
+	res.Faults = []*FaultResult{kill, burst, stuck}
+	for r := 0; r < cfg.Rounds; r++ {
+		fmt.Printf("round %d/%d\n", r+1, cfg.Rounds)
+		for _, target := range []int{cfg.Scale, cfg.Down} {
+			d.record(kill, func() error { return d.scaleWithKill(target) }, target)
+		}
+		d.record(burst, d.burst, cfg.Down)
+		d.record(stuck, d.stuckScaleDown, cfg.Down)
+		if err := d.scale(0); err != nil {
+			return nil, err
+		}
+		if _, err := d.converge(0); err != nil {
+			return nil, fmt.Errorf("reset to 0 workers: %w", err)
+		}
+	}
+	return res, nil
+}
+
+type driver struct {
+	ctx  context.Context
+	kube kubernetes.Interface
+	dask versioned.Interface
+	ns   string
+	w    *watcher
+	op   *operator
+	cfg  Config
+}
+
+// record runs one fault, waits for convergence to target, and adds the
+// outcome and the violations seen meanwhile to r.
+func (d *driver) record(r *FaultResult, fault func() error, target int) {
+	r.Runs++
+	start := time.Now()
+	err := fault()
+	if err == nil {
+		_, err = d.converge(target)
+	}
+	if err != nil {
+		r.Violations = append(r.Violations, "did not converge: "+err.Error())
+	} else {
+		r.Converged++
+		r.Times = append(r.Times, time.Since(start))
+	}
+	r.Violations = append(r.Violations, d.w.takeViolations()...)
+}
+
+func (d *driver) scale(n int) error {
+	patch := fmt.Sprintf(`{"spec":{"worker":{"replicas":%d}}}`, n)
+	_, err := d.dask.KubernetesV1().DaskClusters(d.ns).Patch(d.ctx, clusterName, types.MergePatchType, []byte(patch), metav1.PatchOptions{})
+	return err
+}
+
+// scaleWithKill scales to n, SIGKILLs the operator at a random moment of
+// the scale, and starts it again.
+func (d *driver) scaleWithKill(n int) error {
+	d.w.setDesired(n)
+	if err := d.scale(n); err != nil {
+		return err
+	}
+	time.Sleep(time.Duration(rand.Int64N(int64(2 * time.Second))))
+	d.op.kill()
+	return d.op.start()
+}
+
+// burst deletes cfg.Burst live worker Pods at once.
+func (d *driver) burst() error {
+	if err := d.scale(d.cfg.Scale); err != nil {
+		return err
+	}
+	d.w.setDesired(d.cfg.Scale)
+	if _, err := d.converge(d.cfg.Scale); err != nil {
+		return err
+	}
+	pods, err := d.livePods()
+	if err != nil {
+		return err
+	}
+	victims := pods[:min(d.cfg.Burst, len(pods))]
+	d.w.injected(victims)
+	var wg sync.WaitGroup
+	for _, p := range victims {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_ = d.kube.CoreV1().Pods(d.ns).Delete(d.ctx, p, metav1.DeleteOptions{})
+		}()
+	}
+	wg.Wait()
+	if _, err := d.converge(d.cfg.Scale); err != nil {
+		return err
+	}
+	d.w.setDesired(d.cfg.Down)
+	return d.scale(d.cfg.Down)
+}
+
+// stuckScaleDown holds cfg.Burst Pods with a finalizer, scales down, and
+// lets them go once the group has converged.
+func (d *driver) stuckScaleDown() error {
+	if err := d.scale(d.cfg.Scale); err != nil {
+		return err
+	}
+	d.w.setDesired(d.cfg.Scale)
+	if _, err := d.converge(d.cfg.Scale); err != nil {
+		return err
+	}
+	pods, err := d.livePods()
+	if err != nil {
+		return err
+	}
+	held := pods[:min(d.cfg.Burst, len(pods))]
+	for _, p := range held {
+		patch := fmt.Sprintf(`{"metadata":{"finalizers":[%q]}}`, holdFinal)
+		if _, err := d.kube.CoreV1().Pods(d.ns).Patch(d.ctx, p, types.MergePatchType, []byte(patch), metav1.PatchOptions{}); err != nil {
+			return err
+		}
+	}
+	d.w.setDesired(d.cfg.Down)
+	if err := d.scale(d.cfg.Down); err != nil {
+		return err
+	}
+	_, err = d.converge(d.cfg.Down)
+	for _, p := range held {
+		_, _ = d.kube.CoreV1().Pods(d.ns).Patch(d.ctx, p, types.MergePatchType, []byte(`{"metadata":{"finalizers":null}}`), metav1.PatchOptions{})
+	}
+	return err
+}
+
+func (d *driver) livePods() ([]string, error) {
+	list, err := d.kube.CoreV1().Pods(d.ns).List(d.ctx, metav1.ListOptions{LabelSelector: "dask.org/component=worker"})
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, p := range list.Items {
+		if p.DeletionTimestamp == nil {
+			out = append(out, p.Name)
+		}
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
+// converge waits until the group has exactly n live worker Pods, all Ready,
+// and its status says so for its current generation.
+func (d *driver) converge(n int) (time.Duration, error) {
+	start := time.Now()
+	last := ""
+	for time.Since(start) < d.cfg.Timeout {
+		list, err := d.kube.CoreV1().Pods(d.ns).List(d.ctx, metav1.ListOptions{LabelSelector: "dask.org/component=worker"})
+		g, gerr := d.dask.KubernetesV1().DaskWorkerGroups(d.ns).Get(d.ctx, groupName, metav1.GetOptions{})
+		if err == nil && gerr == nil {
+			live, ready := 0, 0
+			for _, p := range list.Items {
+				if p.DeletionTimestamp == nil {
+					live++
+					if testenv.PodReady(&p) {
+						ready++
+					}
+				}
+			}
+			s := g.Status
+			if live == n && ready == n && s.Replicas == int32(n) && s.ReadyReplicas == int32(n) && s.ObservedGeneration == g.Generation &&
+				g.Spec.Worker.Replicas != nil && *g.Spec.Worker.Replicas == int32(n) {
+				return time.Since(start), nil
+			}
+			last = fmt.Sprintf("%d live Pods (%d ready), group status %d/%d, want %d", live, ready, s.ReadyReplicas, s.Replicas, n)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	return 0, fmt.Errorf("not converged to %d workers within %s: %s", n, d.cfg.Timeout, last)
+}
+
+// watcher checks the invariants at every Pod event.
+type watcher struct {
+	sched *testenv.FakeScheduler
+
+	mu         sync.Mutex
+	desired    int
+	live       map[string]bool
+	ready      map[string]bool
+	deleted    map[string]bool // by the fault itself
+	violations []string
+}
+
+func watch(ctx context.Context, kube kubernetes.Interface, ns string, sched *testenv.FakeScheduler) (*watcher, error) {
+	w := &watcher{sched: sched, live: map[string]bool{}, ready: map[string]bool{}, deleted: map[string]bool{}}
+	factory := informers.NewSharedInformerFactoryWithOptions(kube, 0, informers.WithNamespace(ns),
+		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = "dask.org/component=worker" }))
+	inf := factory.Core().V1().Pods().Informer()
+	_, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(obj any) { w.seen(obj.(*corev1.Pod)) },
+		UpdateFunc: func(_, obj any) { w.seen(obj.(*corev1.Pod)) },
+		DeleteFunc: func(obj any) {
+			if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+				obj = t.Obj
+			}
+			if p, ok := obj.(*corev1.Pod); ok {
+				w.gone(p.Name)
+			}
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
+	factory.Start(ctx.Done())
+	if !cache.WaitForCacheSync(ctx.Done(), inf.HasSynced) {
+		return nil, fmt.Errorf("pod watch did not sync")
+	}
+	return w, nil
+}
+
+func (w *watcher) seen(p *corev1.Pod) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if p.DeletionTimestamp != nil {
+		w.goneLocked(p.Name)
+		return
+	}
+	if !w.live[p.Name] {
+		if len(w.live) >= w.desired {
+			w.violations = append(w.violations, fmt.Sprintf("over-creation: Pod %s created while %d live Pods, %d asked for", p.Name, len(w.live), w.desired))
+		}
+		w.live[p.Name] = true
+	}
+	w.ready[p.Name] = testenv.PodReady(p)
+}
+
+func (w *watcher) gone(name string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.goneLocked(name)
+}
+
+func (w *watcher) goneLocked(name string) {
+	if !w.live[name] {
+		return
+	}
+	if w.ready[name] && !w.deleted[name] && !w.sched.Retired(name) {
+		w.violations = append(w.violations, fmt.Sprintf("Ready worker %s deleted without the scheduler retiring it", name))
+	}
+	delete(w.live, name)
+	delete(w.ready, name)
+}
+
+func (w *watcher) setDesired(n int) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.desired = n
+}
+
+func (w *watcher) injected(pods []string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, p := range pods {
+		w.deleted[p] = true
+	}
+}
+
+func (w *watcher) takeViolations() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	v := w.violations
+	w.violations = nil
+	return v
+}
+
+// operator is the operator binary, SIGKILLed and started again at will.
+type operator struct {
+	bin  string
+	args []string
+	log  string
+	cmd  *exec.Cmd
+}
+
+func (o *operator) start() error {
+	f, err := os.OpenFile(o.log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	o.cmd = exec.Command(o.bin, o.args...)
+	o.cmd.Stdout, o.cmd.Stderr = f, f
+	o.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	return o.cmd.Start()
+}
+
+func (o *operator) kill() {
+	if o.cmd != nil && o.cmd.Process != nil {
+		_ = o.cmd.Process.Kill()
+		_ = o.cmd.Wait()
+	}
+}
+
+func faultCluster(ns string) *daskv1.DaskCluster {
+	zero := int32(0)
+	return &daskv1.DaskCluster{
+		ObjectMeta: metav1.ObjectMeta{Name: clusterName, Namespace: ns},
+		Spec: daskv1.DaskClusterSpec{
+			Worker: daskv1.WorkerSpec{Replicas: &zero, Spec: corev1.PodSpec{Containers: []corev1.Container{{
+				Name: "worker", Image: "ghcr.io/dask/dask:latest", Args: []string{"dask-worker", "--name", "$(DASK_WORKER_NAME)"},
+			}}}},
+			Scheduler: daskv1.SchedulerSpec{
+				Spec: corev1.PodSpec{Containers: []corev1.Container{{
+					Name: "scheduler", Image: "ghcr.io/dask/dask:latest", Args: []string{"dask-scheduler"},
+					Ports: []corev1.ContainerPort{{Name: "tcp-comm", ContainerPort: 8786}, {Name: "http-dashboard", ContainerPort: 8787}},
+				}}},
+				Service: corev1.ServiceSpec{Ports: []corev1.ServicePort{
+					{Name: "tcp-comm", Port: 8786}, {Name: "http-dashboard", Port: 8787},
+				}},
+			},
+		},
+	}
+}
+
+// Markdown renders the results as the table results.md holds.
+func (r *Results) Markdown() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "# Fault injection\n\n%s, on %s (%s). Invariants are checked at every Pod event, from a watch.\n\n", r.Date, r.Machine, r.Config)
+	b.WriteString("| fault | runs | converged | time to converge, median | max | invariant violations |\n|---|---|---|---|---|---|\n")
+	for _, f := range r.Faults {
+		med, max := "-", "-"
+		if len(f.Times) > 0 {
+			t := slices.Clone(f.Times)
+			slices.Sort(t)
+			med, max = t[len(t)/2].Round(10*time.Millisecond).String(), t[len(t)-1].Round(10*time.Millisecond).String()
+		}
+		fmt.Fprintf(&b, "| %s | %d | %d | %s | %s | %d |\n", f.Name, f.Runs, f.Converged, med, max, len(f.Violations))
+	}
+	for _, f := range r.Faults {
+		for _, v := range f.Violations {
+			fmt.Fprintf(&b, "\n- %s: %s", f.Name, v)
+		}
+	}
+	b.WriteString("\n")
+	return b.String()
+}
+
+// Write stores results.md and results.json in dir.
+func (r *Results) Write(dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	data, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "results.json"), append(data, '\n'), 0o644); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, "results.md"), []byte(r.Markdown()), 0o644)
+}
+
+func machine() string {
+	model := "unknown CPU"
+	if data, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, l := range strings.Split(string(data), "\n") {
+			if strings.HasPrefix(l, "model name") {
+				model = strings.TrimSpace(strings.SplitN(l, ":", 2)[1])
+				break
+			}
+		}
+	}
+	return fmt.Sprintf("%d cores, %s, %s", runtime.NumCPU(), model, runtime.Version())
+}

@@ -1,0 +1,72 @@
+package main
+
+import (
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	kubefake "k8s.io/client-go/kubernetes/fake"
+
+	"github.com/dask-operator/dask-operator/pkg/testenv"
+)
+
+// A short run of every fault (make faults runs the full one): the operator
+// keeps every invariant and converges each time.
+func TestFaultsShort(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs the local control plane: not run with -short")
+	}
+	res, err := Run(Config{Rounds: 2, Scale: 60, Down: 5, Burst: 20, Timeout: 2 * time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Log("\n" + res.Markdown())
+	for _, f := range res.Faults {
+		if f.Runs == 0 {
+			t.Errorf("%s: never run", f.Name)
+		}
+		if f.Converged != f.Runs {
+			t.Errorf("%s: converged %d of %d times", f.Name, f.Converged, f.Runs)
+		}
+		for _, v := range f.Violations {
+			t.Errorf("%s: %s", f.Name, v)
+		}
+	}
+}
+
+// The invariant checks can fail: an extra Pod and a Ready worker deleted
+// without a retire are both caught; a retired or fault-deleted one is not.
+func TestWatcherCatchesViolations(t *testing.T) {
+	sched, err := testenv.NewFakeScheduler(kubefake.NewClientset(), "dask.org/component=worker")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sched.Close()
+	w := &watcher{sched: sched, live: map[string]bool{}, ready: map[string]bool{}, deleted: map[string]bool{}}
+	pod := func(name string, ready bool) *corev1.Pod {
+		p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name}, Status: corev1.PodStatus{Phase: corev1.PodRunning}}
+		if ready {
+			p.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}}
+		}
+		return p
+	}
+	w.setDesired(1)
+	w.seen(pod("a", true))
+	if v := w.takeViolations(); len(v) != 0 {
+		t.Fatalf("one Pod of one asked for: %v", v)
+	}
+	w.seen(pod("b", true))
+	if v := w.takeViolations(); len(v) != 1 {
+		t.Fatalf("a second Pod of one asked for must be caught: %v", v)
+	}
+	w.gone("a")
+	if v := w.takeViolations(); len(v) != 1 {
+		t.Fatalf("a Ready worker deleted without a retire must be caught: %v", v)
+	}
+	w.injected([]string{"b"})
+	w.gone("b")
+	if v := w.takeViolations(); len(v) != 0 {
+		t.Fatalf("a Pod the fault deleted is no violation: %v", v)
+	}
+}
