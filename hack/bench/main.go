@@ -18,7 +18,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -110,7 +109,7 @@ func run() error {
 	if o, err := build.CombinedOutput(); err != nil {
 		return fmt.Errorf("build: %v\n%s", err, o)
 	}
-	rep := &report{Date: time.Now().UTC().Format(time.RFC3339), Machine: machine(),
+	rep := &report{Date: time.Now().UTC().Format(time.RFC3339), Machine: testenv.Machine(),
 		Config: fmt.Sprintf("clusters=%d workers=%d scale=%d qps=%d burst=%d levels=%s idle=%s", *clusters, *workers, *scale, *qps, *burst, *levels, *idle)}
 
 	// 1. Creation throughput, baseline first (no operator runs yet).
@@ -234,23 +233,6 @@ func (r *report) write(dir string) error {
 	fmt.Println()
 	fmt.Print(b.String())
 	return os.WriteFile(filepath.Join(dir, "results.md"), []byte(b.String()), 0o644)
-}
-
-func machine() string {
-	model := "unknown CPU"
-	if data, err := os.ReadFile("/proc/cpuinfo"); err == nil {
-		for _, l := range strings.Split(string(data), "\n") {
-			if strings.HasPrefix(l, "model name") {
-				model = strings.TrimSpace(strings.SplitN(l, ":", 2)[1])
-				break
-			}
-		}
-	}
-	var mem string
-	if data, err := os.ReadFile("/proc/meminfo"); err == nil {
-		mem = strings.Fields(strings.Split(string(data), "\n")[0])[1] + " kB memory"
-	}
-	return fmt.Sprintf("%d cores (%s), %s, %s", runtime.NumCPU(), model, mem, runtime.Version())
 }
 
 func parseLevels(s string) []int {

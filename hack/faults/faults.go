@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -119,7 +118,7 @@ func Run(cfg Config) (*Results, error) {
 		return nil, err
 	}
 
-	res := &Results{Date: time.Now().UTC().Format(time.RFC3339), Machine: machine(),
+	res := &Results{Date: time.Now().UTC().Format(time.RFC3339), Machine: testenv.Machine(),
 		Config: fmt.Sprintf("rounds=%d scale=%d down=%d burst=%d timeout=%s", cfg.Rounds, cfg.Scale, cfg.Down, cfg.Burst, cfg.Timeout)}
 	kill := &FaultResult{Name: fmt.Sprintf("operator SIGKILLed during scale-up 0 -> %d and scale-down %d -> %d", cfg.Scale, cfg.Scale, cfg.Down)}
 	burst := &FaultResult{Name: fmt.Sprintf("%d worker Pods deleted at once behind the operator", cfg.Burst)}
@@ -188,16 +187,21 @@ func (d *driver) scaleWithKill(n int) error {
 	return d.op.start()
 }
 
+// fill scales to n workers, waits for them and returns their Pods.
+func (d *driver) fill(n int) ([]string, error) {
+	d.w.setDesired(n)
+	if err := d.scale(n); err != nil {
+		return nil, err
+	}
+	if _, err := d.converge(n); err != nil {
+		return nil, err
+	}
+	return d.livePods()
+}
+
 // burst deletes cfg.Burst live worker Pods at once.
 func (d *driver) burst() error {
-	if err := d.scale(d.cfg.Scale); err != nil {
-		return err
-	}
-	d.w.setDesired(d.cfg.Scale)
-	if _, err := d.converge(d.cfg.Scale); err != nil {
-		return err
-	}
-	pods, err := d.livePods()
+	pods, err := d.fill(d.cfg.Scale)
 	if err != nil {
 		return err
 	}
@@ -222,14 +226,7 @@ func (d *driver) burst() error {
 // stuckScaleDown holds cfg.Burst Pods with a finalizer, scales down, and
 // lets them go once the group has converged.
 func (d *driver) stuckScaleDown() error {
-	if err := d.scale(d.cfg.Scale); err != nil {
-		return err
-	}
-	d.w.setDesired(d.cfg.Scale)
-	if _, err := d.converge(d.cfg.Scale); err != nil {
-		return err
-	}
-	pods, err := d.livePods()
+	pods, err := d.fill(d.cfg.Scale)
 	if err != nil {
 		return err
 	}
@@ -474,17 +471,4 @@ func (r *Results) Write(dir string) error {
 		return err
 	}
 	return os.WriteFile(filepath.Join(dir, "results.md"), []byte(r.Markdown()), 0o644)
-}
-
-func machine() string {
-	model := "unknown CPU"
-	if data, err := os.ReadFile("/proc/cpuinfo"); err == nil {
-		for _, l := range strings.Split(string(data), "\n") {
-			if strings.HasPrefix(l, "model name") {
-				model = strings.TrimSpace(strings.SplitN(l, ":", 2)[1])
-				break
-			}
-		}
-	}
-	return fmt.Sprintf("%d cores, %s, %s", runtime.NumCPU(), model, runtime.Version())
 }

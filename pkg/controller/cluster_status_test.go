@@ -12,7 +12,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	k8stesting "k8s.io/client-go/testing"
 
 	daskv1 "github.com/dask-operator/dask-operator/pkg/apis/kubernetes.dask.org/v1"
 	"github.com/dask-operator/dask-operator/pkg/resources"
@@ -20,14 +19,7 @@ import (
 
 func lastClusterStatus(t *testing.T, f *fixture) daskv1.DaskClusterStatus {
 	t.Helper()
-	var out *daskv1.DaskCluster
-	for _, a := range f.dask.Actions() {
-		if a.GetSubresource() == "status" && a.GetResource().Resource == "daskclusters" {
-			out = a.(k8stesting.UpdateAction).GetObject().(*daskv1.DaskCluster)
-		}
-	}
-	require.NotNil(t, out, "no cluster status written")
-	return out.Status
+	return lastStatusWrite[*daskv1.DaskCluster](t, f, "daskclusters").Status
 }
 
 // Issue 15, item 10: the scale subresource (spec.worker.replicas, the

@@ -49,16 +49,24 @@ func jobCluster(j *daskv1.DaskJob) *daskv1.DaskCluster {
 	return c
 }
 
-func lastJobStatus(t *testing.T, f *fixture) daskv1.DaskJobStatus {
+// lastStatusWrite returns the object of the last status update of a
+// resource (daskjobs, daskclusters, ...) the controller sent.
+func lastStatusWrite[T runtime.Object](t *testing.T, f *fixture, resource string) T {
 	t.Helper()
-	var status *daskv1.DaskJob
+	var out T
+	found := false
 	for _, a := range f.dask.Actions() {
-		if a.GetSubresource() == "status" && a.GetResource().Resource == "daskjobs" {
-			status = a.(k8stesting.UpdateAction).GetObject().(*daskv1.DaskJob)
+		if a.GetSubresource() == "status" && a.GetResource().Resource == resource {
+			out, found = a.(k8stesting.UpdateAction).GetObject().(T), true
 		}
 	}
-	require.NotNil(t, status, "no status written")
-	return status.Status
+	require.True(t, found, "no %s status written", resource)
+	return out
+}
+
+func lastJobStatus(t *testing.T, f *fixture) daskv1.DaskJobStatus {
+	t.Helper()
+	return lastStatusWrite[*daskv1.DaskJob](t, f, "daskjobs").Status
 }
 
 func deletedNames(f *fixture, resource string) []string {

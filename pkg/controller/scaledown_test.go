@@ -12,7 +12,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	k8stesting "k8s.io/client-go/testing"
 
 	daskv1 "github.com/dask-operator/dask-operator/pkg/apis/kubernetes.dask.org/v1"
 	"github.com/dask-operator/dask-operator/pkg/metrics"
@@ -27,14 +26,7 @@ func waitRetirement(t *testing.T, f *fixture, key string) {
 
 func lastGroupStatus(t *testing.T, f *fixture) daskv1.DaskWorkerGroupStatus {
 	t.Helper()
-	var out *daskv1.DaskWorkerGroup
-	for _, a := range f.dask.Actions() {
-		if a.GetSubresource() == "status" && a.GetResource().Resource == "daskworkergroups" {
-			out = a.(k8stesting.UpdateAction).GetObject().(*daskv1.DaskWorkerGroup)
-		}
-	}
-	require.NotNil(t, out, "no status written")
-	return out.Status
+	return lastStatusWrite[*daskv1.DaskWorkerGroup](t, f, "daskworkergroups").Status
 }
 
 // Issue 15, item 2: scaling an extra group down retires workers of that
