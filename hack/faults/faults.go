@@ -64,6 +64,10 @@ func (r *Results) Failed() bool {
 	return false
 }
 
+// fallbackTimeout is the operator's --retire-fallback-timeout here (30 s by
+// default), shorter to keep the rounds short.
+const fallbackTimeout = 10 * time.Second
+
 const (
 	clusterName = "f"
 	groupName   = clusterName + "-default"
@@ -102,7 +106,8 @@ func Run(cfg Config) (*Results, error) {
 		return nil, fmt.Errorf("build the operator: %v\n%s", err, out)
 	}
 	op := &operator{bin: bin, args: []string{"--kubeconfig=" + env.Kubeconfig, "--leader-elect=false",
-		"--metrics-bind-address=0", "--health-probe-bind-address=0", "--scheduler-url-template=" + sched.URL()},
+		"--metrics-bind-address=0", "--health-probe-bind-address=0", "--scheduler-url-template=" + sched.URL(),
+		"--retire-fallback-timeout=" + fallbackTimeout.String()},
 		log: filepath.Join(os.TempDir(), "dask-operator-faults.log")}
 	if err := op.start(); err != nil {
 		return nil, err
@@ -113,7 +118,7 @@ func Run(cfg Config) (*Results, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &driver{ctx: ctx, kube: kube, dask: dask, ns: ns, w: w, op: op, cfg: cfg}
+	d := &driver{ctx: ctx, kube: kube, dask: dask, ns: ns, w: w, op: op, cfg: cfg, sched: sched, eventPolls: 25}
 	if _, err := dask.KubernetesV1().DaskClusters(ns).Create(ctx, faultCluster(ns), metav1.CreateOptions{}); err != nil {
 		return nil, err
 	}
@@ -124,13 +129,22 @@ func Run(cfg Config) (*Results, error) {
 	burst := &FaultResult{Name: fmt.Sprintf("%d worker Pods deleted at once behind the operator", cfg.Burst)}
 	stuck := &FaultResult{Name: fmt.Sprintf("scale-down %d -> %d with %d Pods stuck Terminating (finalizer)", cfg.Scale, cfg.Down, cfg.Burst)}
 	res.Faults = []*FaultResult{kill, burst, stuck}
+	schedFaults := []testenv.SchedulerFault{testenv.SchedulerErrors, testenv.SchedulerGarbage, testenv.SchedulerSlow, testenv.SchedulerBlackHole}
+	bySched := map[testenv.SchedulerFault]*FaultResult{}
+	for _, f := range schedFaults {
+		bySched[f] = &FaultResult{Name: fmt.Sprintf("scale-down %d -> %d while the scheduler %s", cfg.Scale, cfg.Down, f)}
+		res.Faults = append(res.Faults, bySched[f])
+	}
 	for r := 0; r < cfg.Rounds; r++ {
 		fmt.Printf("round %d/%d\n", r+1, cfg.Rounds)
 		for _, target := range []int{cfg.Scale, cfg.Down} {
-			d.record(kill, func() error { return d.scaleWithKill(target) }, target)
+			d.record(kill, func() (time.Time, error) { return d.scaleWithKill(target) }, target)
 		}
-		d.record(burst, d.burst, cfg.Down)
+		d.record(burst, d.burst, cfg.Scale)
 		d.record(stuck, d.stuckScaleDown, cfg.Down)
+		for _, f := range schedFaults {
+			d.record(bySched[f], func() (time.Time, error) { return d.schedulerFault(f) }, cfg.Down)
+		}
 		if err := d.scale(0); err != nil {
 			return nil, err
 		}
@@ -142,21 +156,26 @@ func Run(cfg Config) (*Results, error) {
 }
 
 type driver struct {
-	ctx  context.Context
-	kube kubernetes.Interface
-	dask versioned.Interface
-	ns   string
-	w    *watcher
-	op   *operator
-	cfg  Config
+	ctx   context.Context
+	kube  kubernetes.Interface
+	dask  versioned.Interface
+	ns    string
+	w     *watcher
+	op    *operator
+	cfg   Config
+	sched *testenv.FakeScheduler
+	// eventPolls is how often, 200 ms apart, an event is looked for.
+	eventPolls int
+	// release are Pods a fault holds with a finalizer until it converged.
+	release []string
 }
 
 // record runs one fault, waits for convergence to target, and adds the
-// outcome and the violations seen meanwhile to r.
-func (d *driver) record(r *FaultResult, fault func() error, target int) {
+// outcome (time to converge counted from the fault's injection, which the
+// fault returns) and the violations seen meanwhile to r.
+func (d *driver) record(r *FaultResult, fault func() (time.Time, error), target int) {
 	r.Runs++
-	start := time.Now()
-	err := fault()
+	start, err := fault()
 	if err == nil {
 		_, err = d.converge(target)
 	}
@@ -166,7 +185,71 @@ func (d *driver) record(r *FaultResult, fault func() error, target int) {
 		r.Converged++
 		r.Times = append(r.Times, time.Since(start))
 	}
+	for _, p := range d.release {
+		_, _ = d.kube.CoreV1().Pods(d.ns).Patch(d.ctx, p, types.MergePatchType, []byte(`{"metadata":{"finalizers":null}}`), metav1.PatchOptions{})
+	}
+	d.release = nil
 	r.Violations = append(r.Violations, d.w.takeViolations()...)
+	r.Violations = append(r.Violations, d.unannouncedFallbacks(d.w.takeUnretired())...)
+	d.sched.SetFault(testenv.SchedulerHealthy)
+}
+
+// unannouncedFallbacks returns a violation for each Ready worker deleted
+// without a retire that no FallbackScaleDown event of its group names.
+func (d *driver) unannouncedFallbacks(pods []string) []string {
+	var out []string
+	for _, p := range pods {
+		named := false
+		for poll := 0; poll < d.eventPolls && !named; poll++ { // events are written asynchronously
+			evs, err := d.kube.CoreV1().Events(d.ns).List(d.ctx, metav1.ListOptions{FieldSelector: "involvedObject.name=" + groupName + ",reason=FallbackScaleDown"})
+			if err == nil {
+				for _, e := range evs.Items {
+					named = named || strings.Contains(e.Message, p)
+				}
+			}
+			if !named {
+				time.Sleep(200 * time.Millisecond)
+			}
+		}
+		if !named {
+			out = append(out, fmt.Sprintf("Ready worker %s deleted without the scheduler retiring it, and no FallbackScaleDown event names it", p))
+		}
+	}
+	return out
+}
+
+// schedulerFault scales down while the scheduler misbehaves. A scheduler
+// that answers retire_workers with errors must keep its workers and the
+// group must say why (SchedulerReachable=False) within 30 s; then it
+// recovers. A slow one is waited for; an unreachable one (black-holed, or
+// garbage instead of its worker list) may end in the documented fallback,
+// which the recorded outcome checks for its event.
+func (d *driver) schedulerFault(fault testenv.SchedulerFault) (time.Time, error) {
+	if _, err := d.fill(d.cfg.Scale); err != nil {
+		return time.Now(), err
+	}
+	d.sched.SetFault(fault)
+	d.w.setDesired(d.cfg.Down)
+	start := time.Now()
+	if err := d.scale(d.cfg.Down); err != nil {
+		return start, err
+	}
+	if fault == testenv.SchedulerSlow || fault == testenv.SchedulerBlackHole {
+		return start, nil
+	}
+	for time.Since(start) < 30*time.Second {
+		g, err := d.dask.KubernetesV1().DaskWorkerGroups(d.ns).Get(d.ctx, groupName, metav1.GetOptions{})
+		if err == nil {
+			for _, c := range g.Status.Conditions {
+				if c.Type == "SchedulerReachable" && c.Status == metav1.ConditionFalse {
+					d.sched.SetFault(testenv.SchedulerHealthy)
+					return time.Now(), nil // converging from the recovery
+				}
+			}
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	return start, fmt.Errorf("the scheduler %s for 30 s and the group has no SchedulerReachable=False condition saying so", fault)
 }
 
 func (d *driver) scale(n int) error {
@@ -177,14 +260,15 @@ func (d *driver) scale(n int) error {
 
 // scaleWithKill scales to n, SIGKILLs the operator at a random moment of
 // the scale, and starts it again.
-func (d *driver) scaleWithKill(n int) error {
+func (d *driver) scaleWithKill(n int) (time.Time, error) {
 	d.w.setDesired(n)
+	start := time.Now()
 	if err := d.scale(n); err != nil {
-		return err
+		return start, err
 	}
 	time.Sleep(time.Duration(rand.Int64N(int64(2 * time.Second))))
 	d.op.kill()
-	return d.op.start()
+	return start, d.op.start()
 }
 
 // fill scales to n workers, waits for them and returns their Pods.
@@ -200,13 +284,14 @@ func (d *driver) fill(n int) ([]string, error) {
 }
 
 // burst deletes cfg.Burst live worker Pods at once.
-func (d *driver) burst() error {
+func (d *driver) burst() (time.Time, error) {
 	pods, err := d.fill(d.cfg.Scale)
 	if err != nil {
-		return err
+		return time.Now(), err
 	}
 	victims := pods[:min(d.cfg.Burst, len(pods))]
 	d.w.injected(victims)
+	start := time.Now()
 	var wg sync.WaitGroup
 	for _, p := range victims {
 		wg.Add(1)
@@ -216,36 +301,28 @@ func (d *driver) burst() error {
 		}()
 	}
 	wg.Wait()
-	if _, err := d.converge(d.cfg.Scale); err != nil {
-		return err
-	}
-	d.w.setDesired(d.cfg.Down)
-	return d.scale(d.cfg.Down)
+	return start, nil
 }
 
 // stuckScaleDown holds cfg.Burst Pods with a finalizer, scales down, and
 // lets them go once the group has converged.
-func (d *driver) stuckScaleDown() error {
+func (d *driver) stuckScaleDown() (time.Time, error) {
 	pods, err := d.fill(d.cfg.Scale)
 	if err != nil {
-		return err
+		return time.Now(), err
 	}
 	held := pods[:min(d.cfg.Burst, len(pods))]
 	for _, p := range held {
 		patch := fmt.Sprintf(`{"metadata":{"finalizers":[%q]}}`, holdFinal)
 		if _, err := d.kube.CoreV1().Pods(d.ns).Patch(d.ctx, p, types.MergePatchType, []byte(patch), metav1.PatchOptions{}); err != nil {
-			return err
+			return time.Now(), err
 		}
 	}
+	// They go once the group has converged (record waits for it first).
+	d.release = held
 	d.w.setDesired(d.cfg.Down)
-	if err := d.scale(d.cfg.Down); err != nil {
-		return err
-	}
-	_, err = d.converge(d.cfg.Down)
-	for _, p := range held {
-		_, _ = d.kube.CoreV1().Pods(d.ns).Patch(d.ctx, p, types.MergePatchType, []byte(`{"metadata":{"finalizers":null}}`), metav1.PatchOptions{})
-	}
-	return err
+	start := time.Now()
+	return start, d.scale(d.cfg.Down)
 }
 
 func (d *driver) livePods() ([]string, error) {
@@ -302,6 +379,7 @@ type watcher struct {
 	live       map[string]bool
 	ready      map[string]bool
 	deleted    map[string]bool // by the fault itself
+	unretired  []string        // Ready workers deleted without a retire
 	violations []string
 }
 
@@ -359,7 +437,9 @@ func (w *watcher) goneLocked(name string) {
 		return
 	}
 	if w.ready[name] && !w.deleted[name] && !w.sched.Retired(name) {
-		w.violations = append(w.violations, fmt.Sprintf("Ready worker %s deleted without the scheduler retiring it", name))
+		// Allowed only as the documented fallback, with its event: the
+		// driver looks for it once the fault has converged.
+		w.unretired = append(w.unretired, name)
 	}
 	delete(w.live, name)
 	delete(w.ready, name)
@@ -384,6 +464,14 @@ func (w *watcher) takeViolations() []string {
 	defer w.mu.Unlock()
 	v := w.violations
 	w.violations = nil
+	return v
+}
+
+func (w *watcher) takeUnretired() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	v := w.unretired
+	w.unretired = nil
 	return v
 }
 

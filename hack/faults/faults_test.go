@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -61,8 +62,26 @@ func TestWatcherCatchesViolations(t *testing.T) {
 		t.Fatalf("a second Pod of one asked for must be caught: %v", v)
 	}
 	w.gone("a")
-	if v := w.takeViolations(); len(v) != 1 {
-		t.Fatalf("a Ready worker deleted without a retire must be caught: %v", v)
+	unretired := w.takeUnretired()
+	if len(unretired) != 1 {
+		t.Fatalf("a Ready worker deleted without a retire must be caught: %v", unretired)
+	}
+	// Only the documented fallback, with its event naming the Pod, excuses it.
+	kube := kubefake.NewClientset()
+	d := &driver{ctx: context.Background(), kube: kube, ns: "ns", eventPolls: 1}
+	if v := d.unannouncedFallbacks(unretired); len(v) != 1 {
+		t.Fatalf("without a FallbackScaleDown event: %v", v)
+	}
+	_, err = kube.CoreV1().Events("ns").Create(context.Background(), &corev1.Event{
+		ObjectMeta:     metav1.ObjectMeta{Name: "e", Namespace: "ns"},
+		InvolvedObject: corev1.ObjectReference{Name: groupName}, Reason: "FallbackScaleDown",
+		Message: "Scheduler unreachable for 10s: deleted 1 running workers without retiring them: a",
+	}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := d.unannouncedFallbacks(unretired); len(v) != 0 {
+		t.Fatalf("the fallback's event names it: %v", v)
 	}
 	w.injected([]string{"b"})
 	w.gone("b")

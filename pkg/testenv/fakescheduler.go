@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
@@ -26,6 +27,37 @@ type FakeScheduler struct {
 
 	mu      sync.Mutex
 	retired map[string]bool
+	fault   SchedulerFault
+}
+
+// SchedulerFault is how a FakeScheduler misbehaves.
+type SchedulerFault string
+
+// The faults a FakeScheduler can show.
+const (
+	SchedulerHealthy SchedulerFault = ""
+	// SchedulerErrors answers retire_workers with HTTP 500.
+	SchedulerErrors SchedulerFault = "answers 500"
+	// SchedulerGarbage answers every call with 200 and no JSON.
+	SchedulerGarbage SchedulerFault = "answers garbage"
+	// SchedulerSlow answers retire_workers after 30 s (moving data).
+	SchedulerSlow SchedulerFault = "answers after 30 s"
+	// SchedulerBlackHole accepts requests and never answers.
+	SchedulerBlackHole SchedulerFault = "black-holed"
+)
+
+// SetFault makes the scheduler misbehave from now on (SchedulerHealthy
+// ends it).
+func (f *FakeScheduler) SetFault(fault SchedulerFault) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.fault = fault
+}
+
+func (f *FakeScheduler) currentFault() SchedulerFault {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.fault
 }
 
 // NewFakeScheduler serves on a free loopback port.
@@ -69,6 +101,24 @@ func (f *FakeScheduler) workers(r *http.Request) []string {
 }
 
 func (f *FakeScheduler) serve(w http.ResponseWriter, r *http.Request) {
+	retire := r.URL.Path == "/api/v1/retire_workers"
+	switch fault := f.currentFault(); {
+	case fault == SchedulerBlackHole:
+		<-r.Context().Done() // until the caller gives up
+		return
+	case fault == SchedulerGarbage:
+		_, _ = w.Write([]byte("<html>not the API"))
+		return
+	case fault == SchedulerErrors && retire:
+		http.Error(w, "retire failed", http.StatusInternalServerError)
+		return
+	case fault == SchedulerSlow && retire:
+		select {
+		case <-time.After(30 * time.Second):
+		case <-r.Context().Done():
+			return
+		}
+	}
 	switch r.URL.Path {
 	case "/api/v1/get_workers":
 		var ws []map[string]string
