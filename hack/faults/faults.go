@@ -29,12 +29,14 @@ import (
 // Config sizes a run.
 type Config struct {
 	Rounds, Scale, Down, Burst int
+	// APIDownMin and APIDownMax bound how long kube-apiserver stays down.
+	APIDownMin, APIDownMax time.Duration
 	// Timeout bounds each convergence.
 	Timeout time.Duration
 }
 
 func defaultConfig() Config {
-	return Config{Rounds: 20, Scale: 300, Down: 20, Burst: 50, Timeout: 3 * time.Minute}
+	return Config{Rounds: 20, Scale: 300, Down: 20, Burst: 50, APIDownMin: 5 * time.Second, APIDownMax: 20 * time.Second, Timeout: 3 * time.Minute}
 }
 
 // FaultResult is what one fault's rounds showed.
@@ -118,17 +120,19 @@ func Run(cfg Config) (*Results, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &driver{ctx: ctx, kube: kube, dask: dask, ns: ns, w: w, op: op, cfg: cfg, sched: sched, eventPolls: 25}
+	d := &driver{ctx: ctx, kube: kube, dask: dask, ns: ns, w: w, op: op, cfg: cfg, sched: sched, env: env, eventPolls: 25}
 	if _, err := dask.KubernetesV1().DaskClusters(ns).Create(ctx, faultCluster(ns), metav1.CreateOptions{}); err != nil {
 		return nil, err
 	}
 
 	res := &Results{Date: time.Now().UTC().Format(time.RFC3339), Machine: testenv.Machine(),
-		Config: fmt.Sprintf("rounds=%d scale=%d down=%d burst=%d timeout=%s", cfg.Rounds, cfg.Scale, cfg.Down, cfg.Burst, cfg.Timeout)}
+		Config: fmt.Sprintf("rounds=%d scale=%d down=%d burst=%d api-down=%s-%s timeout=%s retire-fallback-timeout=%s",
+			cfg.Rounds, cfg.Scale, cfg.Down, cfg.Burst, cfg.APIDownMin, cfg.APIDownMax, cfg.Timeout, fallbackTimeout)}
 	kill := &FaultResult{Name: fmt.Sprintf("operator SIGKILLed during scale-up 0 -> %d and scale-down %d -> %d", cfg.Scale, cfg.Scale, cfg.Down)}
 	burst := &FaultResult{Name: fmt.Sprintf("%d worker Pods deleted at once behind the operator", cfg.Burst)}
 	stuck := &FaultResult{Name: fmt.Sprintf("scale-down %d -> %d with %d Pods stuck Terminating (finalizer)", cfg.Scale, cfg.Down, cfg.Burst)}
-	res.Faults = []*FaultResult{kill, burst, stuck}
+	apiDown := &FaultResult{Name: fmt.Sprintf("kube-apiserver down for %s-%s, mid-scale 0 -> %d and %d -> %d", cfg.APIDownMin, cfg.APIDownMax, cfg.Scale, cfg.Scale, cfg.Down)}
+	res.Faults = []*FaultResult{kill, burst, stuck, apiDown}
 	schedFaults := []testenv.SchedulerFault{testenv.SchedulerErrors, testenv.SchedulerGarbage, testenv.SchedulerSlow, testenv.SchedulerBlackHole}
 	bySched := map[testenv.SchedulerFault]*FaultResult{}
 	for _, f := range schedFaults {
@@ -142,6 +146,15 @@ func Run(cfg Config) (*Results, error) {
 		}
 		d.record(burst, d.burst, cfg.Scale)
 		d.record(stuck, d.stuckScaleDown, cfg.Down)
+		if err := d.scale(0); err != nil {
+			return nil, err
+		}
+		if _, err := d.converge(0); err != nil {
+			return nil, fmt.Errorf("reset to 0 workers: %w", err)
+		}
+		for _, target := range []int{cfg.Scale, cfg.Down} {
+			d.record(apiDown, func() (time.Time, error) { return d.scaleWithAPIServerDown(target) }, target)
+		}
 		for _, f := range schedFaults {
 			d.record(bySched[f], func() (time.Time, error) { return d.schedulerFault(f) }, cfg.Down)
 		}
@@ -164,6 +177,7 @@ type driver struct {
 	op    *operator
 	cfg   Config
 	sched *testenv.FakeScheduler
+	env   *testenv.Env
 	// eventPolls is how often, 200 ms apart, an event is looked for.
 	eventPolls int
 	// release are Pods a fault holds with a finalizer until it converged.
@@ -281,6 +295,26 @@ func (d *driver) fill(n int) ([]string, error) {
 		return nil, err
 	}
 	return d.livePods()
+}
+
+// scaleWithAPIServerDown scales to n and, at a random moment of the scale,
+// stops kube-apiserver for a while; the operator must keep running (no
+// crash loop), re-list and converge.
+func (d *driver) scaleWithAPIServerDown(n int) (time.Time, error) {
+	d.w.setDesired(n)
+	start := time.Now()
+	if err := d.scale(n); err != nil {
+		return start, err
+	}
+	time.Sleep(time.Duration(rand.Int64N(int64(time.Second))))
+	down := d.cfg.APIDownMin + time.Duration(rand.Int64N(int64(d.cfg.APIDownMax-d.cfg.APIDownMin)+1))
+	if err := d.env.Restart("kube-apiserver", down); err != nil {
+		return start, err
+	}
+	if d.op.exited() {
+		return start, fmt.Errorf("the operator exited while the API server was down")
+	}
+	return start, nil
 }
 
 // burst deletes cfg.Burst live worker Pods at once.
@@ -481,6 +515,7 @@ type operator struct {
 	args []string
 	log  string
 	cmd  *exec.Cmd
+	done chan struct{}
 }
 
 func (o *operator) start() error {
@@ -492,13 +527,29 @@ func (o *operator) start() error {
 	o.cmd = exec.Command(o.bin, o.args...)
 	o.cmd.Stdout, o.cmd.Stderr = f, f
 	o.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	return o.cmd.Start()
+	if err := o.cmd.Start(); err != nil {
+		return err
+	}
+	done, cmd := make(chan struct{}), o.cmd
+	o.done = done
+	go func() { _ = cmd.Wait(); close(done) }()
+	return nil
+}
+
+// exited tells whether the operator ended by itself (a crash).
+func (o *operator) exited() bool {
+	select {
+	case <-o.done:
+		return true
+	default:
+		return false
+	}
 }
 
 func (o *operator) kill() {
 	if o.cmd != nil && o.cmd.Process != nil {
 		_ = o.cmd.Process.Kill()
-		_ = o.cmd.Wait()
+		<-o.done
 	}
 }
 

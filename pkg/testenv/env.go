@@ -304,6 +304,35 @@ func freePort() int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
+// Restart stops a component (SIGKILL, as a crash would) and, after down,
+// starts it again with the same arguments: for example "kube-apiserver", to
+// test what happens when the API server goes away for a while. It returns
+// once a restarted API server is ready.
+func (e *Env) Restart(name string, down time.Duration) error {
+	for i, p := range e.procs {
+		if p.name != name {
+			continue
+		}
+		if !p.exited() {
+			if err := syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL); err != nil {
+				return err
+			}
+			<-p.done
+		}
+		time.Sleep(down)
+		np, err := startProcess(e.Dir, name, p.cmd.Path, p.cmd.Args[1:]...)
+		if err != nil {
+			return err
+		}
+		e.procs[i] = np
+		if name == "kube-apiserver" {
+			return e.waitHealthy(np)
+		}
+		return nil
+	}
+	return fmt.Errorf("no %s", name)
+}
+
 // Kill sends SIGKILL to a component (for example "nodeagent" or "kwok"), to
 // test what happens when it dies; Stop still cleans up after it.
 func (e *Env) Kill(name string) error {
