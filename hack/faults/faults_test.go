@@ -12,13 +12,13 @@ import (
 	"github.com/dask-operator/dask-operator/pkg/testenv"
 )
 
-// A short run of every fault (make faults runs the full one): the operator
-// keeps every invariant and converges each time.
+// A short run of every fault, one round (make faults runs the full one):
+// the operator keeps every invariant and converges each time.
 func TestFaultsShort(t *testing.T) {
 	if testing.Short() {
 		t.Skip("needs the local control plane: not run with -short")
 	}
-	res, err := Run(Config{Rounds: 2, Scale: 60, Down: 5, Burst: 20, APIDownMin: 2 * time.Second, APIDownMax: 5 * time.Second, Timeout: 2 * time.Minute})
+	res, err := Run(Config{Rounds: 1, Scale: 60, Down: 5, Burst: 20, APIDownMin: 2 * time.Second, APIDownMax: 5 * time.Second, Timeout: 2 * time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}
