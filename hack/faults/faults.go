@@ -393,11 +393,14 @@ func (d *driver) converge(n int) (time.Duration, error) {
 				}
 			}
 			s := g.Status
+			// The invariants' watch must have seen it too: the next fault
+			// changes what it checks against.
+			watched := d.w.liveCount()
 			if live == n && ready == n && s.Replicas == int32(n) && s.ReadyReplicas == int32(n) && s.ObservedGeneration == g.Generation &&
-				g.Spec.Worker.Replicas != nil && *g.Spec.Worker.Replicas == int32(n) {
+				g.Spec.Worker.Replicas != nil && *g.Spec.Worker.Replicas == int32(n) && watched == n {
 				return time.Since(start), nil
 			}
-			last = fmt.Sprintf("%d live Pods (%d ready), group status %d/%d, want %d", live, ready, s.ReadyReplicas, s.Replicas, n)
+			last = fmt.Sprintf("%d live Pods (%d ready; %d seen by the watch), group status %d/%d, want %d", live, ready, watched, s.ReadyReplicas, s.Replicas, n)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
@@ -477,6 +480,12 @@ func (w *watcher) goneLocked(name string) {
 	}
 	delete(w.live, name)
 	delete(w.ready, name)
+}
+
+func (w *watcher) liveCount() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.live)
 }
 
 func (w *watcher) setDesired(n int) {
