@@ -66,7 +66,7 @@ func TestWatcherCatchesViolations(t *testing.T) {
 	if len(unretired) != 1 {
 		t.Fatalf("a Ready worker deleted without a retire must be caught: %v", unretired)
 	}
-	// Only the documented fallback, with its event naming the Pod, excuses it.
+	// Only the documented fallback, with its event counting the Pod, excuses it.
 	kube := kubefake.NewClientset()
 	d := &driver{ctx: context.Background(), kube: kube, ns: "ns", eventPolls: 1}
 	if v := d.unannouncedFallbacks(unretired); len(v) != 1 {
@@ -81,7 +81,7 @@ func TestWatcherCatchesViolations(t *testing.T) {
 		t.Fatal(err)
 	}
 	if v := d.unannouncedFallbacks(unretired); len(v) != 0 {
-		t.Fatalf("the fallback's event names it: %v", v)
+		t.Fatalf("the fallback's event counts it: %v", v)
 	}
 	w.injected([]string{"b"})
 	w.gone("b")

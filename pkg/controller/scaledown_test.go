@@ -2,6 +2,8 @@ package controller
 
 import (
 	"context"
+	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -234,4 +236,17 @@ func TestScaleDownRetiresTheWorkersHoldingLeast(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, []string{"tcp://10.0.6.1:4000"}, asked, "the newest worker holds data: the idle one goes")
 	assert.Equal(t, []string{"g-old"}, deletedNames(f, "pods"))
+}
+
+// Event messages name at most a few Pods (the API server keeps about 1 kB):
+// a fallback over hundreds of workers still says how many.
+func TestNameListIsBounded(t *testing.T) {
+	var names []string
+	for i := range 300 {
+		names = append(names, fmt.Sprintf("big-default-worker-%010d", i))
+	}
+	list := nameList(names)
+	assert.Less(t, len(list), 400)
+	assert.True(t, strings.HasSuffix(list, "and 290 more"), list)
+	assert.Equal(t, "a, b", nameList([]string{"a", "b"}))
 }

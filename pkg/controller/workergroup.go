@@ -457,7 +457,7 @@ func (c *Controller) finishRetirement(ctx context.Context, key string, group *da
 	if len(unknown) > 0 {
 		c.recorder.Eventf(group, corev1.EventTypeWarning, ReasonRetiredUnknown,
 			"The scheduler retired workers %s that match no Pod of this group by name or IP; start workers with --name $(DASK_WORKER_NAME)",
-			strings.Join(unknown, ", "))
+			nameList(unknown))
 	}
 	if len(victims) > 0 {
 		if err := c.deleteWorkers(ctx, key, group, victims[:registered], "retired"); err != nil {
@@ -472,7 +472,7 @@ func (c *Controller) finishRetirement(ctx context.Context, key string, group *da
 		}
 		klog.InfoS("Deleted retired workers", "daskworkergroup", klog.KObj(group), "pods", names)
 		c.recorder.Eventf(group, corev1.EventTypeNormal, ReasonScaledDown, "Retired and deleted %d workers (%d without a registered Dask worker): %s",
-			len(victims), len(victims)-registered, strings.Join(names, ", "))
+			len(victims), len(victims)-registered, nameList(names))
 	}
 	if res.err != nil {
 		return c.retireFailed(ctx, key, group, active, victims, res.err, status)
@@ -549,10 +549,23 @@ func (c *Controller) retireFailed(ctx context.Context, key string, group *daskv1
 		klog.InfoS("Deleted running workers without retiring them", "daskworkergroup", klog.KObj(group), "pods", names, "err", callErr)
 		c.recorder.Eventf(group, corev1.EventTypeWarning, ReasonFallbackScaleDown,
 			"Scheduler unreachable for %s: deleted %d running workers without retiring them: %s",
-			c.now().Sub(since).Round(time.Second), len(victims), strings.Join(names, ", "))
+			c.now().Sub(since).Round(time.Second), len(victims), nameList(names))
 		return 0, nil
 	}
 	return retryRetireAfter, nil
+}
+
+// eventNames is how many names an event message lists; the log line that
+// goes with it has them all. (The API server keeps about 1 kB of a message.)
+const eventNames = 10
+
+// nameList lists names for an event message: the first eventNames, and how
+// many more there are.
+func nameList(names []string) string {
+	if len(names) <= eventNames {
+		return strings.Join(names, ", ")
+	}
+	return fmt.Sprintf("%s and %d more", strings.Join(names[:eventNames], ", "), len(names)-eventNames)
 }
 
 // matchRetiredWorkers maps the workers the scheduler retired to Pods: by
