@@ -306,23 +306,22 @@ func runAsLeader(ctx context.Context, f *flags, kube kubernetes.Interface, work 
 	case <-ctx.Done():
 		// SIGTERM: a leader drains its in-flight syncs, then releases.
 		var err error
+		drained := false
 		select {
 		case <-started:
-			err = <-workDone
+			err, drained = <-workDone, true
 		default:
 		}
 		cancelElect()
 		<-electDone
-		// Leadership may have begun while we were cancelling: its work saw
-		// both contexts end and returned at once.
-		select {
-		case <-started:
+		if !drained {
+			// Leadership began while we were cancelling: its work sees both
+			// contexts ended and returns at once; wait for it all the same.
 			select {
-			case e := <-workDone:
-				err = e
+			case <-started:
+				err = <-workDone
 			default:
 			}
-		default:
 		}
 		klog.InfoS("Released the lease", "lease", klog.KRef(ns, f.leaseName))
 		return err

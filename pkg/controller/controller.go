@@ -240,7 +240,7 @@ func (c *Controller) RunWorkersUntil(stop, abort context.Context, drain time.Dur
 	klog.InfoS("Waiting for informer caches to sync")
 	waitCtx, cancelWait := context.WithCancel(work)
 	defer cancelWait()
-	context.AfterFunc(stop, cancelWait)
+	defer context.AfterFunc(stop, cancelWait)()
 	if !c.caches.waitForSync(waitCtx.Done()) {
 		return fmt.Errorf("caches did not sync: %w", waitCtx.Err())
 	}

@@ -88,8 +88,7 @@ func (c *Controller) syncJob(ctx context.Context, key string) (time.Duration, er
 	if msg, ok := conflictIn(syncErr); ok {
 		c.warnOnce(job, job.Status.Conditions, CondResourcesCreated, ReasonNameConflict, msg)
 		setCondition(&status.Conditions, job.Generation, CondResourcesCreated, metav1.ConditionFalse, ReasonNameConflict, msg)
-	} else if cond := apimeta.FindStatusCondition(status.Conditions, CondResourcesCreated); cond != nil && syncErr == nil && !jobFinished(status.JobStatus) &&
-		status.JobStatus != daskv1.JobSuspended {
+	} else if syncErr == nil && !jobFinished(status.JobStatus) && status.JobStatus != daskv1.JobSuspended {
 		apimeta.RemoveStatusCondition(&status.Conditions, CondResourcesCreated)
 	}
 	if !equality.Semantic.DeepEqual(&job.Status, status) {
@@ -140,18 +139,16 @@ func (c *Controller) reconcileJob(ctx context.Context, key string, job *daskv1.D
 	// resume), like a Kubernetes Job's, whether or not the runner ever
 	// started: a runner that is never scheduled must not keep the job and its
 	// cluster forever.
-	if deadline, ok := jobDeadline(job, status); ok {
-		if !now.Before(deadline) {
-			return 0, c.failJob(ctx, job, status, ReasonDeadlineExceeded,
-				fmt.Sprintf("the job was active longer than activeDeadlineSeconds (%ds)", *job.Spec.ActiveDeadlineSeconds), true)
-		}
-		requeue, err := c.reconcileActiveJob(ctx, key, job, status, now)
-		if !jobFinished(status.JobStatus) {
-			requeue = soonest(requeue, deadline.Sub(now)+100*time.Millisecond)
-		}
-		return requeue, err
+	deadline, hasDeadline := jobDeadline(job, status)
+	if hasDeadline && !now.Before(deadline) {
+		return 0, c.failJob(ctx, job, status, ReasonDeadlineExceeded,
+			fmt.Sprintf("the job was active longer than activeDeadlineSeconds (%ds)", *job.Spec.ActiveDeadlineSeconds), true)
 	}
-	return c.reconcileActiveJob(ctx, key, job, status, now)
+	requeue, err := c.reconcileActiveJob(ctx, key, job, status, now)
+	if hasDeadline && !jobFinished(status.JobStatus) {
+		requeue = soonest(requeue, deadline.Sub(now)+100*time.Millisecond)
+	}
+	return requeue, err
 }
 
 // jobDeadline is when an active job with activeDeadlineSeconds fails: that

@@ -26,6 +26,19 @@ func waitRetirement(t *testing.T, f *fixture, key string) {
 	require.Eventually(t, func() bool { _, ok := f.ctrl.retirements.peek(key); return ok }, 5*time.Second, 5*time.Millisecond)
 }
 
+// retireRound syncs group ns/g (which starts a retire in the background),
+// waits for the retire, and syncs again to act on it; it returns the second
+// sync's requeue.
+func retireRound(t *testing.T, f *fixture) time.Duration {
+	t.Helper()
+	_, err := f.ctrl.syncWorkerGroup(context.Background(), "ns/g")
+	require.NoError(t, err)
+	waitRetirement(t, f, "ns/g")
+	requeue, err := f.ctrl.syncWorkerGroup(context.Background(), "ns/g")
+	require.NoError(t, err)
+	return requeue
+}
+
 func lastGroupStatus(t *testing.T, f *fixture) daskv1.DaskWorkerGroupStatus {
 	t.Helper()
 	return lastStatusWrite[*daskv1.DaskWorkerGroup](t, f, "daskworkergroups").Status
@@ -49,12 +62,7 @@ func TestScaleDownRetiresOnlyWorkersOfTheGroup(t *testing.T) {
 		asked = addrs
 		return 200, `{"` + addrs[0] + `": {"name": "g-b"}}`
 	}
-	ctx := context.Background()
-	_, err := f.ctrl.syncWorkerGroup(ctx, "ns/g")
-	require.NoError(t, err)
-	waitRetirement(t, f, "ns/g")
-	_, err = f.ctrl.syncWorkerGroup(ctx, "ns/g")
-	require.NoError(t, err)
+	retireRound(t, f)
 	assert.Equal(t, []string{"tcp://10.0.2.2:4000"}, asked, "the newest worker of this group, by address")
 	assert.Equal(t, []string{"g-b"}, deletedNames(f, "pods"))
 }
@@ -90,11 +98,7 @@ func TestScaleDownRetiresRegisteredWorkersThatAreNotReady(t *testing.T) {
 	f2.workers = `{"workers": [{"name": "g-a", "address": "tcp://10.0.3.1:4000"}]}`
 	f2.retire = func([]string) (int, string) { t.Error("nothing to retire"); return 500, "" }
 	before := testutil.ToFloat64(metrics.ScaleDowns.WithLabelValues("unregistered"))
-	_, err = f2.ctrl.syncWorkerGroup(ctx, "ns/g")
-	require.NoError(t, err)
-	waitRetirement(t, f2, "ns/g")
-	_, err = f2.ctrl.syncWorkerGroup(ctx, "ns/g")
-	require.NoError(t, err)
+	retireRound(t, f2)
 	assert.Equal(t, []string{"g-busy"}, deletedNames(f2, "pods"))
 	// Issue 15, item 11: the documented reason is counted.
 	assert.Equal(t, before+1, testutil.ToFloat64(metrics.ScaleDowns.WithLabelValues("unregistered")))
@@ -108,19 +112,13 @@ func TestFallbackOnlyForAnUnreachableScheduler(t *testing.T) {
 	c, g := cluster("c"), group("g", "c", 0)
 	a := workerPod(g, "g-a", ready, time.Hour)
 	a.Status.PodIP = "10.0.4.1"
-	ctx := context.Background()
 
 	f := newFixture(t, c, g, a)
 	f.ctrl.opts.RetireFallbackAfter = time.Nanosecond
 	f.workers = `{"workers": [{"name": "g-a", "address": "tcp://10.0.4.1:4000"}]}`
 	f.retire = func([]string) (int, string) { return 500, "timed out moving data" }
 	for range 2 {
-		_, err := f.ctrl.syncWorkerGroup(ctx, "ns/g")
-		require.NoError(t, err)
-		waitRetirement(t, f, "ns/g")
-		requeue, err := f.ctrl.syncWorkerGroup(ctx, "ns/g")
-		require.NoError(t, err)
-		assert.Equal(t, retryRetireAfter, requeue, "asks again later")
+		assert.Equal(t, retryRetireAfter, retireRound(t, f), "asks again later")
 	}
 	assert.Empty(t, deletedNames(f, "pods"), "a worker the scheduler failed to retire is kept")
 	cond := apimeta.FindStatusCondition(lastGroupStatus(t, f).Conditions, CondSchedulerReachable)
@@ -131,11 +129,7 @@ func TestFallbackOnlyForAnUnreachableScheduler(t *testing.T) {
 	f = newFixture(t, c, g, a)
 	f.ctrl.opts.RetireFallbackAfter = time.Nanosecond
 	f.workersCode = 503
-	_, err := f.ctrl.syncWorkerGroup(ctx, "ns/g")
-	require.NoError(t, err)
-	waitRetirement(t, f, "ns/g")
-	_, err = f.ctrl.syncWorkerGroup(ctx, "ns/g")
-	require.NoError(t, err)
+	retireRound(t, f)
 	assert.Equal(t, []string{"g-a"}, deletedNames(f, "pods"), "the documented fallback for an unreachable scheduler")
 	cond = apimeta.FindStatusCondition(lastGroupStatus(t, f).Conditions, CondSchedulerReachable)
 	require.NotNil(t, cond)
@@ -228,12 +222,7 @@ func TestScaleDownRetiresTheWorkersHoldingLeast(t *testing.T) {
 		asked = addrs
 		return 200, `{"tcp://10.0.6.1:4000": {"name": "g-old"}}`
 	}
-	ctx := context.Background()
-	_, err := f.ctrl.syncWorkerGroup(ctx, "ns/g")
-	require.NoError(t, err)
-	waitRetirement(t, f, "ns/g")
-	_, err = f.ctrl.syncWorkerGroup(ctx, "ns/g")
-	require.NoError(t, err)
+	retireRound(t, f)
 	assert.Equal(t, []string{"tcp://10.0.6.1:4000"}, asked, "the newest worker holds data: the idle one goes")
 	assert.Equal(t, []string{"g-old"}, deletedNames(f, "pods"))
 }

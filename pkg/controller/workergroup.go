@@ -340,11 +340,10 @@ func workerCannotHaveJoined(p *corev1.Pod) bool {
 type workerRef struct{ name, ip string }
 
 // retirement is the outcome of a graceful scale-down: Pods whose worker
-// never joined the scheduler (they hold no data), the Pods whose workers
-// were asked to retire, and the workers the scheduler retired.
+// never joined the scheduler (they hold no data) and the workers the
+// scheduler retired.
 type retirement struct {
 	unregistered []string
-	asked        []string
 	retired      []daskapi.Worker
 }
 
@@ -377,22 +376,16 @@ func (c *Controller) retire(ctx context.Context, target daskapi.Target, candidat
 	}
 	cancel()
 	var out retirement
-	var toRetire []string
 	for _, p := range candidates {
-		if len(out.unregistered)+len(out.asked) >= n {
-			break
-		}
-		if len(addrs[p.name]) == 0 {
+		if len(out.unregistered) < n && len(addrs[p.name]) == 0 {
 			out.unregistered = append(out.unregistered, p.name)
 		}
 	}
-	for _, p := range candidates {
-		if len(out.unregistered)+len(out.asked) >= n {
-			break
-		}
-		if a := addrs[p.name]; len(a) > 0 {
-			out.asked = append(out.asked, p.name)
+	var toRetire []string
+	for i, asked := 0, 0; i < len(candidates) && len(out.unregistered)+asked < n; i++ {
+		if a := addrs[candidates[i].name]; len(a) > 0 {
 			toRetire = append(toRetire, a...)
+			asked++
 		}
 	}
 	if len(toRetire) > 0 {

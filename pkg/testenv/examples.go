@@ -20,16 +20,25 @@ import (
 // where they must be present and their absence fails the test.
 func UpstreamExamplesDir(t testing.TB) string {
 	t.Helper()
-	dir := os.Getenv("DASK_UPSTREAM_EXAMPLES")
+	return sharedDir(t, "DASK_UPSTREAM_EXAMPLES", "upstream-examples", "",
+		"the Python operator's example resources are not at %s (set DASK_UPSTREAM_EXAMPLES): compatibility with them is NOT checked")
+}
+
+// sharedDir is $env, else ../shared/<sub> beside the repository, when it
+// holds marker (or exists, with marker ""); else the test skips with missing
+// (which gets the path), or fails under CI (CI=true).
+func sharedDir(t testing.TB, env, sub, marker, missing string) string {
+	t.Helper()
+	dir := os.Getenv(env)
 	if dir == "" {
 		root, err := RepoRoot()
 		if err != nil {
 			t.Fatal(err)
 		}
-		dir = filepath.Join(root, "..", "shared", "upstream-examples")
+		dir = filepath.Join(root, "..", "shared", sub)
 	}
-	if _, err := os.Stat(dir); err != nil {
-		msg := fmt.Sprintf("the Python operator's example resources are not at %s (set DASK_UPSTREAM_EXAMPLES): compatibility with them is NOT checked", dir)
+	if _, err := os.Stat(filepath.Join(dir, marker)); err != nil {
+		msg := fmt.Sprintf(missing, dir)
 		if os.Getenv("CI") != "" {
 			t.Fatal(msg)
 		}
@@ -147,20 +156,6 @@ func stripComments(doc string) string {
 // except under CI, where its absence fails the test.
 func IncumbentDir(t testing.TB) string {
 	t.Helper()
-	dir := os.Getenv("DASK_INCUMBENT")
-	if dir == "" {
-		root, err := RepoRoot()
-		if err != nil {
-			t.Fatal(err)
-		}
-		dir = filepath.Join(root, "..", "shared", "incumbent")
-	}
-	if _, err := os.Stat(filepath.Join(dir, "env.sh")); err != nil {
-		msg := fmt.Sprintf("the Python operator's client is not at %s (set DASK_INCUMBENT): the real KubeCluster client is NOT tested", dir)
-		if os.Getenv("CI") != "" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-	return dir
+	return sharedDir(t, "DASK_INCUMBENT", "incumbent", "env.sh",
+		"the Python operator's client is not at %s (set DASK_INCUMBENT): the real KubeCluster client is NOT tested")
 }
