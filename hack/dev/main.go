@@ -152,16 +152,21 @@ Ctrl-C stops the operator, the control plane and every Pod process.
 		<-opDone
 		return nil
 	case err := <-opDone:
+		if ctx.Err() != nil {
+			return nil // stopped by Ctrl-C
+		}
 		return fmt.Errorf("the operator stopped: %v", err)
 	}
 }
 
 // runOperator runs the operator binary until ctx ends, then stops it with
-// SIGTERM so it shuts down cleanly.
+// SIGTERM so it shuts down cleanly. The operator has its own process group:
+// a terminal's Ctrl-C reaches only this process, which then stops the
+// operator itself, so the two never race to report how it ended.
 func runOperator(ctx context.Context, binary string, args []string) error {
 	cmd := exec.Command(binary, args...)
 	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		return err
 	}

@@ -106,7 +106,10 @@ func TestMakeDevComputesAndCleansUp(t *testing.T) {
 	require.NoError(t, syscall.Kill(-dev.Process.Pid, syscall.SIGINT))
 	select {
 	case err := <-exited:
-		assert.NoError(t, err, "make dev ends cleanly on Ctrl-C")
+		if !assert.NoError(t, err, "make dev ends cleanly on Ctrl-C") {
+			data, _ := os.ReadFile(logPath)
+			t.Logf("make dev's output:\n%s", tail(string(data), 4000))
+		}
 	case <-time.After(2 * time.Minute):
 		t.Fatal("make dev did not stop within 2 minutes of Ctrl-C")
 	}
