@@ -62,10 +62,14 @@ func ForKind(kind schema.GroupVersionKind) interface{} {
 		return &kubernetesdaskorgv1.JobClusterSpecApplyConfiguration{}
 	case v1.SchemeGroupVersion.WithKind("JobRunnerSpec"):
 		return &kubernetesdaskorgv1.JobRunnerSpecApplyConfiguration{}
+	case v1.SchemeGroupVersion.WithKind("RollingUpdateWorkers"):
+		return &kubernetesdaskorgv1.RollingUpdateWorkersApplyConfiguration{}
 	case v1.SchemeGroupVersion.WithKind("SchedulerSpec"):
 		return &kubernetesdaskorgv1.SchedulerSpecApplyConfiguration{}
 	case v1.SchemeGroupVersion.WithKind("WorkerSpec"):
 		return &kubernetesdaskorgv1.WorkerSpecApplyConfiguration{}
+	case v1.SchemeGroupVersion.WithKind("WorkerUpdateStrategy"):
+		return &kubernetesdaskorgv1.WorkerUpdateStrategyApplyConfiguration{}
 
 	}
 	return nil

@@ -3,6 +3,7 @@ package v1
 import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
 )
 
 // EmbeddedMetadata is the part of an object's metadata a user may set on a
@@ -30,7 +31,77 @@ type WorkerSpec struct {
 	// `dask-worker --name $(DASK_WORKER_NAME)` so that graceful scale-down can
 	// map Dask workers to Pods.
 	Spec corev1.PodSpec `json:"spec"`
+	// Strategy is how running workers are replaced when spec changes (labels
+	// and annotations reach running workers in place). Unset means
+	// RollingUpdate with maxSurge 25% and maxUnavailable 0.
+	// +optional
+	Strategy *WorkerUpdateStrategy `json:"strategy,omitempty"`
 }
+
+// WorkerUpdateStrategyType names a way of replacing outdated workers.
+// +kubebuilder:validation:Enum=RollingUpdate;OnDelete
+type WorkerUpdateStrategyType string
+
+const (
+	// RollingUpdateStrategy replaces outdated workers in batches; each one
+	// is retired through the scheduler (its results move to other workers)
+	// before its Pod is deleted.
+	RollingUpdateStrategy WorkerUpdateStrategyType = "RollingUpdate"
+	// OnDeleteStrategy leaves running workers alone: only Pods created from
+	// now on (scale-up, replacements of deleted Pods) get the new spec.
+	OnDeleteStrategy WorkerUpdateStrategyType = "OnDelete"
+)
+
+// WorkerUpdateStrategy is how running workers are replaced when the worker
+// Pod spec changes.
+// +kubebuilder:validation:XValidation:rule="!has(self.rollingUpdate) || !has(self.type) || self.type == 'RollingUpdate'",message="spec.worker.strategy.rollingUpdate may only be set when type is RollingUpdate",reason=FieldValueForbidden
+type WorkerUpdateStrategy struct {
+	// Type is RollingUpdate (the default) or OnDelete.
+	// +optional
+	Type WorkerUpdateStrategyType `json:"type,omitempty"`
+	// RollingUpdate bounds a rolling update.
+	// +optional
+	RollingUpdate *RollingUpdateWorkers `json:"rollingUpdate,omitempty"`
+	// ProgressDeadlineSeconds is how long new workers may take to become
+	// Ready before the rollout is reported stalled (condition Progressing
+	// False, reason ProgressDeadlineExceeded, and a Warning event). The
+	// rollout waits, and goes on once they are Ready. Unset means 60.
+	// +kubebuilder:validation:Minimum=1
+	// +optional
+	ProgressDeadlineSeconds *int32 `json:"progressDeadlineSeconds,omitempty"`
+}
+
+// RollingUpdateWorkers bounds a rolling update of workers.
+// +kubebuilder:validation:XValidation:rule="!(has(self.maxSurge) && has(self.maxUnavailable) && string(self.maxSurge) in ['0', '0%'] && string(self.maxUnavailable) in ['0', '0%'])",message="maxSurge and maxUnavailable cannot both be 0: the rollout could never replace a worker",reason=FieldValueInvalid
+type RollingUpdateWorkers struct {
+	// MaxSurge is how many workers may exist above replicas during a
+	// rollout: a number, or a percentage of replicas rounded up. Unset
+	// means 25%.
+	// +kubebuilder:validation:XIntOrString
+	// +kubebuilder:validation:XValidation:rule="type(self) == int ? self >= 0 : self.matches('^[0-9]+%$')",message="maxSurge must be a non-negative number or a percentage such as 25%",reason=FieldValueInvalid
+	// +optional
+	MaxSurge *intstr.IntOrString `json:"maxSurge,omitempty"`
+	// MaxUnavailable is how many of replicas may be not Ready during a
+	// rollout: a number, or a percentage of replicas rounded down. Unset
+	// means 0: a Ready worker is retired only when a new one is Ready.
+	// +kubebuilder:validation:XIntOrString
+	// +kubebuilder:validation:XValidation:rule="type(self) == int ? self >= 0 : self.matches('^(100|[1-9]?[0-9])%$')",message="maxUnavailable must be a non-negative number or a percentage from 0% to 100%",reason=FieldValueInvalid
+	// +optional
+	MaxUnavailable *intstr.IntOrString `json:"maxUnavailable,omitempty"`
+}
+
+// SchedulerUpdateStrategy is when a changed scheduler Pod spec is applied.
+// +kubebuilder:validation:Enum=OnDelete;Recreate
+type SchedulerUpdateStrategy string
+
+const (
+	// SchedulerOnDelete records the change (condition SchedulerOutdated) and
+	// applies it when the scheduler Pod is next replaced.
+	SchedulerOnDelete SchedulerUpdateStrategy = "OnDelete"
+	// SchedulerRecreate deletes the running scheduler and creates it anew:
+	// the scheduler's state (tasks, results) is lost; workers reconnect.
+	SchedulerRecreate SchedulerUpdateStrategy = "Recreate"
+)
 
 // SchedulerSpec describes the Dask scheduler Pod and the Service in front of it.
 type SchedulerSpec struct {
@@ -42,6 +113,12 @@ type SchedulerSpec struct {
 	// Service is the spec of the scheduler Service. When it has no selector,
 	// the operator selects the scheduler Pod.
 	Service corev1.ServiceSpec `json:"service"`
+	// UpdateStrategy is when a change to spec is applied to the running
+	// scheduler. OnDelete (the default) records it (condition
+	// SchedulerOutdated) and applies it when the scheduler Pod is next
+	// replaced; Recreate replaces the scheduler at once, losing its state.
+	// +optional
+	UpdateStrategy SchedulerUpdateStrategy `json:"updateStrategy,omitempty"`
 }
 
 // DaskClusterSpec describes a Dask cluster.
@@ -56,10 +133,16 @@ type DaskClusterSpec struct {
 	// +kubebuilder:validation:Minimum=0
 	// +optional
 	IdleTimeout int64 `json:"idleTimeout,omitempty"`
+	// Suspend stops the cluster without deleting its definition: while true
+	// the scheduler and every worker Pod are deleted (workers are not
+	// retired: their results are lost), and the Service, worker groups and
+	// autoscaler stay. Setting it back to false starts the cluster again.
+	// +optional
+	Suspend *bool `json:"suspend,omitempty"`
 }
 
 // DaskClusterPhase is the coarse state the Python KubeCluster client waits on.
-// +kubebuilder:validation:Enum=Created;Pending;Running;Error
+// +kubebuilder:validation:Enum=Created;Pending;Running;Error;Suspended
 type DaskClusterPhase string
 
 const (
@@ -71,11 +154,13 @@ const (
 	DaskClusterRunning DaskClusterPhase = "Running"
 	// DaskClusterError means the operator cannot build the cluster; a condition says why.
 	DaskClusterError DaskClusterPhase = "Error"
+	// DaskClusterSuspended means spec.suspend is true: no scheduler or worker runs.
+	DaskClusterSuspended DaskClusterPhase = "Suspended"
 )
 
 // DaskClusterStatus is the observed state of a DaskCluster.
 type DaskClusterStatus struct {
-	// Phase is one of Created, Pending, Running, Error.
+	// Phase is one of Created, Pending, Running, Error, Suspended.
 	// +optional
 	Phase DaskClusterPhase `json:"phase,omitempty"`
 	// Conditions tell the state of the scheduler and workers in detail.
@@ -152,6 +237,14 @@ type DaskWorkerGroupStatus struct {
 	// ReadyReplicas is the number of ready worker Pods.
 	// +optional
 	ReadyReplicas int32 `json:"readyReplicas,omitempty"`
+	// UpdatedReplicas is the number of worker Pods made from the current
+	// spec.worker.spec.
+	// +optional
+	UpdatedReplicas int32 `json:"updatedReplicas,omitempty"`
+	// TemplateHash is the hash of the current spec.worker.spec; worker
+	// Pods carry theirs in the dask.org/template-hash label.
+	// +optional
+	TemplateHash string `json:"templateHash,omitempty"`
 	// Selector selects the group's worker Pods (for the scale subresource and HPA).
 	// +optional
 	Selector string `json:"selector,omitempty"`
@@ -173,6 +266,8 @@ type DaskWorkerGroupStatus struct {
 // +kubebuilder:subresource:status
 // +kubebuilder:subresource:scale:specpath=.spec.worker.replicas,statuspath=.status.replicas,selectorpath=.status.selector
 // +kubebuilder:printcolumn:name="Workers",type=integer,JSONPath=`.spec.worker.replicas`
+// +kubebuilder:printcolumn:name="Ready",type=integer,JSONPath=`.status.readyReplicas`,priority=1
+// +kubebuilder:printcolumn:name="Up-to-date",type=integer,JSONPath=`.status.updatedReplicas`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 // +kubebuilder:validation:XValidation:rule="self.metadata.name.size() <= 63",message="metadata.name must be at most 63 characters: it is the value of the dask.org/workergroup-name label",reason=FieldValueInvalid
 type DaskWorkerGroup struct {
@@ -325,7 +420,9 @@ type DaskJobList struct {
 // +kubebuilder:validation:XValidation:rule="self.minimum <= self.maximum",message="spec.minimum must be less than or equal to spec.maximum",fieldPath=".minimum",reason=FieldValueInvalid
 type DaskAutoscalerSpec struct {
 	// Cluster is the name of the DaskCluster, in the same namespace, to scale.
+	// It cannot be changed: create another autoscaler instead.
 	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="spec.cluster is immutable: create a new DaskAutoscaler for another cluster",reason=FieldValueForbidden
 	Cluster string `json:"cluster"`
 	// Minimum is the smallest number of workers.
 	// +kubebuilder:validation:Minimum=0

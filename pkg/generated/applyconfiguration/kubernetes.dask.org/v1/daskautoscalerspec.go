@@ -24,6 +24,7 @@ package v1
 // DaskAutoscalerSpec bounds the adaptive scaling of a cluster's default worker group.
 type DaskAutoscalerSpecApplyConfiguration struct {
 	// Cluster is the name of the DaskCluster, in the same namespace, to scale.
+	// It cannot be changed: create another autoscaler instead.
 	Cluster *string `json:"cluster,omitempty"`
 	// Minimum is the smallest number of workers.
 	Minimum *int32 `json:"minimum,omitempty"`

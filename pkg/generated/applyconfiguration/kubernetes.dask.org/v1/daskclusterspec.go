@@ -30,6 +30,11 @@ type DaskClusterSpecApplyConfiguration struct {
 	// IdleTimeout deletes the cluster once the scheduler has been idle this many
 	// seconds. 0 keeps it forever.
 	IdleTimeout *int64 `json:"idleTimeout,omitempty"`
+	// Suspend stops the cluster without deleting its definition: while true
+	// the scheduler and every worker Pod are deleted (workers are not
+	// retired: their results are lost), and the Service, worker groups and
+	// autoscaler stay. Setting it back to false starts the cluster again.
+	Suspend *bool `json:"suspend,omitempty"`
 }
 
 // DaskClusterSpecApplyConfiguration constructs a declarative configuration of the DaskClusterSpec type for use with
@@ -59,5 +64,13 @@ func (b *DaskClusterSpecApplyConfiguration) WithScheduler(value *SchedulerSpecAp
 // If called multiple times, the IdleTimeout field is set to the value of the last call.
 func (b *DaskClusterSpecApplyConfiguration) WithIdleTimeout(value int64) *DaskClusterSpecApplyConfiguration {
 	b.IdleTimeout = &value
+	return b
+}
+
+// WithSuspend sets the Suspend field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the Suspend field is set to the value of the last call.
+func (b *DaskClusterSpecApplyConfiguration) WithSuspend(value bool) *DaskClusterSpecApplyConfiguration {
+	b.Suspend = &value
 	return b
 }

@@ -28,7 +28,7 @@ import (
 //
 // DaskClusterStatus is the observed state of a DaskCluster.
 type DaskClusterStatusApplyConfiguration struct {
-	// Phase is one of Created, Pending, Running, Error.
+	// Phase is one of Created, Pending, Running, Error, Suspended.
 	Phase *kubernetesdaskorgv1.DaskClusterPhase `json:"phase,omitempty"`
 	// Conditions tell the state of the scheduler and workers in detail.
 	Conditions []metav1.ConditionApplyConfiguration `json:"conditions,omitempty"`

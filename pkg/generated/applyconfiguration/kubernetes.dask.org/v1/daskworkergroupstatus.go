@@ -31,6 +31,12 @@ type DaskWorkerGroupStatusApplyConfiguration struct {
 	Replicas *int32 `json:"replicas,omitempty"`
 	// ReadyReplicas is the number of ready worker Pods.
 	ReadyReplicas *int32 `json:"readyReplicas,omitempty"`
+	// UpdatedReplicas is the number of worker Pods made from the current
+	// spec.worker.spec.
+	UpdatedReplicas *int32 `json:"updatedReplicas,omitempty"`
+	// TemplateHash is the hash of the current spec.worker.spec; worker
+	// Pods carry theirs in the dask.org/template-hash label.
+	TemplateHash *string `json:"templateHash,omitempty"`
 	// Selector selects the group's worker Pods (for the scale subresource and HPA).
 	Selector *string `json:"selector,omitempty"`
 	// Conditions tell the state of the group in detail.
@@ -58,6 +64,22 @@ func (b *DaskWorkerGroupStatusApplyConfiguration) WithReplicas(value int32) *Das
 // If called multiple times, the ReadyReplicas field is set to the value of the last call.
 func (b *DaskWorkerGroupStatusApplyConfiguration) WithReadyReplicas(value int32) *DaskWorkerGroupStatusApplyConfiguration {
 	b.ReadyReplicas = &value
+	return b
+}
+
+// WithUpdatedReplicas sets the UpdatedReplicas field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the UpdatedReplicas field is set to the value of the last call.
+func (b *DaskWorkerGroupStatusApplyConfiguration) WithUpdatedReplicas(value int32) *DaskWorkerGroupStatusApplyConfiguration {
+	b.UpdatedReplicas = &value
+	return b
+}
+
+// WithTemplateHash sets the TemplateHash field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the TemplateHash field is set to the value of the last call.
+func (b *DaskWorkerGroupStatusApplyConfiguration) WithTemplateHash(value string) *DaskWorkerGroupStatusApplyConfiguration {
+	b.TemplateHash = &value
 	return b
 }
 

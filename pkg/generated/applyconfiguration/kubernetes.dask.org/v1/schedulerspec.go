@@ -19,6 +19,7 @@ limitations under the License.
 package v1
 
 import (
+	kubernetesdaskorgv1 "github.com/dask-operator/dask-operator/pkg/apis/kubernetes.dask.org/v1"
 	corev1 "k8s.io/api/core/v1"
 )
 
@@ -34,6 +35,11 @@ type SchedulerSpecApplyConfiguration struct {
 	// Service is the spec of the scheduler Service. When it has no selector,
 	// the operator selects the scheduler Pod.
 	Service *corev1.ServiceSpec `json:"service,omitempty"`
+	// UpdateStrategy is when a change to spec is applied to the running
+	// scheduler. OnDelete (the default) records it (condition
+	// SchedulerOutdated) and applies it when the scheduler Pod is next
+	// replaced; Recreate replaces the scheduler at once, losing its state.
+	UpdateStrategy *kubernetesdaskorgv1.SchedulerUpdateStrategy `json:"updateStrategy,omitempty"`
 }
 
 // SchedulerSpecApplyConfiguration constructs a declarative configuration of the SchedulerSpec type for use with
@@ -63,5 +69,13 @@ func (b *SchedulerSpecApplyConfiguration) WithSpec(value corev1.PodSpec) *Schedu
 // If called multiple times, the Service field is set to the value of the last call.
 func (b *SchedulerSpecApplyConfiguration) WithService(value corev1.ServiceSpec) *SchedulerSpecApplyConfiguration {
 	b.Service = &value
+	return b
+}
+
+// WithUpdateStrategy sets the UpdateStrategy field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the UpdateStrategy field is set to the value of the last call.
+func (b *SchedulerSpecApplyConfiguration) WithUpdateStrategy(value kubernetesdaskorgv1.SchedulerUpdateStrategy) *SchedulerSpecApplyConfiguration {
+	b.UpdateStrategy = &value
 	return b
 }

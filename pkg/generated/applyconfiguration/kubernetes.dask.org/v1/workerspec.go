@@ -35,6 +35,10 @@ type WorkerSpecApplyConfiguration struct {
 	// `dask-worker --name $(DASK_WORKER_NAME)` so that graceful scale-down can
 	// map Dask workers to Pods.
 	Spec *corev1.PodSpec `json:"spec,omitempty"`
+	// Strategy is how running workers are replaced when spec changes (labels
+	// and annotations reach running workers in place). Unset means
+	// RollingUpdate with maxSurge 25% and maxUnavailable 0.
+	Strategy *WorkerUpdateStrategyApplyConfiguration `json:"strategy,omitempty"`
 }
 
 // WorkerSpecApplyConfiguration constructs a declarative configuration of the WorkerSpec type for use with
@@ -64,5 +68,13 @@ func (b *WorkerSpecApplyConfiguration) WithMetadata(value *EmbeddedMetadataApply
 // If called multiple times, the Spec field is set to the value of the last call.
 func (b *WorkerSpecApplyConfiguration) WithSpec(value corev1.PodSpec) *WorkerSpecApplyConfiguration {
 	b.Spec = &value
+	return b
+}
+
+// WithStrategy sets the Strategy field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the Strategy field is set to the value of the last call.
+func (b *WorkerSpecApplyConfiguration) WithStrategy(value *WorkerUpdateStrategyApplyConfiguration) *WorkerSpecApplyConfiguration {
+	b.Strategy = value
 	return b
 }
