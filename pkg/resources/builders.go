@@ -3,10 +3,12 @@ package resources
 import (
 	"encoding/json"
 	"fmt"
+	"hash/fnv"
 	"maps"
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -69,6 +71,35 @@ func SchedulerAddress(c *daskv1.DaskCluster, clusterDomain string) string {
 	return fmt.Sprintf("tcp://%s.%s.svc.%s:%d", SchedulerName(c.Name), c.Namespace, clusterDomain, port)
 }
 
+// TemplateHash names a Pod spec as a user wrote it: a short hash of its
+// JSON (encoding/json orders fields and map keys, so equal specs hash
+// alike). Scheduler and worker Pods carry the hash of the spec they were made
+// from in LabelTemplateHash; what the operator adds to the spec (environment
+// variables) is not part of it, so an operator upgrade replaces no Pod.
+func TemplateHash(spec *corev1.PodSpec) string {
+	data, err := json.Marshal(spec)
+	if err != nil {
+		panic(err) // a PodSpec always marshals
+	}
+	h := fnv.New64a()
+	_, _ = h.Write(data)
+	return fmt.Sprintf("%016x", h.Sum64())[:10]
+}
+
+// SchedulerTemplateHash is the template hash of a cluster's scheduler.
+func SchedulerTemplateHash(c *daskv1.DaskCluster) string { return TemplateHash(&c.Spec.Scheduler.Spec) }
+
+// WorkerTemplateHash is the template hash of a group's workers.
+func WorkerTemplateHash(g *daskv1.DaskWorkerGroup) string { return TemplateHash(&g.Spec.Worker.Spec) }
+
+// Outdated reports whether a Pod was made from another template than the
+// one whose hash is given. Pods without the label (made before the operator
+// recorded it) count as current: an upgrade of the operator restarts nothing.
+func Outdated(p *corev1.Pod, hash string) bool {
+	h, ok := p.Labels[LabelTemplateHash]
+	return ok && h != hash
+}
+
 // SchedulerPod builds a cluster's scheduler Pod.
 func SchedulerPod(c *daskv1.DaskCluster) *corev1.Pod {
 	meta := c.Spec.Scheduler.Metadata
@@ -79,7 +110,7 @@ func SchedulerPod(c *daskv1.DaskCluster) *corev1.Pod {
 			Name:      SchedulerName(c.Name),
 			Namespace: c.Namespace,
 			Labels: MergeLabels(c.Labels, meta.Labels, SchedulerSelector(c.Name),
-				map[string]string{LabelIstioInject: "false"}),
+				map[string]string{LabelIstioInject: "false", LabelTemplateHash: SchedulerTemplateHash(c)}),
 			Annotations:     MergeAnnotations(c.Annotations, meta.Annotations),
 			OwnerReferences: []metav1.OwnerReference{ControllerRefToCluster(c)},
 		}),
@@ -153,7 +184,7 @@ func WorkerPod(g *daskv1.DaskWorkerGroup, c *daskv1.DaskCluster, name, clusterDo
 			Name:      name,
 			Namespace: g.Namespace,
 			Labels: MergeLabels(c.Labels, g.Labels, meta.Labels, WorkerGroupSelector(c.Name, g.Name),
-				map[string]string{LabelIstioInject: "false"}),
+				map[string]string{LabelIstioInject: "false", LabelTemplateHash: WorkerTemplateHash(g)}),
 			Annotations:     MergeAnnotations(g.Annotations, meta.Annotations),
 			OwnerReferences: []metav1.OwnerReference{ControllerRefToWorkerGroup(g)},
 		}),
@@ -204,6 +235,55 @@ func RunnerPod(j *daskv1.DaskJob, cluster *daskv1.DaskCluster, clusterDomain str
 		Spec: *spec,
 	}
 }
+
+// Rollout is a worker spec's update strategy with its defaults applied.
+type Rollout struct {
+	// OnDelete leaves running workers alone.
+	OnDelete bool
+	// MaxSurge and MaxUnavailable are in Pods, for the spec's replicas.
+	MaxSurge, MaxUnavailable int
+	// ProgressDeadline is how long new workers may take to become Ready
+	// before the rollout is reported stalled.
+	ProgressDeadline time.Duration
+}
+
+// DefaultProgressDeadline is ProgressDeadline when the spec sets none.
+const DefaultProgressDeadline = 60 * time.Second
+
+// WorkerRollout resolves a worker spec's strategy, as a Deployment does:
+// maxSurge rounds up, maxUnavailable down, and when both come to 0 (a small
+// percentage of few replicas) one Pod may surge so that a rollout can move.
+func WorkerRollout(w *daskv1.WorkerSpec) Rollout {
+	out := Rollout{ProgressDeadline: DefaultProgressDeadline}
+	surge, unavailable := intstr.FromString("25%"), intstr.FromInt32(0)
+	if st := w.Strategy; st != nil {
+		out.OnDelete = st.Type == daskv1.OnDeleteStrategy
+		if st.ProgressDeadlineSeconds != nil {
+			out.ProgressDeadline = time.Duration(*st.ProgressDeadlineSeconds) * time.Second
+		}
+		if ru := st.RollingUpdate; ru != nil {
+			if ru.MaxSurge != nil {
+				surge = *ru.MaxSurge
+			}
+			if ru.MaxUnavailable != nil {
+				unavailable = *ru.MaxUnavailable
+			}
+		}
+	}
+	replicas := int(Replicas(w))
+	// Values the CRD's validation lets through always resolve; an object
+	// stored before it (or a bad percentage) counts as 0.
+	out.MaxSurge, _ = intstr.GetScaledValueFromIntOrPercent(&surge, replicas, true)
+	out.MaxUnavailable, _ = intstr.GetScaledValueFromIntOrPercent(&unavailable, replicas, false)
+	out.MaxSurge, out.MaxUnavailable = max(out.MaxSurge, 0), min(max(out.MaxUnavailable, 0), replicas)
+	if out.MaxSurge == 0 && out.MaxUnavailable == 0 {
+		out.MaxSurge = 1
+	}
+	return out
+}
+
+// Suspended reports whether a cluster is suspended (spec.suspend).
+func Suspended(c *daskv1.DaskCluster) bool { return c.Spec.Suspend != nil && *c.Spec.Suspend }
 
 // Replicas returns spec.worker.replicas with its default, 1.
 func Replicas(w *daskv1.WorkerSpec) int32 {
@@ -447,7 +527,9 @@ func WorkerGroupNeedsUpdate(existing, desired *daskv1.DaskWorkerGroup) (*daskv1.
 // left alone.
 func MetadataPatch(obj, desired metav1.Object) []byte {
 	have := metav1.ObjectMeta{Labels: obj.GetLabels(), Annotations: obj.GetAnnotations()}
-	want := metav1.ObjectMeta{Labels: desired.GetLabels(), Annotations: desired.GetAnnotations()}
+	want := metav1.ObjectMeta{Labels: maps.Clone(desired.GetLabels()), Annotations: desired.GetAnnotations()}
+	// A Pod's template hash tells what it was made from: never rewritten.
+	delete(want.Labels, LabelTemplateHash)
 	merged := have.DeepCopy()
 	if !mergeMetadata(merged, &want) {
 		return nil
@@ -478,4 +560,43 @@ func diffMap(have, want map[string]string) map[string]any {
 		}
 	}
 	return out
+}
+
+// ChangedFields lists the fields of want, as JSON paths under spec, whose
+// values differ in have: the changes a new template brings to a running
+// Pod. Fields want leaves unset are skipped (the API server defaults them
+// in have), so a removed field shows in no path. Lists of another length
+// show as one path.
+func ChangedFields(want, have *corev1.PodSpec) []string {
+	var w, h any
+	wb, _ := json.Marshal(want)
+	hb, _ := json.Marshal(have)
+	_ = json.Unmarshal(wb, &w)
+	_ = json.Unmarshal(hb, &h)
+	var out []string
+	changedPaths(w, h, "spec", &out)
+	return out
+}
+
+func changedPaths(want, have any, path string, out *[]string) {
+	switch w := want.(type) {
+	case map[string]any:
+		h, _ := have.(map[string]any)
+		for _, k := range slices.Sorted(maps.Keys(w)) {
+			changedPaths(w[k], h[k], path+"."+k, out)
+		}
+	case []any:
+		h, ok := have.([]any)
+		if !ok || len(h) != len(w) {
+			*out = append(*out, path)
+			return
+		}
+		for i := range w {
+			changedPaths(w[i], h[i], fmt.Sprintf("%s[%d]", path, i), out)
+		}
+	default:
+		if fmt.Sprint(want) != fmt.Sprint(have) {
+			*out = append(*out, path)
+		}
+	}
 }

@@ -63,6 +63,7 @@ func TestSchedulerPodAndService(t *testing.T) {
 	assert.Equal(t, "demo-scheduler", pod.Name)
 	assert.Equal(t, map[string]string{
 		"team": "a", "s": "1", "dask.org/cluster-name": "demo", "dask.org/component": "scheduler", "sidecar.istio.io/inject": "false",
+		LabelTemplateHash: SchedulerTemplateHash(c),
 	}, pod.Labels, "the operator's labels are applied last")
 	assert.Equal(t, map[string]string{
 		"note": "kept", "sa": "1",
@@ -102,7 +103,7 @@ func TestWorkerPodOfTheDefaultGroup(t *testing.T) {
 	assert.Equal(t, map[string]string{
 		"team": "workers", "w": "1",
 		"dask.org/cluster-name": "demo", "dask.org/component": "worker", "dask.org/workergroup-name": "demo-default",
-		"sidecar.istio.io/inject": "false",
+		"sidecar.istio.io/inject": "false", LabelTemplateHash: WorkerTemplateHash(g),
 	}, pod.Labels)
 	assert.Equal(t, map[string]string{
 		"note": "kept", "wa": "1",

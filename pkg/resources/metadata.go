@@ -12,6 +12,10 @@ const (
 	LabelComponent       = "dask.org/component"
 	LabelWorkerGroupName = "dask.org/workergroup-name"
 	LabelIstioInject     = "sidecar.istio.io/inject"
+	// LabelTemplateHash is the hash of the Pod spec a scheduler or worker
+	// Pod was made from (TemplateHash); a Pod whose hash differs from its
+	// parent's current one is outdated. It is set at creation only.
+	LabelTemplateHash = "dask.org/template-hash"
 
 	ComponentScheduler   = "scheduler"
 	ComponentWorker      = "worker"
@@ -43,6 +47,7 @@ const (
 // never removed, so they are not listed in AnnotationPropagatedLabels.
 var operatorLabels = map[string]bool{
 	LabelClusterName: true, LabelComponent: true, LabelWorkerGroupName: true, LabelIstioInject: true,
+	LabelTemplateHash: true,
 }
 
 // internalAnnotation reports whether an annotation is the operator's own
