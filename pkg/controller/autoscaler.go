@@ -82,6 +82,16 @@ func (c *Controller) autoscale1(ctx context.Context, key string, as *daskv1.Dask
 	setCondition(&status.Conditions, gen, CondAbleToScale, metav1.ConditionTrue, "WorkerGroupFound",
 		fmt.Sprintf("scales DaskWorkerGroup %s", group.Name))
 
+	if resources.Suspended(cluster) {
+		// Nothing runs to ask; the decisions of before the suspension are
+		// forgotten, so that the resumed cluster starts afresh.
+		c.autoscale.forget(key)
+		c.targets.forget(key)
+		setCondition(&status.Conditions, gen, CondScalingActive, metav1.ConditionFalse, "ClusterSuspended",
+			fmt.Sprintf("DaskCluster %s is suspended: the autoscaler does nothing until it is resumed", cluster.Name))
+		return nil
+	}
+
 	now := c.now()
 	in := scaleInput{Current: resources.Replicas(&group.Spec.Worker), Min: as.Spec.Minimum, Max: as.Spec.Maximum, Now: now}
 	if status.CooldownUntil != nil {

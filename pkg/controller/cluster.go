@@ -37,6 +37,12 @@ const (
 	ReasonAdopted          = "Adopted"
 	ReasonFinalizerRemoved = "KopfFinalizerRemoved"
 	ReasonSelectorMismatch = "ServiceSelectorMismatch"
+	// ReasonSchedulerOutdated: spec.scheduler.spec changed; the running
+	// scheduler keeps the old one until it is replaced.
+	ReasonSchedulerOutdated = "SchedulerOutdated"
+	// ReasonSchedulerRecreated: spec.scheduler.spec changed with
+	// updateStrategy Recreate, and the scheduler Pod was deleted.
+	ReasonSchedulerRecreated = "SchedulerRecreated"
 )
 
 // errPermanent marks an error that retrying will not fix: the user must
@@ -101,8 +107,15 @@ func (c *Controller) syncCluster(ctx context.Context, key string) (time.Duration
 		return 0, c.writeClusterStatus(ctx, cached, status)
 	}
 
+	suspended := resources.Suspended(cluster)
 	svc, svcErr := c.ensureSchedulerService(ctx, cluster)
-	pod, podErr := c.ensureSchedulerPod(ctx, cluster)
+	var pod *corev1.Pod
+	var podErr error
+	if suspended {
+		podErr = c.suspendScheduler(ctx, cluster)
+	} else {
+		pod, podErr = c.ensureSchedulerPod(ctx, cluster, status)
+	}
 	_, groupErr := c.ensureDefaultWorkerGroup(ctx, cluster)
 	adoptErr := c.adoptClusterMembers(ctx, cluster)
 	createErr := errors.Join(svcErr, podErr, groupErr, adoptErr)
@@ -125,7 +138,20 @@ func (c *Controller) syncCluster(ctx context.Context, key string) (time.Duration
 	if createErr == nil || !isPermanent(createErr) {
 		status.Phase = clusterPhase(svc)
 	}
-	if podReady(pod) {
+	if suspended {
+		status.Phase = daskv1.DaskClusterSuspended
+		setCondition(&status.Conditions, cluster.Generation, CondSuspended, metav1.ConditionTrue, "Suspended",
+			"spec.suspend is true: the scheduler and every worker Pod are deleted; the Service, worker groups and autoscaler are kept")
+		apimeta.RemoveStatusCondition(&status.Conditions, CondSchedulerOutdated)
+	} else if apimeta.FindStatusCondition(status.Conditions, CondSuspended) != nil {
+		apimeta.RemoveStatusCondition(&status.Conditions, CondSuspended)
+		klog.InfoS("Resuming cluster", "daskcluster", klog.KObj(cluster))
+		c.recorder.Event(cluster, corev1.EventTypeNormal, ReasonResumed, "spec.suspend is false: starting the scheduler and workers again")
+	}
+	if suspended {
+		setCondition(&status.Conditions, cluster.Generation, CondSchedulerReady, metav1.ConditionFalse, "Suspended",
+			"the cluster is suspended: no scheduler runs")
+	} else if podReady(pod) {
 		setCondition(&status.Conditions, cluster.Generation, CondSchedulerReady, metav1.ConditionTrue, "PodReady",
 			fmt.Sprintf("scheduler Pod %s is ready", pod.Name))
 	} else {
@@ -196,6 +222,7 @@ func (c *Controller) clusterWorkerStatus(cluster *daskv1.DaskCluster, status *da
 		desired += resources.Replicas(&g.Spec.Worker)
 		if g.Name == defaultGroup && ownedBy(g, cluster) {
 			defaultReplicas = g.Status.Replicas
+			c.defaultGroupUpdated(cluster, g, status)
 		}
 	}
 	status.Replicas, status.ReadyReplicas = replicas, ready
@@ -206,6 +233,26 @@ func (c *Controller) clusterWorkerStatus(cluster *daskv1.DaskCluster, status *da
 	setCondition(&status.Conditions, cluster.Generation, CondWorkersReady, boolStatus(ready >= desired),
 		map[bool]string{true: "AllReady", false: "NotAllReady"}[ready >= desired],
 		fmt.Sprintf("%d/%d workers ready", ready, desired))
+}
+
+// defaultGroupUpdated tells, in the cluster's WorkersUpdated condition,
+// whether the default group runs the cluster's spec.worker.spec: the group
+// has taken the spec (its template hash is the cluster's) and says Updated.
+// `kubectl wait dsk/<name> --for=condition=WorkersUpdated` waits on it.
+func (c *Controller) defaultGroupUpdated(cluster *daskv1.DaskCluster, g *daskv1.DaskWorkerGroup, status *daskv1.DaskClusterStatus) {
+	want := resources.TemplateHash(&cluster.Spec.Worker.Spec)
+	updated := apimeta.FindStatusCondition(g.Status.Conditions, CondUpdated)
+	switch {
+	case g.Status.TemplateHash != want || g.Status.ObservedGeneration != g.Generation:
+		setCondition(&status.Conditions, cluster.Generation, CondWorkersUpdated, metav1.ConditionFalse, "Pending",
+			fmt.Sprintf("worker group %s has not taken spec.worker.spec (template %s) yet", g.Name, want))
+	case updated == nil:
+		setCondition(&status.Conditions, cluster.Generation, CondWorkersUpdated, metav1.ConditionFalse, "Pending",
+			fmt.Sprintf("worker group %s reports no rollout state yet", g.Name))
+	default:
+		setCondition(&status.Conditions, cluster.Generation, CondWorkersUpdated, updated.Status, updated.Reason,
+			fmt.Sprintf("worker group %s: %s", g.Name, updated.Message))
+	}
 }
 
 func (c *Controller) writeClusterStatus(ctx context.Context, cached *daskv1.DaskCluster, status *daskv1.DaskClusterStatus) error {
@@ -337,7 +384,77 @@ func (c *Controller) ensureSchedulerService(ctx context.Context, cluster *daskv1
 	return existing, nil
 }
 
-func (c *Controller) ensureSchedulerPod(ctx context.Context, cluster *daskv1.DaskCluster) (*corev1.Pod, error) {
+// suspendScheduler deletes the scheduler Pod of a suspended cluster.
+func (c *Controller) suspendScheduler(ctx context.Context, cluster *daskv1.DaskCluster) error {
+	existing, err := c.caches.pod(cluster.Namespace, resources.SchedulerName(cluster.Name))
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if !ownedBy(existing, cluster) || existing.DeletionTimestamp != nil {
+		return nil
+	}
+	uid := existing.UID
+	err = c.kube.CoreV1().Pods(cluster.Namespace).Delete(ctx, existing.Name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &uid}})
+	if err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("delete the scheduler Pod of the suspended cluster: %w", err)
+	}
+	klog.InfoS("Suspending cluster: deleted the scheduler Pod", "daskcluster", klog.KObj(cluster), "pod", klog.KObj(existing))
+	c.recorder.Eventf(cluster, corev1.EventTypeNormal, ReasonSuspended, "spec.suspend is true: deleted scheduler Pod %s; worker Pods go too", existing.Name)
+	return nil
+}
+
+// schedulerOutdated handles a scheduler Pod made from another
+// spec.scheduler.spec than the current one. With updateStrategy Recreate it
+// is deleted (the next sync creates the new one); else the change is
+// recorded in the SchedulerOutdated condition, with the fields that differ,
+// and applied when the Pod is next replaced. It reports whether it deleted
+// the Pod.
+func (c *Controller) schedulerOutdated(ctx context.Context, cluster *daskv1.DaskCluster, existing, desired *corev1.Pod,
+	status *daskv1.DaskClusterStatus) (bool, error) {
+	hash := resources.SchedulerTemplateHash(cluster)
+	if !resources.Outdated(existing, hash) {
+		apimeta.RemoveStatusCondition(&status.Conditions, CondSchedulerOutdated)
+		return false, nil
+	}
+	recreate := cluster.Spec.Scheduler.UpdateStrategy == daskv1.SchedulerRecreate
+	old := apimeta.FindStatusCondition(cluster.Status.Conditions, CondSchedulerOutdated)
+	if !recreate && old != nil && strings.Contains(old.Message, " is now "+hash+" ") {
+		// Told already: the Pod is read once per change, not per sync.
+		setCondition(&status.Conditions, cluster.Generation, CondSchedulerOutdated, metav1.ConditionTrue, old.Reason, old.Message)
+		return false, nil
+	}
+	// The cache keeps no Pod spec (trimPod): read the running one.
+	what := "changed"
+	if live, err := c.kube.CoreV1().Pods(existing.Namespace).Get(ctx, existing.Name, metav1.GetOptions{}); err == nil {
+		what = "fields were removed from spec.scheduler.spec"
+		if fields := resources.ChangedFields(&desired.Spec, &live.Spec); len(fields) > 0 {
+			what = "changed: " + nameList(fields)
+		}
+	}
+	if recreate {
+		uid := existing.UID
+		err := c.kube.CoreV1().Pods(cluster.Namespace).Delete(ctx, existing.Name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &uid}})
+		if err != nil && !apierrors.IsNotFound(err) {
+			return false, fmt.Errorf("recreate the outdated scheduler Pod %s: %w", existing.Name, err)
+		}
+		klog.InfoS("Recreating the outdated scheduler", "daskcluster", klog.KObj(cluster), "pod", klog.KObj(existing), "change", what)
+		c.recorder.Eventf(cluster, corev1.EventTypeNormal, ReasonSchedulerRecreated,
+			"spec.scheduler.spec %s; updateStrategy Recreate: deleted scheduler Pod %s to create it anew (its tasks and results are lost; workers reconnect to the new scheduler)",
+			what, existing.Name)
+		return true, nil
+	}
+	msg := fmt.Sprintf("scheduler Pod %s runs template %s, spec.scheduler.spec is now %s (%s); it is applied when the scheduler Pod is next replaced "+
+		"(delete it, or set spec.scheduler.updateStrategy: Recreate), since replacing it loses the scheduler's state",
+		existing.Name, existing.Labels[resources.LabelTemplateHash], hash, what)
+	setCondition(&status.Conditions, cluster.Generation, CondSchedulerOutdated, metav1.ConditionTrue, "OnDelete", msg)
+	c.recorder.Event(cluster, corev1.EventTypeNormal, ReasonSchedulerOutdated, msg)
+	return false, nil
+}
+
+func (c *Controller) ensureSchedulerPod(ctx context.Context, cluster *daskv1.DaskCluster, status *daskv1.DaskClusterStatus) (*corev1.Pod, error) {
 	desired := resources.SchedulerPod(cluster)
 	existing, err := c.caches.pod(cluster.Namespace, desired.Name)
 	if apierrors.IsNotFound(err) {
@@ -371,8 +488,14 @@ func (c *Controller) ensureSchedulerPod(ctx context.Context, cluster *daskv1.Das
 		c.recorder.Eventf(cluster, corev1.EventTypeNormal, ReasonReplaced, "Scheduler Pod %s ended (%s); replacing it", existing.Name, existing.Status.Phase)
 		return existing, nil
 	}
+	if existing.DeletionTimestamp != nil {
+		return existing, nil
+	}
+	if deleted, err := c.schedulerOutdated(ctx, cluster, existing, desired, status); deleted || err != nil {
+		return existing, err
+	}
 	// Labels and annotations added to the cluster reach its running scheduler.
-	if patch := resources.MetadataPatch(existing, desired); patch != nil && existing.DeletionTimestamp == nil {
+	if patch := resources.MetadataPatch(existing, desired); patch != nil {
 		if _, err := c.kube.CoreV1().Pods(cluster.Namespace).Patch(ctx, existing.Name, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil && !apierrors.IsNotFound(err) {
 			return existing, fmt.Errorf("pass labels and annotations on to scheduler Pod %s: %w", existing.Name, err)
 		}

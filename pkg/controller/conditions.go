@@ -26,11 +26,25 @@ const (
 	// CondGracefulScaleDown is False when the cluster's scheduler is set up
 	// to serve no HTTP API, so that workers cannot be retired gracefully.
 	CondGracefulScaleDown = "GracefulScaleDown"
+	// CondProgressing tells a rollout of a new worker template: True while
+	// it goes (reason RollingUpdate) and once complete (RolloutComplete),
+	// False when new workers are not Ready in time (ProgressDeadlineExceeded).
+	CondProgressing = "Progressing"
+	// CondUpdated is True when every worker runs the current template and
+	// there are spec.worker.replicas of them.
+	CondUpdated = "Updated"
 
 	// DaskJob
-	CondComplete  = "Complete"
-	CondFailed    = "Failed"
+	CondComplete = "Complete"
+	CondFailed   = "Failed"
+	// CondSuspended (DaskJob, DaskCluster and DaskWorkerGroup) is True while
+	// spec.suspend stops it (for a group: its cluster's).
 	CondSuspended = "Suspended"
+
+	// DaskCluster: the scheduler Pod runs another spec than spec.scheduler.spec.
+	CondSchedulerOutdated = "SchedulerOutdated"
+	// DaskCluster: the default group's Updated, once it runs spec.worker.spec.
+	CondWorkersUpdated = "WorkersUpdated"
 
 	// DaskAutoscaler
 	CondScalingActive = "ScalingActive"

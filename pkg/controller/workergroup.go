@@ -40,6 +40,12 @@ const (
 	// ReasonSchedulerAPIDisabled: the scheduler's own HTTP routes leave out
 	// its API, so no worker can be retired gracefully.
 	ReasonSchedulerAPIDisabled = "SchedulerAPIDisabled"
+	// Rollouts of a new worker template.
+	ReasonRollingUpdate            = "RollingUpdate"
+	ReasonRolloutComplete          = "RolloutComplete"
+	ReasonRolloutResumed           = "RolloutResumed"
+	ReasonProgressDeadlineExceeded = "ProgressDeadlineExceeded"
+	ReasonOnDelete                 = "OnDelete"
 )
 
 // retryRetireAfter paces retire_workers calls while the scheduler fails.
@@ -111,9 +117,19 @@ func (c *Controller) syncWorkerGroup(ctx context.Context, key string) (time.Dura
 		} else {
 			apimeta.RemoveStatusCondition(&status.Conditions, CondGracefulScaleDown)
 		}
-		if c.expect.Satisfied(key) {
-			requeue, manageErr = c.manageWorkers(ctx, key, group, cluster, active, terminal, status)
+		suspended := resources.Suspended(cluster)
+		if suspended {
+			setCondition(&status.Conditions, group.Generation, CondSuspended, metav1.ConditionTrue, "ClusterSuspended",
+				fmt.Sprintf("DaskCluster %q is suspended (spec.suspend): its workers are deleted and none is created", cluster.Name))
 		} else {
+			apimeta.RemoveStatusCondition(&status.Conditions, CondSuspended)
+		}
+		switch {
+		case suspended:
+			manageErr = c.suspendWorkers(ctx, key, group, append(active, terminal...))
+		case c.expect.Satisfied(key):
+			requeue, manageErr = c.manageWorkers(ctx, key, group, cluster, active, terminal, status)
+		default:
 			// Should the events of our own creations or deletions be lost,
 			// look again when their expectations expire.
 			requeue = c.expect.Remaining(key)
@@ -131,6 +147,7 @@ func (c *Controller) syncWorkerGroup(ctx context.Context, key string) (time.Dura
 	setCondition(&status.Conditions, group.Generation, CondWorkersReady, boolStatus(ready >= desired),
 		map[bool]string{true: "AllReady", false: "NotAllReady"}[ready >= desired],
 		fmt.Sprintf("%d/%d workers ready", ready, desired))
+	c.rolloutStatus(group, active, status)
 
 	if !equality.Semantic.DeepEqual(&group.Status, status) {
 		old := group.Status
@@ -148,6 +165,68 @@ func (c *Controller) syncWorkerGroup(ctx context.Context, key string) (time.Dura
 		}
 	}
 	return requeue, manageErr
+}
+
+// suspendWorkers deletes every worker Pod of a suspended cluster's group.
+// They are not retired: the user stopped the cluster, scheduler included, so
+// there is nothing to move their results to.
+func (c *Controller) suspendWorkers(ctx context.Context, key string, group *daskv1.DaskWorkerGroup, pods []*corev1.Pod) error {
+	c.retirements.take(key) // a retire that ended tells of Pods about to go
+	if len(pods) == 0 {
+		return nil
+	}
+	if err := c.deleteWorkers(ctx, key, group, pods, "suspended"); err != nil {
+		return err
+	}
+	names := make([]string, len(pods))
+	for i, p := range pods {
+		names[i] = p.Name
+	}
+	klog.InfoS("Deleted the workers of a suspended cluster", "daskworkergroup", klog.KObj(group), "pods", names)
+	c.recorder.Eventf(group, corev1.EventTypeNormal, ReasonSuspended, "Cluster suspended: deleted %d worker Pods: %s", len(pods), nameList(names))
+	return nil
+}
+
+// rolloutStatus sets updatedReplicas, the template hash and the Updated
+// condition (True once every worker runs the current template and there are
+// replicas of them: what `kubectl wait --for=condition=Updated` waits on),
+// and ends a rollout's Progressing condition when it completes.
+func (c *Controller) rolloutStatus(group *daskv1.DaskWorkerGroup, active []*corev1.Pod, status *daskv1.DaskWorkerGroupStatus) {
+	hash := resources.WorkerTemplateHash(group)
+	var updated int32
+	for _, p := range active {
+		if !resources.Outdated(p, hash) {
+			updated++
+		}
+	}
+	status.UpdatedReplicas, status.TemplateHash = updated, hash
+	desired := resources.Replicas(&group.Spec.Worker)
+	outdated := int32(len(active)) - updated
+	gen := group.Generation
+	switch {
+	case outdated > 0 && resources.WorkerRollout(&group.Spec.Worker).OnDelete:
+		setCondition(&status.Conditions, gen, CondUpdated, metav1.ConditionFalse, ReasonOnDelete,
+			fmt.Sprintf("%d workers run an outdated template; spec.worker.strategy.type is OnDelete: each is replaced only when its Pod is deleted", outdated))
+	case outdated > 0:
+		setCondition(&status.Conditions, gen, CondUpdated, metav1.ConditionFalse, ReasonRollingUpdate,
+			fmt.Sprintf("%d of %d workers run template %s; %d outdated are being replaced", updated, desired, hash, outdated))
+	case updated != desired:
+		setCondition(&status.Conditions, gen, CondUpdated, metav1.ConditionFalse, "Scaling",
+			fmt.Sprintf("%d of %d workers exist", updated, desired))
+	default:
+		setCondition(&status.Conditions, gen, CondUpdated, metav1.ConditionTrue, "AllUpdated",
+			fmt.Sprintf("all %d workers run template %s", updated, hash))
+	}
+	if outdated == 0 {
+		if old := apimeta.FindStatusCondition(group.Status.Conditions, CondProgressing); old != nil && old.Reason != ReasonRolloutComplete {
+			klog.InfoS("Rollout complete", "daskworkergroup", klog.KObj(group), "templateHash", hash)
+			c.recorder.Eventf(group, corev1.EventTypeNormal, ReasonRolloutComplete, "Every worker runs template %s", hash)
+		}
+		if apimeta.FindStatusCondition(status.Conditions, CondProgressing) != nil {
+			setCondition(&status.Conditions, gen, CondProgressing, metav1.ConditionTrue, ReasonRolloutComplete,
+				fmt.Sprintf("no worker runs an outdated template (current: %s)", hash))
+		}
+	}
 }
 
 func (c *Controller) conditionWouldChange(conds []metav1.Condition, typ string, status metav1.ConditionStatus) bool {
@@ -179,6 +258,18 @@ func (c *Controller) manageWorkers(ctx context.Context, key string, group *daskv
 		}
 	}
 	desired := int(resources.Replicas(&group.Spec.Worker))
+	hash := resources.WorkerTemplateHash(group)
+	var outdated []*corev1.Pod
+	for _, p := range active {
+		if resources.Outdated(p, hash) {
+			outdated = append(outdated, p)
+		}
+	}
+	rollout := resources.WorkerRollout(&group.Spec.Worker)
+	if len(outdated) > 0 && !rollout.OnDelete {
+		requeue, err := c.rollWorkers(ctx, key, group, cluster, active, outdated, rollout, status)
+		return requeue, errors.Join(append(errs, err)...)
+	}
 	diff := len(active) - desired
 	if diff <= 0 {
 		apimeta.RemoveStatusCondition(&status.Conditions, CondSchedulerReachable)
@@ -190,9 +281,127 @@ func (c *Controller) manageWorkers(ctx context.Context, key string, group *daskv
 		requeue, err = c.createWorkers(ctx, key, group, cluster, -diff, status)
 		errs = append(errs, err)
 	case diff > 0:
-		errs = append(errs, c.scaleDown(ctx, key, group, cluster, active, diff, status))
+		// Outdated workers (OnDelete) go first.
+		errs = append(errs, c.scaleDown(ctx, key, group, cluster, outdatedFirst(active, hash), diff, status))
 	}
 	return requeue, errors.Join(errs...)
+}
+
+// outdatedFirst ranks Pods for scale-down, the outdated ones first.
+func outdatedFirst(pods []*corev1.Pod, hash string) []*corev1.Pod {
+	ranked := rankForScaleDown(pods)
+	out := make([]*corev1.Pod, 0, len(ranked))
+	for _, old := range []bool{true, false} {
+		for _, p := range ranked {
+			if resources.Outdated(p, hash) == old {
+				out = append(out, p)
+			}
+		}
+	}
+	return out
+}
+
+// rollWorkers replaces outdated workers, as a Deployment's rolling update
+// does, but Dask-aware: at most replicas+maxSurge Pods exist (terminating
+// ones included), at least replicas-maxUnavailable are Ready, and every
+// outdated worker is retired through the scheduler (its results move to
+// other workers) before its Pod is deleted; the scheduler-unreachable
+// fallback never applies to a rollout.
+func (c *Controller) rollWorkers(ctx context.Context, key string, group *daskv1.DaskWorkerGroup, cluster *daskv1.DaskCluster,
+	active, outdated []*corev1.Pod, rollout resources.Rollout, status *daskv1.DaskWorkerGroupStatus) (time.Duration, error) {
+	desired := int(resources.Replicas(&group.Spec.Worker))
+	terminating := 0
+	for _, p := range c.caches.podsControlledBy(group.Namespace, string(group.UID)) {
+		if p.DeletionTimestamp != nil && !podTerminal(p) {
+			terminating++
+		}
+	}
+	hash := resources.WorkerTemplateHash(group)
+	var readyTotal, unreadyOld int
+	var unreadyNew []*corev1.Pod
+	for _, p := range active {
+		switch {
+		case podReady(p):
+			readyTotal++
+		case resources.Outdated(p, hash):
+			unreadyOld++
+		default:
+			unreadyNew = append(unreadyNew, p)
+		}
+	}
+	current := len(active) - len(outdated)
+
+	var errs []error
+	var requeue time.Duration
+	// New workers, up to the surge (Pods still terminating count: their
+	// resources are not free yet).
+	create := min(desired+rollout.MaxSurge-len(active)-terminating, desired-current)
+	if create > 0 {
+		var err error
+		requeue, err = c.createWorkers(ctx, key, group, cluster, create, status)
+		errs = append(errs, err)
+	}
+	// Outdated workers, as many as availability allows: any not Ready, and
+	// Ready ones beyond replicas-maxUnavailable. A group scaled down during
+	// the rollout sheds its excess too.
+	remove := unreadyOld + max(0, readyTotal-(desired-rollout.MaxUnavailable))
+	remove = min(len(outdated), max(remove, len(active)-desired-rollout.MaxSurge))
+	retiring := c.retirements.running(key)
+	if remove > 0 && !retiring {
+		errs = append(errs, c.scaleDown(ctx, key, group, cluster, rankForScaleDown(outdated), remove, status))
+		retiring = true
+	}
+
+	msg := fmt.Sprintf("rolling out worker template %s: %d of %d workers updated, %d outdated (maxSurge %d, maxUnavailable %d)",
+		hash, current, desired, len(outdated), rollout.MaxSurge, rollout.MaxUnavailable)
+	if old := apimeta.FindStatusCondition(group.Status.Conditions, CondProgressing); old == nil || old.Reason != ReasonRollingUpdate && old.Reason != ReasonProgressDeadlineExceeded {
+		klog.InfoS("Rolling out a new worker template", "daskworkergroup", klog.KObj(group), "templateHash", hash,
+			"outdated", len(outdated), "maxSurge", rollout.MaxSurge, "maxUnavailable", rollout.MaxUnavailable)
+		c.recorder.Eventf(group, corev1.EventTypeNormal, ReasonRollingUpdate, "Rolling out worker template %s: %d outdated workers are retired through the scheduler and replaced, at most %d above replicas and %d not Ready",
+			hash, len(outdated), rollout.MaxSurge, rollout.MaxUnavailable)
+	}
+	// Stalled: nothing can move until new workers are Ready, and one of them
+	// has taken longer than the progress deadline.
+	stalled := create <= 0 && !retiring && len(unreadyNew) > 0
+	if stalled {
+		oldest := unreadyNew[0]
+		for _, p := range unreadyNew {
+			if p.CreationTimestamp.Before(&oldest.CreationTimestamp) {
+				oldest = p
+			}
+		}
+		waited := c.now().Sub(oldest.CreationTimestamp.Time)
+		if waited < rollout.ProgressDeadline {
+			setCondition(&status.Conditions, group.Generation, CondProgressing, metav1.ConditionTrue, ReasonRollingUpdate,
+				fmt.Sprintf("%s; waiting for %d new workers to become Ready", msg, len(unreadyNew)))
+			return soonest(requeue, rollout.ProgressDeadline-waited), errors.Join(errs...)
+		}
+		stallMsg := fmt.Sprintf("%s; paused: %d new workers not Ready after %s (for example Pod %s, %s); no more outdated worker is retired until they are",
+			msg, len(unreadyNew), rollout.ProgressDeadline, oldest.Name, podStateSummary(oldest))
+		if c.conditionWouldChange(group.Status.Conditions, CondProgressing, metav1.ConditionFalse) {
+			c.recorder.Event(group, corev1.EventTypeWarning, ReasonProgressDeadlineExceeded, stallMsg)
+		}
+		setCondition(&status.Conditions, group.Generation, CondProgressing, metav1.ConditionFalse, ReasonProgressDeadlineExceeded, stallMsg)
+		return requeue, errors.Join(errs...)
+	}
+	if old := apimeta.FindStatusCondition(group.Status.Conditions, CondProgressing); old != nil && old.Reason == ReasonProgressDeadlineExceeded {
+		c.recorder.Event(group, corev1.EventTypeNormal, ReasonRolloutResumed, "New workers are Ready: the rollout goes on")
+	}
+	setCondition(&status.Conditions, group.Generation, CondProgressing, metav1.ConditionTrue, ReasonRollingUpdate, msg)
+	return requeue, errors.Join(errs...)
+}
+
+// podStateSummary says in a few words why a Pod is not Ready.
+func podStateSummary(p *corev1.Pod) string {
+	for _, s := range p.Status.ContainerStatuses {
+		if w := s.State.Waiting; w != nil && w.Reason != "" {
+			return fmt.Sprintf("container %s waiting: %s", s.Name, w.Reason)
+		}
+	}
+	if p.Spec.NodeName == "" {
+		return "not scheduled"
+	}
+	return fmt.Sprintf("phase %s", cmp.Or(string(p.Status.Phase), "unknown"))
 }
 
 func (c *Controller) createWorkers(ctx context.Context, key string, group *daskv1.DaskWorkerGroup, cluster *daskv1.DaskCluster,
@@ -282,11 +491,13 @@ func (c *Controller) deleteWorkers(ctx context.Context, key string, group *daskv
 // background: Pods whose worker never registered are deleted, and the
 // workers chosen from this group are retired by address (the scheduler moves
 // their data away first) before their Pods are deleted.
+//
+// ranked are the Pods to choose from, first to remove first.
 func (c *Controller) scaleDown(ctx context.Context, key string, group *daskv1.DaskWorkerGroup, cluster *daskv1.DaskCluster,
-	active []*corev1.Pod, diff int, status *daskv1.DaskWorkerGroupStatus) error {
+	ranked []*corev1.Pod, diff int, status *daskv1.DaskWorkerGroupStatus) error {
 	n := min(diff, c.opts.MaxPodOpsPerSync)
 	var unstarted, started []*corev1.Pod
-	for _, p := range rankForScaleDown(active) {
+	for _, p := range ranked {
 		if workerCannotHaveJoined(p) {
 			unstarted = append(unstarted, p)
 		} else {
@@ -440,9 +651,14 @@ func (c *Controller) finishRetirement(ctx context.Context, key string, group *da
 	registered := len(victims)
 	// Pods without a registered worker go only while there are still too many
 	// (the group may have been scaled up again during the retire).
+	// An outdated one (a rollout) goes anyway: it is being replaced.
 	excess := len(active) - int(resources.Replicas(&group.Spec.Worker)) - registered
+	hash := resources.WorkerTemplateHash(group)
 	for _, p := range active {
-		if excess > 0 && slices.Contains(res.value.unregistered, p.Name) && !slices.Contains(victims, p) {
+		if !slices.Contains(res.value.unregistered, p.Name) || slices.Contains(victims, p) {
+			continue
+		}
+		if excess > 0 || resources.Outdated(p, hash) {
 			victims = append(victims, p)
 			excess--
 		}
@@ -494,7 +710,21 @@ func (c *Controller) retireFailed(ctx context.Context, key string, group *daskv1
 	}
 	desired := int(resources.Replicas(&group.Spec.Worker))
 	excess := len(remaining) - desired
-	if excess <= 0 {
+	rolling := 0 // outdated workers a rollout waits to retire
+	if !resources.WorkerRollout(&group.Spec.Worker).OnDelete {
+		hash := resources.WorkerTemplateHash(group)
+		for _, p := range remaining {
+			if resources.Outdated(p, hash) {
+				rolling++
+			}
+		}
+	}
+	if rolling > 0 {
+		// The surge of a rollout is no excess: only current workers beyond
+		// replicas are (a group scaled down during the rollout).
+		excess -= rolling
+	}
+	if excess <= 0 && rolling == 0 {
 		apimeta.RemoveStatusCondition(&status.Conditions, CondSchedulerReachable)
 		return 0, nil
 	}
@@ -518,6 +748,11 @@ func (c *Controller) retireFailed(ctx context.Context, key string, group *daskv1
 			resources.EnvSchedulerHTTPRoutes, resources.SchedulerAPIRoute, plan)
 	}
 	msg := fmt.Sprintf("cannot retire %d workers through the scheduler: %v; %s", excess, callErr, plan)
+	if excess <= 0 {
+		// Only a rollout waits: it never replaces a worker the scheduler
+		// did not retire, whatever the fallback says.
+		msg = fmt.Sprintf("cannot retire outdated workers through the scheduler: %v; the rollout waits (%d outdated workers are kept, they may hold results) and asks again", callErr, rolling)
+	}
 	old := apimeta.FindStatusCondition(status.Conditions, CondSchedulerReachable)
 	if old == nil || old.Status != metav1.ConditionFalse || old.Reason != reason {
 		// The fallback's clock starts when the scheduler became unreachable.
@@ -530,8 +765,8 @@ func (c *Controller) retireFailed(ctx context.Context, key string, group *daskv1
 	if since.IsZero() {
 		since = c.now()
 	}
-	if isUnreachable && fallback > 0 && c.now().Sub(since) >= fallback {
-		victims := rankForScaleDown(remaining)[:min(excess, len(remaining), c.opts.MaxPodOpsPerSync)]
+	if isUnreachable && fallback > 0 && excess > 0 && c.now().Sub(since) >= fallback {
+		victims := outdatedFirst(remaining, resources.WorkerTemplateHash(group))[:min(excess, len(remaining), c.opts.MaxPodOpsPerSync)]
 		if err := c.deleteWorkers(ctx, key, group, victims, "fallback"); err != nil {
 			return 0, err
 		}

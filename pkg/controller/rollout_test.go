@@ -1,0 +1,393 @@
+package controller
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	k8stesting "k8s.io/client-go/testing"
+
+	daskv1 "github.com/dask-operator/dask-operator/pkg/apis/kubernetes.dask.org/v1"
+	"github.com/dask-operator/dask-operator/pkg/resources"
+)
+
+// podWorld plays the cluster around one worker group: the Pods the
+// controller creates appear in its cache, become Ready when the test says,
+// the ones it deletes disappear, and the scheduler knows every Pod with an
+// IP as a worker and retires what it is asked for.
+type podWorld struct {
+	status  *daskv1.DaskWorkerGroupStatus // the last one written
+	t       *testing.T
+	f       *fixture
+	pods    map[string]*corev1.Pod
+	retired map[string]bool
+	ips     int
+}
+
+func newPodWorld(t *testing.T, f *fixture, pods ...*corev1.Pod) *podWorld {
+	w := &podWorld{t: t, f: f, pods: map[string]*corev1.Pod{}, retired: map[string]bool{}}
+	for _, p := range pods {
+		w.pods[p.Name] = p
+	}
+	f.mu.Lock()
+	f.retire = func(addrs []string) (int, string) {
+		out := map[string]map[string]string{}
+		for _, a := range addrs {
+			name := w.nameOf(a)
+			w.retired[name] = true
+			out[a] = map[string]string{"name": name}
+		}
+		data, _ := json.Marshal(out)
+		return 200, string(data)
+	}
+	f.mu.Unlock()
+	w.publishWorkers()
+	return w
+}
+
+func (w *podWorld) nameOf(addr string) string {
+	for _, p := range w.pods {
+		if "tcp://"+p.Status.PodIP+":4000" == addr {
+			return p.Name
+		}
+	}
+	w.t.Errorf("the scheduler was asked to retire %s, which is no worker", addr)
+	return ""
+}
+
+func (w *podWorld) publishWorkers() {
+	var workers []map[string]string
+	for _, p := range w.pods {
+		if p.Status.PodIP != "" {
+			workers = append(workers, map[string]string{"name": p.Name, "address": "tcp://" + p.Status.PodIP + ":4000"})
+		}
+	}
+	data, _ := json.Marshal(map[string]any{"workers": workers})
+	w.f.mu.Lock()
+	w.f.workers = string(data)
+	w.f.mu.Unlock()
+}
+
+// sync runs one sync of ns/g and plays out its creates and deletes; a retire
+// it starts is waited for and acted on by a second sync. It returns the
+// Pods it created.
+func (w *podWorld) sync() []*corev1.Pod {
+	w.t.Helper()
+	ctx := context.Background()
+	_, err := w.f.ctrl.syncWorkerGroup(ctx, "ns/g")
+	require.NoError(w.t, err)
+	if w.f.ctrl.retirements.running("ns/g") {
+		waitRetirement(w.t, w.f, "ns/g")
+		_, err = w.f.ctrl.syncWorkerGroup(ctx, "ns/g")
+		require.NoError(w.t, err)
+	}
+	var created []*corev1.Pod
+	for _, a := range w.f.actions("create", "pods") {
+		p := a.(k8stesting.CreateAction).GetObject().(*corev1.Pod).DeepCopy()
+		p.UID = types.UID("uid-" + p.Name)
+		p.CreationTimestamp = metav1.NewTime(w.f.ctrl.now())
+		p.Spec.NodeName = "node"
+		w.pods[p.Name] = p
+		w.f.addToCache(p)
+		w.f.ctrl.onPodAdd(p)
+		created = append(created, p)
+	}
+	for _, name := range deletedNames(w.f, "pods") {
+		p := w.pods[name]
+		require.NotNil(w.t, p, "deleted %s, which does not exist", name)
+		if podReady(p) {
+			assert.True(w.t, w.retired[name], "Ready worker %s deleted without the scheduler retiring it", name)
+		}
+		delete(w.pods, name)
+		require.NoError(w.t, w.f.ctrl.caches.in("").pods.GetIndexer().Delete(p))
+		w.f.ctrl.onPodDelete(p)
+	}
+	// The group's status writes reach the cache, as the informer would
+	// bring them.
+	for _, a := range w.f.dask.Actions() {
+		if a.GetSubresource() == "status" && a.GetResource().Resource == "daskworkergroups" {
+			g := a.(k8stesting.UpdateAction).GetObject().(*daskv1.DaskWorkerGroup)
+			w.status = g.Status.DeepCopy()
+			require.NoError(w.t, w.f.ctrl.caches.in("").groups.GetIndexer().Update(g))
+		}
+	}
+	w.f.clearActions()
+	w.publishWorkers()
+	return created
+}
+
+// makeReady turns Pods Running and Ready, with an IP.
+func (w *podWorld) makeReady(pods []*corev1.Pod) {
+	for _, p := range pods {
+		w.ips++
+		p.Status.Phase = corev1.PodRunning
+		p.Status.PodIP = fmt.Sprintf("10.1.%d.%d", w.ips/250, w.ips%250+1)
+		p.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: "worker", State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}}}
+		p.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}}
+		require.NoError(w.t, w.f.ctrl.caches.in("").pods.GetIndexer().Update(p))
+	}
+	w.publishWorkers()
+}
+
+func (w *podWorld) count(hash string) (total, ready, current int) {
+	for _, p := range w.pods {
+		total++
+		if podReady(p) {
+			ready++
+		}
+		if !resources.Outdated(p, hash) {
+			current++
+		}
+	}
+	return
+}
+
+// rolledGroup is group ns/g of cluster c with n Ready workers of its current
+// template, whose spec then changes to a new image.
+func rolledGroup(t *testing.T, n int32, st *daskv1.WorkerUpdateStrategy) (*daskv1.DaskWorkerGroup, []*corev1.Pod) {
+	g := group("g", "c", n)
+	var pods []*corev1.Pod
+	for i := range n {
+		p := workerPod(g, fmt.Sprintf("g-old-%d", i), ready, time.Hour)
+		p.Labels[resources.LabelTemplateHash] = resources.WorkerTemplateHash(g)
+		p.Status.PodIP = fmt.Sprintf("10.0.9.%d", i+1)
+		pods = append(pods, p)
+	}
+	g.Spec.Worker.Spec.Containers[0].Image = "dask:new"
+	g.Spec.Worker.Strategy = st
+	g.Generation = 2
+	require.True(t, resources.Outdated(pods[0], resources.WorkerTemplateHash(g)))
+	return g, pods
+}
+
+func objects(c *daskv1.DaskCluster, g *daskv1.DaskWorkerGroup, pods []*corev1.Pod) []runtime.Object {
+	out := []runtime.Object{c, g}
+	for _, p := range pods {
+		out = append(out, p)
+	}
+	return out
+}
+
+// A new worker template with 6 workers and the defaults (maxSurge 25% = 2,
+// maxUnavailable 0): never fewer than 6 Ready, never more than 8 Pods, and
+// every old worker retired through the scheduler before its Pod goes.
+func TestRollingUpdateKeepsCapacityAndRetiresFirst(t *testing.T) {
+	g, pods := rolledGroup(t, 6, nil)
+	f := newFixture(t, objects(cluster("c"), g, pods)...)
+	w := newPodWorld(t, f, pods...)
+	hash := resources.WorkerTemplateHash(g)
+	for step := 0; ; step++ {
+		require.Less(t, step, 30, "the rollout does not end")
+		created := w.sync()
+		total, ready, current := w.count(hash)
+		assert.LessOrEqual(t, total, 8, "step %d: more Pods than replicas+maxSurge", step)
+		assert.GreaterOrEqual(t, ready, 6, "step %d: fewer Ready workers than replicas-maxUnavailable", step)
+		w.makeReady(created)
+		if current == 6 && total == 6 {
+			break
+		}
+	}
+	assert.Len(t, w.retired, 6, "every old worker was retired")
+	w.sync() // the status of the end
+	st := *w.status
+	assert.Equal(t, int32(6), st.UpdatedReplicas)
+	assert.Equal(t, hash, st.TemplateHash)
+	assert.True(t, apimeta.IsStatusConditionTrue(st.Conditions, CondUpdated))
+	assert.GreaterOrEqual(t, countEvents(f, ReasonRollingUpdate), 1)
+	assert.Equal(t, 1, countEvents(f, ReasonRolloutComplete))
+}
+
+// New workers that never get Ready: the rollout creates maxSurge of them,
+// retires nothing, and after the progress deadline says it is stalled; once
+// they are Ready it goes on.
+func TestRollingUpdateStallsOnUnreadyNewWorkers(t *testing.T) {
+	g, pods := rolledGroup(t, 6, &daskv1.WorkerUpdateStrategy{ProgressDeadlineSeconds: int32p(30)})
+	f := newFixture(t, objects(cluster("c"), g, pods)...)
+	now := time.Unix(1_800_000_000, 0)
+	f.ctrl.now = func() time.Time { return now }
+	w := newPodWorld(t, f, pods...)
+	var fresh []*corev1.Pod
+	for range 4 {
+		fresh = append(fresh, w.sync()...)
+	}
+	assert.Len(t, fresh, 2, "maxSurge new Pods, no more")
+	assert.Empty(t, w.retired)
+	st := *w.status
+	cond := apimeta.FindStatusCondition(st.Conditions, CondProgressing)
+	require.NotNil(t, cond)
+	assert.Equal(t, metav1.ConditionTrue, cond.Status, "within the deadline")
+
+	now = now.Add(31 * time.Second)
+	w.sync()
+	st = *w.status
+	cond = apimeta.FindStatusCondition(st.Conditions, CondProgressing)
+	require.NotNil(t, cond)
+	assert.Equal(t, metav1.ConditionFalse, cond.Status)
+	assert.Equal(t, ReasonProgressDeadlineExceeded, cond.Reason)
+	assert.Contains(t, cond.Message, "2 new workers not Ready")
+	assert.Equal(t, 1, countEvents(f, ReasonProgressDeadlineExceeded))
+	w.sync()
+	assert.Equal(t, 1, countEvents(f, ReasonProgressDeadlineExceeded), "reported once")
+
+	w.makeReady(fresh)
+	w.sync()
+	assert.Len(t, w.retired, 2, "Ready new workers let two old ones go")
+	assert.Equal(t, 1, countEvents(f, ReasonRolloutResumed))
+}
+
+// OnDelete leaves running workers alone; a scale-down takes outdated ones
+// first; replacements get the new template.
+func TestOnDeleteLeavesRunningWorkers(t *testing.T) {
+	g, pods := rolledGroup(t, 3, &daskv1.WorkerUpdateStrategy{Type: daskv1.OnDeleteStrategy})
+	f := newFixture(t, objects(cluster("c"), g, pods)...)
+	w := newPodWorld(t, f, pods...)
+	for range 3 {
+		assert.Empty(t, w.sync())
+	}
+	assert.Empty(t, w.retired)
+	st := *w.status
+	cond := apimeta.FindStatusCondition(st.Conditions, CondUpdated)
+	require.NotNil(t, cond)
+	assert.Equal(t, ReasonOnDelete, cond.Reason)
+	assert.Equal(t, int32(0), st.UpdatedReplicas)
+
+	// One more worker: it is made from the new template.
+	g = g.DeepCopy()
+	g.Spec.Worker.Replicas = int32p(4)
+	require.NoError(t, f.ctrl.caches.in("").groups.GetIndexer().Update(g))
+	created := w.sync()
+	require.Len(t, created, 1)
+	assert.False(t, resources.Outdated(created[0], resources.WorkerTemplateHash(g)))
+	w.makeReady(created)
+
+	// Back to 3: an outdated worker goes, not the new one.
+	g = g.DeepCopy()
+	g.Spec.Worker.Replicas = int32p(3)
+	require.NoError(t, f.ctrl.caches.in("").groups.GetIndexer().Update(g))
+	w.sync()
+	require.Len(t, w.retired, 1)
+	for name := range w.retired {
+		assert.True(t, strings.HasPrefix(name, "g-old-"), "retired %s", name)
+	}
+}
+
+// A scheduler that cannot retire keeps the rollout waiting: no old worker
+// is deleted, whatever the fallback would do for a scale-down.
+func TestRollingUpdateNeverFallsBack(t *testing.T) {
+	g, pods := rolledGroup(t, 2, nil)
+	f := newFixture(t, objects(cluster("c"), g, pods)...)
+	f.ctrl.opts.RetireFallbackAfter = time.Nanosecond
+	w := newPodWorld(t, f, pods...)
+	w.makeReady(w.sync()) // one new worker (25% of 2 rounds up to 1)
+	f.mu.Lock()
+	f.workersCode = 503 // the scheduler cannot even be listed
+	f.mu.Unlock()
+	for range 3 {
+		w.sync()
+	}
+	total, _, _ := w.count(resources.WorkerTemplateHash(g))
+	assert.Equal(t, 3, total, "the old workers stay")
+	cond := apimeta.FindStatusCondition(w.status.Conditions, CondSchedulerReachable)
+	require.NotNil(t, cond)
+	assert.Contains(t, cond.Message, "the rollout waits")
+	assert.Zero(t, countEvents(f, ReasonFallbackScaleDown))
+}
+
+// A suspended cluster's group deletes its workers without retiring them
+// and creates none.
+func TestSuspendedClusterHasNoWorkers(t *testing.T) {
+	c, g := cluster("c"), group("g", "c", 2)
+	yes := true
+	c.Spec.Suspend = &yes
+	a, b := workerPod(g, "g-a", ready, time.Hour), workerPod(g, "g-b", pending, time.Hour)
+	f := newFixture(t, c, g, a, b)
+	f.retire = func([]string) (int, string) { t.Error("a suspended cluster retires nothing"); return 500, "" }
+	_, err := f.ctrl.syncWorkerGroup(context.Background(), "ns/g")
+	require.NoError(t, err)
+	assert.ElementsMatch(t, []string{"g-a", "g-b"}, deletedNames(f, "pods"))
+	assert.Empty(t, f.actions("create", "pods"))
+	assert.True(t, apimeta.IsStatusConditionTrue(lastGroupStatus(t, f).Conditions, CondSuspended))
+}
+
+// A changed scheduler spec is recorded, with the fields that changed, and
+// the running scheduler kept (OnDelete, the default); with Recreate the
+// scheduler Pod is deleted to be made anew.
+func TestSchedulerTemplateChange(t *testing.T) {
+	for _, strategy := range []daskv1.SchedulerUpdateStrategy{"", daskv1.SchedulerRecreate} {
+		t.Run(string(cmpOr(strategy, "default")), func(t *testing.T) {
+			c := cluster("c")
+			sched := resources.SchedulerPod(c)
+			sched.UID = "uid-sched"
+			sched.Status.Phase = corev1.PodRunning
+			c.Spec.Scheduler.Spec.Containers[0].Image = "dask:new"
+			c.Spec.Scheduler.UpdateStrategy = strategy
+			c.Generation = 2
+			f := newFixture(t, c, sched)
+			_, err := f.ctrl.syncCluster(context.Background(), "ns/c")
+			require.NoError(t, err)
+			cond := apimeta.FindStatusCondition(lastClusterStatus(t, f).Conditions, CondSchedulerOutdated)
+			if strategy == daskv1.SchedulerRecreate {
+				assert.Equal(t, []string{sched.Name}, deletedNames(f, "pods"))
+				assert.Equal(t, 1, countEvents(f, ReasonSchedulerRecreated))
+				assert.Nil(t, cond)
+				return
+			}
+			assert.Empty(t, deletedNames(f, "pods"), "the running scheduler is kept")
+			require.NotNil(t, cond)
+			assert.Equal(t, metav1.ConditionTrue, cond.Status)
+			assert.Contains(t, cond.Message, "spec.containers[0].image")
+			assert.Equal(t, 1, countEvents(f, ReasonSchedulerOutdated))
+		})
+	}
+}
+
+func cmpOr[T comparable](v, def T) T {
+	var zero T
+	if v == zero {
+		return def
+	}
+	return v
+}
+
+// Suspending a cluster deletes its scheduler Pod, keeps the Service and
+// group, and says Suspended; its autoscaler does nothing.
+func TestSuspendedCluster(t *testing.T) {
+	c := cluster("c")
+	yes := true
+	c.Spec.Suspend = &yes
+	sched := resources.SchedulerPod(c)
+	sched.UID = "uid-sched"
+	def := resources.DefaultWorkerGroup(c)
+	def.UID = "uid-def"
+	as := &daskv1.DaskAutoscaler{
+		ObjectMeta: metav1.ObjectMeta{Name: "c", Namespace: "ns", UID: "uid-as", Generation: 1},
+		Spec:       daskv1.DaskAutoscalerSpec{Cluster: "c", Minimum: 3, Maximum: 5},
+	}
+	f := newFixture(t, c, sched, def, as)
+	_, err := f.ctrl.syncCluster(context.Background(), "ns/c")
+	require.NoError(t, err)
+	assert.Equal(t, []string{sched.Name}, deletedNames(f, "pods"))
+	assert.Empty(t, deletedNames(f, "services"))
+	assert.Empty(t, deletedNames(f, "daskworkergroups"))
+	st := lastClusterStatus(t, f)
+	assert.Equal(t, daskv1.DaskClusterSuspended, st.Phase)
+	assert.True(t, apimeta.IsStatusConditionTrue(st.Conditions, CondSuspended))
+	assert.Equal(t, 1, countEvents(f, ReasonSuspended))
+
+	_, err = f.ctrl.syncAutoscaler(context.Background(), "ns/c")
+	require.NoError(t, err)
+	assert.Empty(t, f.actions("patch", "daskworkergroups"), "below its minimum, the group is still not scaled")
+	cond := apimeta.FindStatusCondition(lastStatusWrite[*daskv1.DaskAutoscaler](t, f, "daskautoscalers").Status.Conditions, CondScalingActive)
+	require.NotNil(t, cond)
+	assert.Equal(t, "ClusterSuspended", cond.Reason)
+}
