@@ -152,6 +152,7 @@ type Controller struct {
 	autoscalers *queue
 
 	retirements   *asyncCalls[retirement]
+	hashes        templateHashes
 	idleChecks    *asyncCalls[*time.Time]
 	targets       *asyncCalls[int]
 	autoscale     *autoscaleMemory

@@ -60,6 +60,7 @@ func (c *Controller) syncWorkerGroup(ctx context.Context, key string) (time.Dura
 	if apierrors.IsNotFound(err) {
 		c.expect.Forget(key)
 		c.retirements.forget(key)
+		c.hashes.forget(key)
 		c.batches.forget(key)
 		c.statusPace.forget("DaskWorkerGroup/" + key)
 		return 0, nil
@@ -147,7 +148,7 @@ func (c *Controller) syncWorkerGroup(ctx context.Context, key string) (time.Dura
 	setCondition(&status.Conditions, group.Generation, CondWorkersReady, boolStatus(ready >= desired),
 		map[bool]string{true: "AllReady", false: "NotAllReady"}[ready >= desired],
 		fmt.Sprintf("%d/%d workers ready", ready, desired))
-	c.rolloutStatus(group, active, status)
+	c.rolloutStatus(key, group, active, status)
 
 	if !equality.Semantic.DeepEqual(&group.Status, status) {
 		old := group.Status
@@ -187,12 +188,35 @@ func (c *Controller) suspendWorkers(ctx context.Context, key string, group *dask
 	return nil
 }
 
+// templateHashes remembers each group's template hash with the generation
+// it was computed for: a spec is hashed once per change, not on every sync.
+type templateHashes struct{ m sync.Map }
+
+type hashEntry struct {
+	uid        types.UID
+	generation int64
+	hash       string
+}
+
+func (h *templateHashes) worker(key string, g *daskv1.DaskWorkerGroup) string {
+	if v, ok := h.m.Load(key); ok {
+		if e := v.(hashEntry); e.uid == g.UID && e.generation == g.Generation && g.Generation != 0 {
+			return e.hash
+		}
+	}
+	hash := resources.WorkerTemplateHash(g)
+	h.m.Store(key, hashEntry{uid: g.UID, generation: g.Generation, hash: hash})
+	return hash
+}
+
+func (h *templateHashes) forget(key string) { h.m.Delete(key) }
+
 // rolloutStatus sets updatedReplicas, the template hash and the Updated
 // condition (True once every worker runs the current template and there are
 // replicas of them: what `kubectl wait --for=condition=Updated` waits on),
 // and ends a rollout's Progressing condition when it completes.
-func (c *Controller) rolloutStatus(group *daskv1.DaskWorkerGroup, active []*corev1.Pod, status *daskv1.DaskWorkerGroupStatus) {
-	hash := resources.WorkerTemplateHash(group)
+func (c *Controller) rolloutStatus(key string, group *daskv1.DaskWorkerGroup, active []*corev1.Pod, status *daskv1.DaskWorkerGroupStatus) {
+	hash := c.hashes.worker(key, group)
 	var updated int32
 	for _, p := range active {
 		if !resources.Outdated(p, hash) {
@@ -258,7 +282,7 @@ func (c *Controller) manageWorkers(ctx context.Context, key string, group *daskv
 		}
 	}
 	desired := int(resources.Replicas(&group.Spec.Worker))
-	hash := resources.WorkerTemplateHash(group)
+	hash := c.hashes.worker(key, group)
 	var outdated []*corev1.Pod
 	for _, p := range active {
 		if resources.Outdated(p, hash) {
@@ -316,7 +340,7 @@ func (c *Controller) rollWorkers(ctx context.Context, key string, group *daskv1.
 			terminating++
 		}
 	}
-	hash := resources.WorkerTemplateHash(group)
+	hash := c.hashes.worker(key, group)
 	var readyTotal, unreadyOld int
 	var unreadyNew []*corev1.Pod
 	for _, p := range active {
@@ -653,7 +677,7 @@ func (c *Controller) finishRetirement(ctx context.Context, key string, group *da
 	// (the group may have been scaled up again during the retire).
 	// An outdated one (a rollout) goes anyway: it is being replaced.
 	excess := len(active) - int(resources.Replicas(&group.Spec.Worker)) - registered
-	hash := resources.WorkerTemplateHash(group)
+	hash := c.hashes.worker(key, group)
 	for _, p := range active {
 		if !slices.Contains(res.value.unregistered, p.Name) || slices.Contains(victims, p) {
 			continue
@@ -712,7 +736,7 @@ func (c *Controller) retireFailed(ctx context.Context, key string, group *daskv1
 	excess := len(remaining) - desired
 	rolling := 0 // outdated workers a rollout waits to retire
 	if !resources.WorkerRollout(&group.Spec.Worker).OnDelete {
-		hash := resources.WorkerTemplateHash(group)
+		hash := c.hashes.worker(key, group)
 		for _, p := range remaining {
 			if resources.Outdated(p, hash) {
 				rolling++
@@ -766,7 +790,7 @@ func (c *Controller) retireFailed(ctx context.Context, key string, group *daskv1
 		since = c.now()
 	}
 	if isUnreachable && fallback > 0 && excess > 0 && c.now().Sub(since) >= fallback {
-		victims := outdatedFirst(remaining, resources.WorkerTemplateHash(group))[:min(excess, len(remaining), c.opts.MaxPodOpsPerSync)]
+		victims := outdatedFirst(remaining, c.hashes.worker(key, group))[:min(excess, len(remaining), c.opts.MaxPodOpsPerSync)]
 		if err := c.deleteWorkers(ctx, key, group, victims, "fallback"); err != nil {
 			return 0, err
 		}
