@@ -248,7 +248,7 @@ type Rollout struct {
 }
 
 // DefaultProgressDeadline is ProgressDeadline when the spec sets none.
-const DefaultProgressDeadline = 60 * time.Second
+const DefaultProgressDeadline = 30 * time.Second
 
 // WorkerRollout resolves a worker spec's strategy, as a Deployment does:
 // maxSurge rounds up, maxUnavailable down, and when both come to 0 (a small

@@ -35,7 +35,7 @@ type WorkerUpdateStrategyApplyConfiguration struct {
 	// ProgressDeadlineSeconds is how long new workers may take to become
 	// Ready before the rollout is reported stalled (condition Progressing
 	// False, reason ProgressDeadlineExceeded, and a Warning event). The
-	// rollout waits, and goes on once they are Ready. Unset means 60.
+	// rollout waits, and goes on once they are Ready. Unset means 30.
 	ProgressDeadlineSeconds *int32 `json:"progressDeadlineSeconds,omitempty"`
 }
 
