@@ -162,6 +162,11 @@ func (c *Controller) syncCluster(ctx context.Context, key string) (time.Duration
 		}
 		setCondition(&status.Conditions, cluster.Generation, CondSchedulerReady, metav1.ConditionFalse, reason, msg)
 	}
+	if svc != nil {
+		status.SchedulerAddress = resources.SchedulerAddress(cluster, c.opts.ClusterDomain)
+		status.DashboardURL = resources.DashboardURL(cluster, c.opts.ClusterDomain)
+		status.ExternalSchedulerAddress, status.ExternalDashboardURL = resources.ExternalAddresses(cluster, svc)
+	}
 	c.serviceSelectorStatus(cluster, svc, pod, status)
 	c.clusterWorkerStatus(cluster, status)
 

@@ -101,3 +101,15 @@ func TestIdleAnswerFromBeforeARestartIsIgnored(t *testing.T) {
 	_, _ = f.ctrl.syncCluster(context.Background(), "ns/c")
 	assert.Len(t, f.actions("delete", "daskclusters"), 1)
 }
+
+// The status tells where the scheduler is, so that nobody assembles
+// tcp://<svc>.<ns>.svc.cluster.local:8786 by hand.
+func TestClusterStatusHasTheSchedulerAddress(t *testing.T) {
+	f := newFixture(t, cluster("c"))
+	_, err := f.ctrl.syncCluster(context.Background(), "ns/c")
+	require.NoError(t, err)
+	st := lastClusterStatus(t, f)
+	assert.Equal(t, "tcp://c-scheduler.ns.svc.cluster.local:8786", st.SchedulerAddress)
+	assert.Equal(t, "http://c-scheduler.ns.svc.cluster.local:8787", st.DashboardURL)
+	assert.Empty(t, st.ExternalSchedulerAddress)
+}

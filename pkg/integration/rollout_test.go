@@ -297,6 +297,12 @@ func TestSchedulerSpecChange(t *testing.T) {
 			fmt.Sprintf("scheduler %s image %s", p.UID, p.Spec.Containers[0].Image)
 	})
 	waitEvent(t, ns, "simple", corev1.EventTypeNormal, "SchedulerRecreated")
+
+	// Where the scheduler is, in the status and in `kubectl get -o wide`.
+	c := getCluster(t, ns, "simple")
+	assert.Equal(t, "tcp://simple-scheduler."+ns+".svc.cluster.local:8786", c.Status.SchedulerAddress)
+	assert.Equal(t, "http://simple-scheduler."+ns+".svc.cluster.local:8787", c.Status.DashboardURL)
+	assert.Contains(t, kubectl(t, "get", "-n", ns, "dsk", "simple", "-o", "wide"), c.Status.DashboardURL)
 }
 
 // Suspend removes the scheduler and every worker, keeps the Service, the

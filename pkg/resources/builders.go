@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"maps"
+	"net"
 	"slices"
 	"strconv"
 	"strings"
@@ -98,6 +99,36 @@ func WorkerTemplateHash(g *daskv1.DaskWorkerGroup) string { return TemplateHash(
 func Outdated(p *corev1.Pod, hash string) bool {
 	h, ok := p.Labels[LabelTemplateHash]
 	return ok && h != hash
+}
+
+// DashboardURL is the scheduler's dashboard inside the cluster:
+// http://<cluster>-scheduler.<namespace>.svc.<domain>:<dashboard port>.
+func DashboardURL(c *daskv1.DaskCluster, clusterDomain string) string {
+	port := ServicePort(&c.Spec.Scheduler.Service, DashboardPortName, DefaultHTTPPort)
+	return fmt.Sprintf("http://%s.%s.svc.%s:%d", SchedulerName(c.Name), c.Namespace, clusterDomain, port)
+}
+
+// ExternalAddresses are the scheduler's address and dashboard through a
+// LoadBalancer Service's first ingress, or empty.
+func ExternalAddresses(c *daskv1.DaskCluster, svc *corev1.Service) (string, string) {
+	if svc == nil || svc.Spec.Type != corev1.ServiceTypeLoadBalancer || len(svc.Status.LoadBalancer.Ingress) == 0 {
+		return "", ""
+	}
+	host := cmpOr(svc.Status.LoadBalancer.Ingress[0].IP, svc.Status.LoadBalancer.Ingress[0].Hostname)
+	if host == "" {
+		return "", ""
+	}
+	comm := ServicePort(&svc.Spec, CommPortName, DefaultCommPort)
+	http := ServicePort(&svc.Spec, DashboardPortName, DefaultHTTPPort)
+	return fmt.Sprintf("tcp://%s", net.JoinHostPort(host, strconv.Itoa(int(comm)))),
+		fmt.Sprintf("http://%s", net.JoinHostPort(host, strconv.Itoa(int(http))))
+}
+
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
 }
 
 // SchedulerPod builds a cluster's scheduler Pod.

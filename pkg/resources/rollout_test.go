@@ -102,3 +102,23 @@ func TestChangedFieldsNamesWhatTheTemplateChanges(t *testing.T) {
 }
 
 func ptrTo[T any](v T) *T { return &v }
+
+func TestSchedulerAddressesInStatus(t *testing.T) {
+	c := testCluster()
+	assert.Equal(t, "tcp://demo-scheduler.ns.svc.cluster.local:9786", SchedulerAddress(c, "cluster.local"))
+	assert.Equal(t, "http://demo-scheduler.ns.svc.example.org:9787", DashboardURL(c, "example.org"))
+
+	svc := SchedulerService(c)
+	a, d := ExternalAddresses(c, svc)
+	assert.Empty(t, a+d, "a ClusterIP Service has no external address")
+	svc.Spec.Type = corev1.ServiceTypeLoadBalancer
+	a, d = ExternalAddresses(c, svc)
+	assert.Empty(t, a+d, "nor a LoadBalancer without ingress")
+	svc.Status.LoadBalancer.Ingress = []corev1.LoadBalancerIngress{{Hostname: "lb.example.org"}}
+	a, d = ExternalAddresses(c, svc)
+	assert.Equal(t, "tcp://lb.example.org:9786", a)
+	assert.Equal(t, "http://lb.example.org:9787", d)
+	svc.Status.LoadBalancer.Ingress = []corev1.LoadBalancerIngress{{IP: "2001:db8::1"}}
+	a, _ = ExternalAddresses(c, svc)
+	assert.Equal(t, "tcp://[2001:db8::1]:9786", a)
+}

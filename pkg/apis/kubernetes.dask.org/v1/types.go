@@ -187,6 +187,19 @@ type DaskClusterStatus struct {
 	// subresource).
 	// +optional
 	Selector string `json:"selector,omitempty"`
+	// SchedulerAddress is the address clients and workers in the cluster
+	// reach the scheduler at: tcp://<service>.<namespace>.svc.<domain>:<comm port>.
+	// +optional
+	SchedulerAddress string `json:"schedulerAddress,omitempty"`
+	// DashboardURL is the scheduler's dashboard inside the cluster.
+	// +optional
+	DashboardURL string `json:"dashboardURL,omitempty"`
+	// ExternalSchedulerAddress and ExternalDashboardURL are the scheduler's
+	// addresses through a LoadBalancer Service, once it has an ingress.
+	// +optional
+	ExternalSchedulerAddress string `json:"externalSchedulerAddress,omitempty"`
+	// +optional
+	ExternalDashboardURL string `json:"externalDashboardURL,omitempty"`
 }
 
 // DaskCluster is a Dask scheduler Pod, its Service and a default worker group.
@@ -199,6 +212,8 @@ type DaskClusterStatus struct {
 // +kubebuilder:printcolumn:name="Workers",type=integer,JSONPath=`.spec.worker.replicas`
 // +kubebuilder:printcolumn:name="Status",type=string,JSONPath=`.status.phase`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+// +kubebuilder:printcolumn:name="Scheduler",type=string,JSONPath=`.status.schedulerAddress`,priority=1
+// +kubebuilder:printcolumn:name="Dashboard",type=string,JSONPath=`.status.dashboardURL`,priority=1
 // +kubebuilder:validation:XValidation:rule="self.metadata.name.size() <= 53 && self.metadata.name.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')",message="metadata.name must be a DNS label (lowercase letters, digits, '-') of at most 53 characters, so that '<name>-scheduler' is a valid Service name",reason=FieldValueInvalid
 type DaskCluster struct {
 	metav1.TypeMeta   `json:",inline"`

@@ -46,6 +46,15 @@ type DaskClusterStatusApplyConfiguration struct {
 	// Selector selects the worker Pods of the default group (for the scale
 	// subresource).
 	Selector *string `json:"selector,omitempty"`
+	// SchedulerAddress is the address clients and workers in the cluster
+	// reach the scheduler at: tcp://<service>.<namespace>.svc.<domain>:<comm port>.
+	SchedulerAddress *string `json:"schedulerAddress,omitempty"`
+	// DashboardURL is the scheduler's dashboard inside the cluster.
+	DashboardURL *string `json:"dashboardURL,omitempty"`
+	// ExternalSchedulerAddress and ExternalDashboardURL are the scheduler's
+	// addresses through a LoadBalancer Service, once it has an ingress.
+	ExternalSchedulerAddress *string `json:"externalSchedulerAddress,omitempty"`
+	ExternalDashboardURL     *string `json:"externalDashboardURL,omitempty"`
 }
 
 // DaskClusterStatusApplyConfiguration constructs a declarative configuration of the DaskClusterStatus type for use with
@@ -112,5 +121,37 @@ func (b *DaskClusterStatusApplyConfiguration) WithDefaultGroupReplicas(value int
 // If called multiple times, the Selector field is set to the value of the last call.
 func (b *DaskClusterStatusApplyConfiguration) WithSelector(value string) *DaskClusterStatusApplyConfiguration {
 	b.Selector = &value
+	return b
+}
+
+// WithSchedulerAddress sets the SchedulerAddress field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the SchedulerAddress field is set to the value of the last call.
+func (b *DaskClusterStatusApplyConfiguration) WithSchedulerAddress(value string) *DaskClusterStatusApplyConfiguration {
+	b.SchedulerAddress = &value
+	return b
+}
+
+// WithDashboardURL sets the DashboardURL field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the DashboardURL field is set to the value of the last call.
+func (b *DaskClusterStatusApplyConfiguration) WithDashboardURL(value string) *DaskClusterStatusApplyConfiguration {
+	b.DashboardURL = &value
+	return b
+}
+
+// WithExternalSchedulerAddress sets the ExternalSchedulerAddress field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the ExternalSchedulerAddress field is set to the value of the last call.
+func (b *DaskClusterStatusApplyConfiguration) WithExternalSchedulerAddress(value string) *DaskClusterStatusApplyConfiguration {
+	b.ExternalSchedulerAddress = &value
+	return b
+}
+
+// WithExternalDashboardURL sets the ExternalDashboardURL field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the ExternalDashboardURL field is set to the value of the last call.
+func (b *DaskClusterStatusApplyConfiguration) WithExternalDashboardURL(value string) *DaskClusterStatusApplyConfiguration {
+	b.ExternalDashboardURL = &value
 	return b
 }
