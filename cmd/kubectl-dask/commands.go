@@ -235,13 +235,13 @@ func withListKind(list kruntime.Object, kind string) kruntime.Object {
 func (o *options) createCmd() *cobra.Command {
 	create := &cobra.Command{Use: "create", Short: "Create a Dask cluster"}
 	var (
-		co                          daskctl.ClusterOptions
-		workers                     int32
-		resources, dryRun, output   string
-		env                         []string
-		svcType                     string
-		waitRunning                 bool
-		timeout                     time.Duration
+		co                        daskctl.ClusterOptions
+		workers                   int32
+		resources, dryRun, output string
+		env                       []string
+		svcType                   string
+		waitRunning               bool
+		timeout                   time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "cluster NAME",
@@ -493,11 +493,11 @@ func (o *options) logsCmd() *cobra.Command {
 func (o *options) jobCmd() *cobra.Command {
 	job := &cobra.Command{Use: "job", Short: "Submit Dask jobs, follow their logs and wait for them"}
 	var (
-		jo                      daskctl.JobOptions
-		workers, backoff        int32
-		files, env              []string
-		waitDone                bool
-		timeout                 time.Duration
+		jo               daskctl.JobOptions
+		workers, backoff int32
+		files, env       []string
+		waitDone         bool
+		timeout          time.Duration
 	)
 	submit := &cobra.Command{
 		Use:   "submit NAME --image IMAGE [--file F]... -- COMMAND [ARGS...]",

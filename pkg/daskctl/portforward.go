@@ -26,7 +26,7 @@ type Forward struct {
 // ForwardOptions choose the local ports (0: any free one, kept across
 // reconnects) and where to report.
 type ForwardOptions struct {
-	LocalAddress           string
+	LocalAddress            string
 	CommPort, DashboardPort int
 	// Ready is called once, when the forward first listens.
 	Ready func(Forward)
