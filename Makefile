@@ -13,9 +13,10 @@ NODEAGENT := hack/nodeagent
 
 all: build
 
-## build: the operator binary, bin/dask-operator
+## build: the operator binary, bin/dask-operator, and the kubectl plugin, bin/kubectl-dask
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags="-s -w" -o $(BIN) ./cmd/dask-operator
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags="-s -w" -o bin/kubectl-dask ./cmd/kubectl-dask
 
 ## tools: build (once) the local Kubernetes control plane used by tests and `make dev`
 tools:

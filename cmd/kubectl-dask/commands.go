@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -276,7 +277,7 @@ looks the same.`,
 			cluster := daskctl.ClusterSpec(co)
 			switch dryRun {
 			case "client":
-				return o.printObject(cluster, cmpOr(output, "yaml"))
+				return o.printObject(cluster, cmp.Or(output, "yaml"))
 			case "", "none":
 			default:
 				return fmt.Errorf("--dry-run=%q: want client or none", dryRun)
@@ -329,13 +330,6 @@ looks the same.`,
 	return create
 }
 
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
-}
-
 func (o *options) scaleCmd() *cobra.Command {
 	var group string
 	cmd := &cobra.Command{
@@ -362,7 +356,7 @@ Workers that go are retired through the scheduler.`,
 			if err := c.Scale(cmd.Context(), ns, args[0], group, n); err != nil {
 				return err
 			}
-			fmt.Fprintf(o.streams.Out, "daskcluster.kubernetes.dask.org/%s scaled to %d workers (group %s)\n", args[0], n, cmpOr(group, "default"))
+			fmt.Fprintf(o.streams.Out, "daskcluster.kubernetes.dask.org/%s scaled to %d workers (group %s)\n", args[0], n, cmp.Or(group, "default"))
 			return nil
 		},
 	}
@@ -574,11 +568,7 @@ cluster's scheduler; files given with --file are put in a ConfigMap mounted at
 			}
 			ctx, cancel := interrupted()
 			defer cancel()
-			j, err := c.Dask.KubernetesV1().DaskJobs(ns).Get(ctx, args[0], metav1.GetOptions{})
-			if err != nil {
-				return daskctl.Explain(err, "DaskJob", ns, args[0])
-			}
-			return c.Logs(ctx, ns, cmpOr(j.Status.ClusterName, j.Name), daskctl.LogSource{Job: true}, follow, o.streams.Out)
+			return c.JobLogs(ctx, ns, args[0], follow, o.streams.Out)
 		},
 	}
 	logs.Flags().BoolVarP(&follow, "follow", "f", false, "Keep streaming new lines.")
@@ -679,7 +669,7 @@ func (o *options) versionCmd() *cobra.Command {
 					v = bi.Main.Version
 				}
 			}
-			fmt.Fprintf(o.streams.Out, "kubectl-dask: %s (%s)\n", cmpOr(v, "(devel)"), runtime.Version())
+			fmt.Fprintf(o.streams.Out, "kubectl-dask: %s (%s)\n", cmp.Or(v, "(devel)"), runtime.Version())
 			c, err := o.client()
 			if err != nil {
 				return err

@@ -279,6 +279,9 @@ func (a *agent) create(pod *corev1.Pod) (*podRuntime, error) {
 		rt.period = min(time.Duration(max(p.PeriodSeconds, 1))*time.Second, a.maxPeriod)
 	}
 	rt.env = environ(pod.Name, rt.dir, a.shimDir, a.defaultEnv, vars, order)
+	if rt.workDir, err = a.configMapVolumes(pod, c, rt.dir); err != nil {
+		return fail(err)
+	}
 	rt.hosts = hostsFile(pod, podIP, a.clusterDomain, a.serviceEntries())
 	if err := a.net.addPod(idx, rt.hosts); err != nil {
 		return fail(err)
@@ -455,6 +458,54 @@ func (a *agent) serviceEntries() []serviceEntry {
 	services, _ := a.services.List(labels.Everything())
 	pods, _ := a.pods.List(labels.Everything())
 	return serviceEntries(services, pods)
+}
+
+// configMapVolumes writes the files of the container's ConfigMap volumes
+// under dir/volumes/<mount name>. Processes share the host's file system, so
+// a mount path cannot be emulated; but a container whose workingDir is such
+// a mount path runs in the folder of those files, so that `python script.py`
+// finds a script given as a ConfigMap. It returns that folder, or "".
+func (a *agent) configMapVolumes(pod *corev1.Pod, c *corev1.Container, dir string) (string, error) {
+	workDir := ""
+	for _, m := range c.VolumeMounts {
+		var vol *corev1.Volume
+		for i := range pod.Spec.Volumes {
+			if pod.Spec.Volumes[i].Name == m.Name {
+				vol = &pod.Spec.Volumes[i]
+			}
+		}
+		if vol == nil || vol.ConfigMap == nil {
+			continue
+		}
+		cm, err := a.client.CoreV1().ConfigMaps(pod.Namespace).Get(context.TODO(), vol.ConfigMap.Name, metav1.GetOptions{})
+		if err != nil {
+			return "", fmt.Errorf("volume %s: ConfigMap %s: %w", m.Name, vol.ConfigMap.Name, err)
+		}
+		files := map[string]string{}
+		for k, v := range cm.Data {
+			files[k] = v
+		}
+		if len(vol.ConfigMap.Items) > 0 {
+			files = map[string]string{}
+			for _, it := range vol.ConfigMap.Items {
+				files[it.Path] = cm.Data[it.Key]
+			}
+		}
+		target := filepath.Join(dir, "volumes", m.Name)
+		for name, data := range files {
+			path := filepath.Join(target, filepath.Clean("/" + name))
+			if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+				return "", err
+			}
+			if err := os.WriteFile(path, []byte(data), 0o644); err != nil {
+				return "", err
+			}
+		}
+		if c.WorkingDir != "" && filepath.Clean(c.WorkingDir) == filepath.Clean(m.MountPath) {
+			workDir = target
+		}
+	}
+	return workDir, nil
 }
 
 func (a *agent) configMapKey(ns, name, key string) (string, bool, error) {

@@ -23,8 +23,11 @@ type podRuntime struct {
 	uid   types.UID
 	index int // address index on the bridge
 	ip    string
-	dir   string // working directory, HOME and TMPDIR of the process
+	dir   string // HOME and TMPDIR of the process, and its working directory unless workDir is set
 	hosts string // last hosts file written
+	// workDir is the working directory when the container's workingDir is
+	// the mount path of a ConfigMap volume (see configMapVolumes).
+	workDir string
 
 	argv    []string
 	env     []string
@@ -69,6 +72,9 @@ func (r *podRuntime) start(netns string, changed func()) error {
 	cmd := exec.Command("ip", append([]string{"netns", "exec", netns}, r.argv...)...)
 	cmd.Env = r.env
 	cmd.Dir = r.dir
+	if r.workDir != "" {
+		cmd.Dir = r.workDir
+	}
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	// Own process group, so that stopping reaches the process's children
 	// (a dask-worker's nanny starts the worker as a child); killed with the

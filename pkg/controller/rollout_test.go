@@ -1,6 +1,7 @@
 package controller
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -324,7 +325,7 @@ func TestSuspendedClusterHasNoWorkers(t *testing.T) {
 // scheduler Pod is deleted to be made anew.
 func TestSchedulerTemplateChange(t *testing.T) {
 	for _, strategy := range []daskv1.SchedulerUpdateStrategy{"", daskv1.SchedulerRecreate} {
-		t.Run(string(cmpOr(strategy, "default")), func(t *testing.T) {
+		t.Run(string(cmp.Or(strategy, "default")), func(t *testing.T) {
 			c := cluster("c")
 			sched := resources.SchedulerPod(c)
 			sched.UID = "uid-sched"
@@ -349,14 +350,6 @@ func TestSchedulerTemplateChange(t *testing.T) {
 			assert.Equal(t, 1, countEvents(f, ReasonSchedulerOutdated))
 		})
 	}
-}
-
-func cmpOr[T comparable](v, def T) T {
-	var zero T
-	if v == zero {
-		return def
-	}
-	return v
 }
 
 // Suspending a cluster deletes its scheduler Pod, keeps the Service and

@@ -107,3 +107,21 @@ func (c *Client) podLogs(ctx context.Context, p *corev1.Pod, follow bool, line f
 	}
 	return nil
 }
+
+// JobLogs writes the logs of a DaskJob's runner Pod, prefixed by the Pod;
+// the runner stays after the job ends (its cluster does not).
+func (c *Client) JobLogs(ctx context.Context, ns, job string, follow bool, w io.Writer) error {
+	j, err := c.Dask.KubernetesV1().DaskJobs(ns).Get(ctx, job, metav1.GetOptions{})
+	if err != nil {
+		return Explain(err, "DaskJob", ns, job)
+	}
+	name := j.Status.JobRunnerPodName
+	if name == "" {
+		name = job + "-runner"
+	}
+	p, err := c.Kube.CoreV1().Pods(ns).Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		return fmt.Errorf("daskjob %q has no runner Pod yet: %w", job, Explain(err, "Pod", ns, name))
+	}
+	return c.podLogs(ctx, p, follow, func(line string) { fmt.Fprintf(w, "[%s] %s\n", p.Name, line) })
+}

@@ -1,6 +1,7 @@
 package daskctl
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -98,8 +99,8 @@ func (c *Client) ClustersTable(ctx context.Context, clusters []daskv1.DaskCluste
 			workers = append(workers, fmt.Sprintf("%s:%d/%d", name, g.Status.ReadyReplicas, desired))
 		}
 		row := []string{cl.Namespace, cl.Name, orNone(string(cl.Status.Phase)), orNone(strings.Join(workers, ",")),
-			orNone(cmpOr(cl.Status.ExternalSchedulerAddress, cl.Status.SchedulerAddress)),
-			orNone(cmpOr(cl.Status.ExternalDashboardURL, cl.Status.DashboardURL)), age(cl.CreationTimestamp, now)}
+			orNone(cmp.Or(cl.Status.ExternalSchedulerAddress, cl.Status.SchedulerAddress)),
+			orNone(cmp.Or(cl.Status.ExternalDashboardURL, cl.Status.DashboardURL)), age(cl.CreationTimestamp, now)}
 		if wide {
 			images := map[string]bool{}
 			for _, ct := range cl.Spec.Scheduler.Spec.Containers {
@@ -113,13 +114,6 @@ func (c *Client) ClustersTable(ctx context.Context, clusters []daskv1.DaskCluste
 		t.Rows = append(t.Rows, row)
 	}
 	return t, nil
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 // GroupsTable lists worker groups.

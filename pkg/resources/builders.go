@@ -1,6 +1,7 @@
 package resources
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"hash/fnv"
@@ -114,7 +115,7 @@ func ExternalAddresses(c *daskv1.DaskCluster, svc *corev1.Service) (string, stri
 	if svc == nil || svc.Spec.Type != corev1.ServiceTypeLoadBalancer || len(svc.Status.LoadBalancer.Ingress) == 0 {
 		return "", ""
 	}
-	host := cmpOr(svc.Status.LoadBalancer.Ingress[0].IP, svc.Status.LoadBalancer.Ingress[0].Hostname)
+	host := cmp.Or(svc.Status.LoadBalancer.Ingress[0].IP, svc.Status.LoadBalancer.Ingress[0].Hostname)
 	if host == "" {
 		return "", ""
 	}
@@ -122,13 +123,6 @@ func ExternalAddresses(c *daskv1.DaskCluster, svc *corev1.Service) (string, stri
 	http := ServicePort(&svc.Spec, DashboardPortName, DefaultHTTPPort)
 	return fmt.Sprintf("tcp://%s", net.JoinHostPort(host, strconv.Itoa(int(comm)))),
 		fmt.Sprintf("http://%s", net.JoinHostPort(host, strconv.Itoa(int(http))))
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 // SchedulerPod builds a cluster's scheduler Pod.
