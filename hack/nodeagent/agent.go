@@ -493,7 +493,7 @@ func (a *agent) configMapVolumes(pod *corev1.Pod, c *corev1.Container, dir strin
 		}
 		target := filepath.Join(dir, "volumes", m.Name)
 		for name, data := range files {
-			path := filepath.Join(target, filepath.Clean("/" + name))
+			path := filepath.Join(target, filepath.Clean("/"+name))
 			if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 				return "", err
 			}
