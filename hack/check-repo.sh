@@ -19,4 +19,17 @@ while IFS= read -r -d '' f; do
     esac
   fi
 done < <(git ls-files -z)
+
+# The operator and the kubectl plugin share the module, not code: the
+# operator links nothing of the plugin (nor cli-runtime, cobra), and the
+# plugin none of the controllers.
+module=$(go list -m)
+if go list -deps ./cmd/dask-operator | grep -E "^($module/pkg/daskctl|$module/cmd/kubectl-dask|k8s.io/cli-runtime|github.com/spf13/cobra)(/|$)"; then
+  echo "the operator binary imports the kubectl plugin's code (above)" >&2
+  status=1
+fi
+if go list -deps ./cmd/kubectl-dask | grep -E "^$module/pkg/(controller|daskapi|expectations)(/|$)"; then
+  echo "the kubectl plugin imports the operator's controllers (above)" >&2
+  status=1
+fi
 exit $status

@@ -281,3 +281,37 @@ func normalized(t *testing.T, data []byte) any {
 	}
 	return out
 }
+
+// dashboard forwards the dashboard (and scheduler) like port-forward, on
+// the ports asked for; --open without a browser says so and goes on.
+func TestPluginDashboard(t *testing.T) {
+	ns := newNamespace(t)
+	plugin(t, "-n", ns, "create", "cluster", "db", "--workers", "1", "--wait", "--timeout", "3m")
+	port := freeLocalPort(t)
+	logPath := filepath.Join(t.TempDir(), "dashboard.log")
+	logFile, err := os.Create(logPath)
+	require.NoError(t, err)
+	defer logFile.Close()
+	cmd := exec.Command(testenv.PluginBinary(t), "--kubeconfig", env.Kubeconfig, "-n", ns, "dashboard", "db", "--open", "--dashboard-port", port)
+	cmd.Env = append(os.Environ(), "PATH=/nonexistent")
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	want := "http://127.0.0.1:" + port + "/status"
+	eventually(t, 30*time.Second, func() (bool, string) {
+		data, _ := os.ReadFile(logPath)
+		return strings.Contains(string(data), "dashboard: "+want) && strings.Contains(string(data), "cannot open a browser"), string(data)
+	})
+	resp, err := http.Get(want)
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+}
+
+func freeLocalPort(t *testing.T) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer l.Close()
+	_, port, _ := net.SplitHostPort(l.Addr().String())
+	return port
+}
