@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/time/rate"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/client-go/util/workqueue"
 	"k8s.io/klog/v2"
@@ -27,11 +28,27 @@ type queue struct {
 	stopped atomic.Bool
 }
 
+// maxRetryDelay caps a failing key's exponential backoff. client-go's
+// default grows to 1000 s: during a 20 s API server outage a key fails a
+// dozen times and then waits as long again after the server is back. The
+// overall rate of retries stays bounded by the token bucket (10/s, bursts
+// of 100), as in client-go's default.
+const maxRetryDelay = 15 * time.Second
+
+// newRateLimiter is client-go's DefaultTypedControllerRateLimiter with the
+// per-key backoff capped at maxRetryDelay.
+func newRateLimiter() workqueue.TypedRateLimiter[string] {
+	return workqueue.NewTypedMaxOfRateLimiter(
+		workqueue.NewTypedItemExponentialFailureRateLimiter[string](5*time.Millisecond, maxRetryDelay),
+		&workqueue.TypedBucketRateLimiter[string]{Limiter: rate.NewLimiter(rate.Limit(10), 100)},
+	)
+}
+
 func newQueue(name string, sync syncFunc) *queue {
 	return &queue{
 		name: name,
 		q: workqueue.NewTypedRateLimitingQueueWithConfig(
-			workqueue.DefaultTypedControllerRateLimiter[string](),
+			newRateLimiter(),
 			workqueue.TypedRateLimitingQueueConfig[string]{Name: name},
 		),
 		sync:  sync,

@@ -92,3 +92,17 @@ func TestAbortEndsEverySchedulerCall(t *testing.T) {
 	}
 	assert.Error(t, sched.Err(), "scheduler calls are cancelled")
 }
+
+// A key that failed many times (all through an API server outage) is
+// retried within maxRetryDelay, not after client-go's default 1000 s.
+func TestRetryBackoffIsCapped(t *testing.T) {
+	rl := newRateLimiter()
+	var last time.Duration
+	for range 30 {
+		last = rl.When("ns/x")
+	}
+	assert.Equal(t, maxRetryDelay, last)
+	assert.Less(t, rl.When("ns/other"), 100*time.Millisecond, "another key starts afresh")
+	rl.Forget("ns/x")
+	assert.Less(t, rl.When("ns/x"), 100*time.Millisecond, "a key that synced starts afresh")
+}
