@@ -79,6 +79,72 @@ func checkOutput(format string, allowed ...string) error {
 	return fmt.Errorf("unknown output format %q: want one of %v", format, allowed)
 }
 
+// completeNames completes the names of a kind's objects in the namespace
+// the flags say, for shell completion.
+func (o *options) completeNames(kind string) ([]string, cobra.ShellCompDirective) {
+	c, err := o.client()
+	if err != nil {
+		return nil, cobra.ShellCompDirectiveNoFileComp
+	}
+	ns, err := o.namespace()
+	if err != nil {
+		return nil, cobra.ShellCompDirectiveNoFileComp
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	var names []string
+	switch kind {
+	case "clusters", "cluster":
+		if l, err := c.Dask.KubernetesV1().DaskClusters(ns).List(ctx, metav1.ListOptions{}); err == nil {
+			for _, x := range l.Items {
+				names = append(names, x.Name)
+			}
+		}
+	case "groups", "group":
+		if l, err := c.Dask.KubernetesV1().DaskWorkerGroups(ns).List(ctx, metav1.ListOptions{}); err == nil {
+			for _, x := range l.Items {
+				names = append(names, x.Name)
+			}
+		}
+	case "jobs", "job":
+		if l, err := c.Dask.KubernetesV1().DaskJobs(ns).List(ctx, metav1.ListOptions{}); err == nil {
+			for _, x := range l.Items {
+				names = append(names, x.Name)
+			}
+		}
+	case "autoscalers", "autoscaler":
+		if l, err := c.Dask.KubernetesV1().DaskAutoscalers(ns).List(ctx, metav1.ListOptions{}); err == nil {
+			for _, x := range l.Items {
+				names = append(names, x.Name)
+			}
+		}
+	}
+	return names, cobra.ShellCompDirectiveNoFileComp
+}
+
+// firstArgIs completes the first argument with the names of a kind.
+func (o *options) firstArgIs(kind string) func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+	return func(_ *cobra.Command, args []string, _ string) ([]string, cobra.ShellCompDirective) {
+		if len(args) > 0 {
+			return nil, cobra.ShellCompDirectiveNoFileComp
+		}
+		return o.completeNames(kind)
+	}
+}
+
+// kindThenName completes a kind, then the names of that kind.
+func (o *options) kindThenName(kinds []string) func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+	return func(_ *cobra.Command, args []string, _ string) ([]string, cobra.ShellCompDirective) {
+		switch len(args) {
+		case 0:
+			return kinds, cobra.ShellCompDirectiveNoFileComp
+		case 1:
+			return o.completeNames(args[0])
+		}
+		return nil, cobra.ShellCompDirectiveNoFileComp
+	}
+}
+
 func (o *options) getCmd() *cobra.Command {
 	var output string
 	var all bool
@@ -89,9 +155,9 @@ func (o *options) getCmd() *cobra.Command {
 		Long: `List Dask resources as a table: for clusters, the phase, each worker group's
 ready/desired workers, the scheduler's address and dashboard; -o wide adds
 images and the conditions that are not True; -o json|yaml prints the objects.`,
-		Example:   "  kubectl dask get clusters\n  kubectl dask get groups -A -o wide\n  kubectl dask get cluster demo -o yaml",
-		Args:      cobra.RangeArgs(1, 2),
-		ValidArgs: kinds,
+		Example:           "  kubectl dask get clusters\n  kubectl dask get groups -A -o wide\n  kubectl dask get cluster demo -o yaml",
+		Args:              cobra.RangeArgs(1, 2),
+		ValidArgsFunction: o.kindThenName(kinds),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := checkOutput(output, "", "wide", "json", "yaml"); err != nil {
 				return err
@@ -338,8 +404,9 @@ func (o *options) scaleCmd() *cobra.Command {
 		Long: `Set the workers of a cluster's default group (or --group), as the Python
 client's scale() does: the cluster's autoscaler, if any, is deleted first.
 Workers that go are retired through the scheduler.`,
-		Example: "  kubectl dask scale demo 5\n  kubectl dask scale demo 0 --group highmem",
-		Args:    cobra.ExactArgs(2),
+		Example:           "  kubectl dask scale demo 5\n  kubectl dask scale demo 0 --group highmem",
+		Args:              cobra.ExactArgs(2),
+		ValidArgsFunction: o.firstArgIs("clusters"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var n int32
 			if _, err := fmt.Sscan(args[1], &n); err != nil || n < 0 {
@@ -367,11 +434,12 @@ Workers that go are retired through the scheduler.`,
 func (o *options) adaptCmd() *cobra.Command {
 	var minimum, maximum int32
 	cmd := &cobra.Command{
-		Use:     "adapt CLUSTER --min N --max M",
-		Short:   "Let the scheduler decide the number of workers, between bounds",
-		Long:    "Create or update the cluster's DaskAutoscaler, as the Python client's adapt() does.",
-		Example: "  kubectl dask adapt demo --min 1 --max 10",
-		Args:    cobra.ExactArgs(1),
+		Use:               "adapt CLUSTER --min N --max M",
+		Short:             "Let the scheduler decide the number of workers, between bounds",
+		Long:              "Create or update the cluster's DaskAutoscaler, as the Python client's adapt() does.",
+		Example:           "  kubectl dask adapt demo --min 1 --max 10",
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: o.firstArgIs("clusters"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if minimum < 0 || maximum < minimum {
 				return fmt.Errorf("want 0 <= --min <= --max, got --min %d --max %d", minimum, maximum)
@@ -411,8 +479,9 @@ func (o *options) forwardCmd(use string) *cobra.Command {
 It prints the tcp:// address for a Dask Client and the dashboard's http://
 address, and runs until Ctrl-C. When the forward breaks (the connection drops,
 the scheduler Pod is replaced), it forwards again on the same local ports.`,
-		Example: "  kubectl dask " + use + " demo\n  kubectl dask " + use + " demo --port 8786 --dashboard-port 8787",
-		Args:    cobra.ExactArgs(1),
+		Example:           "  kubectl dask " + use + " demo\n  kubectl dask " + use + " demo --port 8786 --dashboard-port 8787",
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: o.firstArgIs("clusters"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := o.client()
 			if err != nil {
@@ -456,10 +525,11 @@ func (o *options) logsCmd() *cobra.Command {
 	var src daskctl.LogSource
 	var follow bool
 	cmd := &cobra.Command{
-		Use:     "logs CLUSTER [--scheduler|--workers|--group G|--job]",
-		Short:   "Print the logs of a cluster's Pods, each line prefixed by its Pod",
-		Example: "  kubectl dask logs demo\n  kubectl dask logs demo --scheduler -f\n  kubectl dask logs demo --group highmem",
-		Args:    cobra.ExactArgs(1),
+		Use:               "logs CLUSTER [--scheduler|--workers|--group G|--job]",
+		Short:             "Print the logs of a cluster's Pods, each line prefixed by its Pod",
+		Example:           "  kubectl dask logs demo\n  kubectl dask logs demo --scheduler -f\n  kubectl dask logs demo --group highmem",
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: o.firstArgIs("clusters"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := o.client()
 			if err != nil {
@@ -554,9 +624,10 @@ cluster's scheduler; files given with --file are put in a ConfigMap mounted at
 
 	var follow bool
 	logs := &cobra.Command{
-		Use:   "logs NAME",
-		Short: "Print the logs of a DaskJob's runner",
-		Args:  cobra.ExactArgs(1),
+		Use:               "logs NAME",
+		Short:             "Print the logs of a DaskJob's runner",
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: o.firstArgIs("jobs"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := o.client()
 			if err != nil {
@@ -575,9 +646,10 @@ cluster's scheduler; files given with --file are put in a ConfigMap mounted at
 
 	var waitTimeout time.Duration
 	waitCmd := &cobra.Command{
-		Use:   "wait NAME",
-		Short: "Wait until a DaskJob ends; exit non-zero when it failed",
-		Args:  cobra.ExactArgs(1),
+		Use:               "wait NAME",
+		Short:             "Wait until a DaskJob ends; exit non-zero when it failed",
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: o.firstArgIs("jobs"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := o.client()
 			if err != nil {
@@ -620,11 +692,11 @@ func (o *options) waitJob(ctx context.Context, c *daskctl.Client, ns, name strin
 func (o *options) deleteCmd() *cobra.Command {
 	var waitGone bool
 	cmd := &cobra.Command{
-		Use:       "delete (cluster|job) NAME",
-		Short:     "Delete a Dask cluster or job",
-		Example:   "  kubectl dask delete cluster demo --wait",
-		Args:      cobra.ExactArgs(2),
-		ValidArgs: []string{"cluster", "job"},
+		Use:               "delete (cluster|job) NAME",
+		Short:             "Delete a Dask cluster or job",
+		Example:           "  kubectl dask delete cluster demo --wait",
+		Args:              cobra.ExactArgs(2),
+		ValidArgsFunction: o.kindThenName([]string{"cluster", "job"}),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := o.client()
 			if err != nil {

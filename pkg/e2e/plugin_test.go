@@ -154,6 +154,14 @@ func TestPluginPortForwardReconnects(t *testing.T) {
 	assert.Equal(t, "45", out, "the same address works again")
 	t.Logf("address working again %s after the cut", time.Since(start).Round(time.Millisecond))
 
+	// A replaced scheduler Pod: the forward follows it on the same address.
+	plugin(t, "-n", ns, "logs", "pf", "--scheduler") // (the old Pod's logs are there)
+	env.Kubectl(t, "", "delete", "pod", "-n", ns, "pf-scheduler", "--wait=true")
+	eventually(t, 2*time.Minute, func() (bool, string) {
+		out, err := compute(t, addr)
+		return err == nil && out == "45", "the forward does not reach the new scheduler yet: " + out
+	})
+
 	require.NoError(t, fwd.Process.Signal(syscall.SIGINT))
 	select {
 	case err := <-exited:

@@ -78,6 +78,11 @@ func TestPluginClusterLifecycle(t *testing.T) {
 	assert.Equal(t, "DaskWorkerGroupList", list["kind"])
 	assert.Regexp(t, `(?m)^demo-default\s+demo\s+2/2\s+2\s+`, plugin(t, "-n", ns, "get", "groups"))
 
+	// Shell completion knows the names.
+	assert.Regexp(t, `(?m)^demo$`, plugin(t, "-n", ns, "__complete", "scale", ""))
+	assert.Regexp(t, `(?m)^demo-default$`, plugin(t, "-n", ns, "__complete", "get", "groups", ""))
+	assert.Regexp(t, `(?m)^clusters$`, plugin(t, "-n", ns, "__complete", "get", ""))
+
 	assert.Contains(t, plugin(t, "-n", ns, "scale", "demo", "3"), "scaled to 3")
 	waitWorkers(t, ns, "demo", "demo-default", 3, time.Minute)
 
