@@ -35,10 +35,16 @@ type Config struct {
 	APIDownMin, APIDownMax time.Duration
 	// Timeout bounds each convergence.
 	Timeout time.Duration
+	// BadInput is how many valid and how many invalid objects the bad-input
+	// fault creates (0: none).
+	BadInput int
+	// Clusters is how many clusters are being created when the API server
+	// goes down (0: skip that fault).
+	Clusters int
 }
 
 func defaultConfig() Config {
-	return Config{Rounds: 20, Scale: 300, Down: 20, Burst: 50, APIDownMin: 5 * time.Second, APIDownMax: 20 * time.Second, Timeout: 3 * time.Minute}
+	return Config{Rounds: 20, Scale: 300, Down: 20, Burst: 50, APIDownMin: 5 * time.Second, APIDownMax: 20 * time.Second, Timeout: 3 * time.Minute, BadInput: 100, Clusters: 50}
 }
 
 // FaultResult is what one fault's rounds showed.
@@ -48,6 +54,8 @@ type FaultResult struct {
 	Converged  int             `json:"converged"`
 	Times      []time.Duration `json:"timesToConverge"`
 	Violations []string        `json:"violations"`
+	// Notes are figures a fault reports beside its times.
+	Notes []string `json:"notes,omitempty"`
 }
 
 // Results of a run.
@@ -128,18 +136,27 @@ func Run(cfg Config) (*Results, error) {
 	}
 
 	res := &Results{Date: time.Now().UTC().Format(time.RFC3339), Machine: testenv.Machine(),
-		Config: fmt.Sprintf("rounds=%d scale=%d down=%d burst=%d api-down=%s-%s timeout=%s retire-fallback-timeout=%s",
-			cfg.Rounds, cfg.Scale, cfg.Down, cfg.Burst, cfg.APIDownMin, cfg.APIDownMax, cfg.Timeout, fallbackTimeout)}
+		Config: fmt.Sprintf("rounds=%d scale=%d down=%d burst=%d api-down=%s-%s timeout=%s retire-fallback-timeout=%s bad-input=%d clusters=%d",
+			cfg.Rounds, cfg.Scale, cfg.Down, cfg.Burst, cfg.APIDownMin, cfg.APIDownMax, cfg.Timeout, fallbackTimeout, cfg.BadInput, cfg.Clusters)}
 	kill := &FaultResult{Name: fmt.Sprintf("operator SIGKILLed during scale-up 0 -> %d and scale-down %d -> %d", cfg.Scale, cfg.Scale, cfg.Down)}
 	burst := &FaultResult{Name: fmt.Sprintf("%d worker Pods deleted at once behind the operator", cfg.Burst)}
 	stuck := &FaultResult{Name: fmt.Sprintf("scale-down %d -> %d with %d Pods stuck Terminating (finalizer)", cfg.Scale, cfg.Down, cfg.Burst)}
 	apiDown := &FaultResult{Name: fmt.Sprintf("kube-apiserver down for %s-%s, mid-scale 0 -> %d and %d -> %d", cfg.APIDownMin, cfg.APIDownMax, cfg.Scale, cfg.Scale, cfg.Down)}
-	res.Faults = []*FaultResult{kill, burst, stuck, apiDown}
+	compaction := &FaultResult{Name: fmt.Sprintf("etcd compacted and kube-apiserver restarted (watches resumed from a compacted revision: 410 Gone), mid-scale 0 -> %d and %d -> %d", cfg.Scale, cfg.Scale, cfg.Down)}
+	outage := &FaultResult{Name: fmt.Sprintf("kube-apiserver down for %s-%s mid-creation of %d clusters; then all deleted, nothing left behind", cfg.APIDownMin, cfg.APIDownMax, cfg.Clusters)}
+	bad := &FaultResult{Name: fmt.Sprintf("%d valid clusters created among %d invalid objects (refused at admission, or a condition and one event each)", cfg.BadInput, cfg.BadInput)}
+	res.Faults = []*FaultResult{kill, burst, stuck, apiDown, compaction}
+	if cfg.Clusters > 0 {
+		res.Faults = append(res.Faults, outage)
+	}
 	schedFaults := []testenv.SchedulerFault{testenv.SchedulerErrors, testenv.SchedulerGarbage, testenv.SchedulerSlow, testenv.SchedulerBlackHole}
 	bySched := map[testenv.SchedulerFault]*FaultResult{}
 	for _, f := range schedFaults {
 		bySched[f] = &FaultResult{Name: fmt.Sprintf("scale-down %d -> %d while the scheduler %s", cfg.Scale, cfg.Down, f)}
 		res.Faults = append(res.Faults, bySched[f])
+	}
+	if cfg.BadInput > 0 {
+		res.Faults = append(res.Faults, bad)
 	}
 	for r := 0; r < cfg.Rounds; r++ {
 		fmt.Printf("round %d/%d\n", r+1, cfg.Rounds)
@@ -157,9 +174,14 @@ func Run(cfg Config) (*Results, error) {
 		for _, target := range []int{cfg.Scale, cfg.Down} {
 			d.record(apiDown, func() (time.Time, error) { return d.scaleWithAPIServerDown(target) }, target)
 		}
+		for _, target := range []int{cfg.Scale, cfg.Down} {
+			d.record(compaction, func() (time.Time, error) { return d.scaleWithCompaction(target) }, target)
+		}
 		for _, f := range schedFaults {
 			d.record(bySched[f], func() (time.Time, error) { return d.schedulerFault(f) }, cfg.Down)
 		}
+		d.outageCreation(outage, cfg.Clusters)
+		d.badInput(bad, cfg.BadInput)
 		if err := d.scale(0); err != nil {
 			return nil, err
 		}
@@ -608,6 +630,11 @@ func (r *Results) Markdown() string {
 			med, max = t[len(t)/2].Round(10*time.Millisecond).String(), t[len(t)-1].Round(10*time.Millisecond).String()
 		}
 		fmt.Fprintf(&b, "| %s | %d | %d | %s | %s | %d |\n", f.Name, f.Runs, f.Converged, med, max, len(f.Violations))
+	}
+	for _, f := range r.Faults {
+		for _, n := range f.Notes {
+			fmt.Fprintf(&b, "\n- %s", n)
+		}
 	}
 	for _, f := range r.Faults {
 		for _, v := range f.Violations {

@@ -18,7 +18,7 @@ func TestFaultsShort(t *testing.T) {
 	if testing.Short() {
 		t.Skip("needs the local control plane: not run with -short")
 	}
-	res, err := Run(Config{Rounds: 1, Scale: 60, Down: 5, Burst: 20, APIDownMin: 2 * time.Second, APIDownMax: 5 * time.Second, Timeout: 2 * time.Minute})
+	res, err := Run(Config{Rounds: 1, Scale: 60, Down: 5, Burst: 20, APIDownMin: 2 * time.Second, APIDownMax: 5 * time.Second, Timeout: 2 * time.Minute, BadInput: 10, Clusters: 10})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,16 @@
 //   - pod-burst: B worker Pods are deleted at once behind the operator.
 //   - stuck-terminating: a scale-down while some Pods cannot go (a finalizer
 //     holds them Terminating).
+//   - api-down: kube-apiserver stopped for a while mid-scale.
+//   - compaction: etcd compacted and kube-apiserver restarted mid-scale, so
+//     that watches resume from a compacted revision (410 Gone) and re-list.
+//   - scheduler: a scale-down while the scheduler answers 500, garbage,
+//     slowly, or not at all.
+//   - outage-creation: kube-apiserver stopped while clusters are being
+//     created; all must run, then all are deleted and nothing may be left.
+//   - bad-input: valid clusters created among as many invalid objects; each
+//     invalid one is refused at admission or gets a condition and one event,
+//     and the valid ones' time is compared with a run without them.
 //
 // Invariants, checked at every Pod event: a worker Pod is never created while
 // its group already has as many live Pods as asked for (no over-creation); a
@@ -31,6 +41,8 @@ func main() {
 	flag.IntVar(&cfg.Scale, "scale", cfg.Scale, "workers of the scale-up")
 	flag.IntVar(&cfg.Down, "down", cfg.Down, "workers after the scale-down")
 	flag.IntVar(&cfg.Burst, "burst", cfg.Burst, "Pods deleted at once")
+	flag.IntVar(&cfg.BadInput, "bad-input", cfg.BadInput, "valid and invalid objects of the bad-input fault (0: skip it)")
+	flag.IntVar(&cfg.Clusters, "clusters", cfg.Clusters, "clusters being created when the API server goes down (0: skip that fault)")
 	out := flag.String("out", "hack/faults/results", "folder for results.md and results.json")
 	flag.Parse()
 	res, err := Run(cfg)

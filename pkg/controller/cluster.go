@@ -335,13 +335,16 @@ func (c *Controller) warnOnce(obj runtime.Object, conds []metav1.Condition, typ,
 }
 
 // createFailed reports a failed create: an Invalid answer is the user's to
-// fix (permanent), anything else is retried with backoff.
+// fix (permanent), anything else is retried with backoff. The Warning event
+// goes out once: not again while the cluster's ResourcesCreated condition
+// already says the same (other changes sync the cluster again, and each
+// sync tries the create anew).
 func (c *Controller) createFailed(obj *daskv1.DaskCluster, kind, name string, err error) error {
 	if namespaceTerminating(err) {
 		return nil
 	}
 	msg := fmt.Sprintf("create %s %s: %v", kind, name, err)
-	c.recorder.Event(obj, corev1.EventTypeWarning, ReasonCreateFailed, msg)
+	c.warnOnce(obj, obj.Status.Conditions, CondResourcesCreated, ReasonCreateFailed, msg)
 	if apierrors.IsInvalid(err) || apierrors.IsBadRequest(err) {
 		return permanent(errors.New(msg))
 	}

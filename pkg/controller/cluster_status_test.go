@@ -10,8 +10,13 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+	k8stesting "k8s.io/client-go/testing"
 
 	daskv1 "github.com/dask-operator/dask-operator/pkg/apis/kubernetes.dask.org/v1"
 	"github.com/dask-operator/dask-operator/pkg/resources"
@@ -112,4 +117,31 @@ func TestClusterStatusHasTheSchedulerAddress(t *testing.T) {
 	assert.Equal(t, "tcp://c-scheduler.ns.svc.cluster.local:8786", st.SchedulerAddress)
 	assert.Equal(t, "http://c-scheduler.ns.svc.cluster.local:8787", st.DashboardURL)
 	assert.Empty(t, st.ExternalSchedulerAddress)
+}
+
+// A scheduler Pod spec the API server refuses is reported once: later syncs
+// of the cluster (its group's status changes bring them) try again but
+// record no second Warning while the condition says the same. Found by the
+// fault suite's bad-input fault.
+func TestRefusedCreateIsReportedOnce(t *testing.T) {
+	c := cluster("c")
+	f := newFixture(t, c)
+	f.kube.PrependReactor("create", "pods", func(k8stesting.Action) (bool, runtime.Object, error) {
+		return true, nil, apierrors.NewInvalid(schema.GroupKind{Kind: "Pod"}, "c-scheduler",
+			field.ErrorList{field.Required(field.NewPath("spec", "containers").Index(0).Child("image"), "")})
+	})
+	for i := range 3 {
+		// (The Service and group it created are not in the fake cache:
+		// later syncs also report them as not seen yet.)
+		_, err := f.ctrl.syncCluster(context.Background(), "ns/c")
+		if i == 0 {
+			require.NoError(t, err, "a permanent error is not retried")
+			assert.Equal(t, daskv1.DaskClusterError, lastClusterStatus(t, f).Phase)
+		}
+		written := lastClusterStatus(t, f)
+		updated := c.DeepCopy()
+		updated.Status = written
+		require.NoError(t, f.ctrl.caches.in("").clusters.GetIndexer().Update(updated))
+	}
+	assert.Equal(t, 1, countEvents(f, ReasonCreateFailed))
 }

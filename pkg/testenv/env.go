@@ -56,6 +56,8 @@ type Env struct {
 	// Bridge and PodCIDR are the node agent's bridge and pod addresses when
 	// Options.RealPods is set.
 	Bridge, PodCIDR string
+	// EtcdURL is etcd's client URL (its gRPC gateway serves /v3/... as JSON).
+	EtcdURL string
 
 	bins      Binaries
 	procs     []*process
@@ -132,6 +134,7 @@ func (e *Env) startEtcdAndAPIServer() error {
 	etcdClient, etcdPeer, apiPort := freePort(), freePort(), freePort()
 	e.apiPort = apiPort
 	etcdURL := "http://127.0.0.1:" + strconv.Itoa(etcdClient)
+	e.EtcdURL = etcdURL
 	peerURL := "http://127.0.0.1:" + strconv.Itoa(etcdPeer)
 	etcd, err := startProcess(e.Dir, "etcd", e.bins.Path("etcd"),
 		"--name=default",
