@@ -43,6 +43,16 @@ func (o *options) client() (*daskctl.Client, error) {
 	return daskctl.New(cfg)
 }
 
+// clientIn returns a client and the namespace the flags name.
+func (o *options) clientIn() (*daskctl.Client, string, error) {
+	c, err := o.client()
+	if err != nil {
+		return nil, "", err
+	}
+	ns, err := o.namespace()
+	return c, ns, err
+}
+
 func (o *options) namespace() (string, error) {
 	ns, _, err := o.flags.ToRawKubeConfigLoader().Namespace()
 	if err != nil {
@@ -82,11 +92,7 @@ func checkOutput(format string, allowed ...string) error {
 // completeNames completes the names of a kind's objects in the namespace
 // the flags say, for shell completion.
 func (o *options) completeNames(kind string) ([]string, cobra.ShellCompDirective) {
-	c, err := o.client()
-	if err != nil {
-		return nil, cobra.ShellCompDirectiveNoFileComp
-	}
-	ns, err := o.namespace()
+	c, ns, err := o.clientIn()
 	if err != nil {
 		return nil, cobra.ShellCompDirectiveNoFileComp
 	}
@@ -162,11 +168,7 @@ images and the conditions that are not True; -o json|yaml prints the objects.`,
 			if err := checkOutput(output, "", "wide", "json", "yaml"); err != nil {
 				return err
 			}
-			c, err := o.client()
-			if err != nil {
-				return err
-			}
-			ns, err := o.namespace()
+			c, ns, err := o.clientIn()
 			if err != nil {
 				return err
 			}
@@ -412,11 +414,7 @@ Workers that go are retired through the scheduler.`,
 			if _, err := fmt.Sscan(args[1], &n); err != nil || n < 0 {
 				return fmt.Errorf("N %q: want a number of workers, 0 or more", args[1])
 			}
-			c, err := o.client()
-			if err != nil {
-				return err
-			}
-			ns, err := o.namespace()
+			c, ns, err := o.clientIn()
 			if err != nil {
 				return err
 			}
@@ -444,11 +442,7 @@ func (o *options) adaptCmd() *cobra.Command {
 			if minimum < 0 || maximum < minimum {
 				return fmt.Errorf("want 0 <= --min <= --max, got --min %d --max %d", minimum, maximum)
 			}
-			c, err := o.client()
-			if err != nil {
-				return err
-			}
-			ns, err := o.namespace()
+			c, ns, err := o.clientIn()
 			if err != nil {
 				return err
 			}
@@ -483,11 +477,7 @@ the scheduler Pod is replaced), it forwards again on the same local ports.`,
 		Args:              cobra.ExactArgs(1),
 		ValidArgsFunction: o.firstArgIs("clusters"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := o.client()
-			if err != nil {
-				return err
-			}
-			ns, err := o.namespace()
+			c, ns, err := o.clientIn()
 			if err != nil {
 				return err
 			}
@@ -531,11 +521,7 @@ func (o *options) logsCmd() *cobra.Command {
 		Args:              cobra.ExactArgs(1),
 		ValidArgsFunction: o.firstArgIs("clusters"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := o.client()
-			if err != nil {
-				return err
-			}
-			ns, err := o.namespace()
+			c, ns, err := o.clientIn()
 			if err != nil {
 				return err
 			}
@@ -629,11 +615,7 @@ cluster's scheduler; files given with --file are put in a ConfigMap mounted at
 		Args:              cobra.ExactArgs(1),
 		ValidArgsFunction: o.firstArgIs("jobs"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := o.client()
-			if err != nil {
-				return err
-			}
-			ns, err := o.namespace()
+			c, ns, err := o.clientIn()
 			if err != nil {
 				return err
 			}
@@ -651,11 +633,7 @@ cluster's scheduler; files given with --file are put in a ConfigMap mounted at
 		Args:              cobra.ExactArgs(1),
 		ValidArgsFunction: o.firstArgIs("jobs"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := o.client()
-			if err != nil {
-				return err
-			}
-			ns, err := o.namespace()
+			c, ns, err := o.clientIn()
 			if err != nil {
 				return err
 			}
@@ -698,11 +676,7 @@ func (o *options) deleteCmd() *cobra.Command {
 		Args:              cobra.ExactArgs(2),
 		ValidArgsFunction: o.kindThenName([]string{"cluster", "job"}),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := o.client()
-			if err != nil {
-				return err
-			}
-			ns, err := o.namespace()
+			c, ns, err := o.clientIn()
 			if err != nil {
 				return err
 			}
