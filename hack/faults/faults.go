@@ -627,7 +627,11 @@ func (r *Results) Markdown() string {
 		if len(f.Times) > 0 {
 			t := slices.Clone(f.Times)
 			slices.Sort(t)
-			med, max = t[len(t)/2].Round(10*time.Millisecond).String(), t[len(t)-1].Round(10*time.Millisecond).String()
+			m := t[len(t)/2]
+			if len(t)%2 == 0 {
+				m = (t[len(t)/2-1] + t[len(t)/2]) / 2
+			}
+			med, max = m.Round(10*time.Millisecond).String(), t[len(t)-1].Round(10*time.Millisecond).String()
 		}
 		fmt.Fprintf(&b, "| %s | %d | %d | %s | %s | %d |\n", f.Name, f.Runs, f.Converged, med, max, len(f.Violations))
 	}
