@@ -212,9 +212,12 @@ func (h *templateHashes) worker(key string, g *daskv1.DaskWorkerGroup) string {
 func (h *templateHashes) forget(key string) { h.m.Delete(key) }
 
 // rolloutStatus sets updatedReplicas, the template hash and the Updated
-// condition (True once every worker runs the current template and there are
-// replicas of them: what `kubectl wait --for=condition=Updated` waits on),
-// and ends a rollout's Progressing condition when it completes.
+// condition: False while workers run an outdated template or a rollout has
+// not made replicas of them yet, True otherwise (what `kubectl wait
+// --for=condition=Updated` waits on after a change). Scaling and creation
+// leave it True: it flips only for a rollout, so that it costs no status
+// writes of its own. It ends a rollout's Progressing condition when the
+// rollout completes.
 func (c *Controller) rolloutStatus(key string, group *daskv1.DaskWorkerGroup, active []*corev1.Pod, status *daskv1.DaskWorkerGroupStatus) {
 	hash := c.hashes.worker(key, group)
 	var updated int32
@@ -227,26 +230,21 @@ func (c *Controller) rolloutStatus(key string, group *daskv1.DaskWorkerGroup, ac
 	desired := resources.Replicas(&group.Spec.Worker)
 	outdated := int32(len(active)) - updated
 	gen := group.Generation
+	old := apimeta.FindStatusCondition(group.Status.Conditions, CondProgressing)
+	rolling := old != nil && old.Reason != ReasonRolloutComplete
 	switch {
 	case outdated > 0 && resources.WorkerRollout(&group.Spec.Worker).OnDelete:
 		setCondition(&status.Conditions, gen, CondUpdated, metav1.ConditionFalse, ReasonOnDelete,
 			fmt.Sprintf("%d workers run an outdated template; spec.worker.strategy.type is OnDelete: each is replaced only when its Pod is deleted", outdated))
-	case outdated > 0:
+	case outdated > 0 || rolling && updated < desired:
 		setCondition(&status.Conditions, gen, CondUpdated, metav1.ConditionFalse, ReasonRollingUpdate,
 			fmt.Sprintf("%d of %d workers run template %s; %d outdated are being replaced", updated, desired, hash, outdated))
-	case updated != desired:
-		setCondition(&status.Conditions, gen, CondUpdated, metav1.ConditionFalse, "Scaling",
-			fmt.Sprintf("%d of %d workers exist", updated, desired))
 	default:
 		setCondition(&status.Conditions, gen, CondUpdated, metav1.ConditionTrue, "AllUpdated",
-			fmt.Sprintf("all %d workers run template %s", updated, hash))
-	}
-	if outdated == 0 {
-		if old := apimeta.FindStatusCondition(group.Status.Conditions, CondProgressing); old != nil && old.Reason != ReasonRolloutComplete {
+			fmt.Sprintf("every worker runs template %s", hash))
+		if rolling {
 			klog.InfoS("Rollout complete", "daskworkergroup", klog.KObj(group), "templateHash", hash)
 			c.recorder.Eventf(group, corev1.EventTypeNormal, ReasonRolloutComplete, "Every worker runs template %s", hash)
-		}
-		if apimeta.FindStatusCondition(status.Conditions, CondProgressing) != nil {
 			setCondition(&status.Conditions, gen, CondProgressing, metav1.ConditionTrue, ReasonRolloutComplete,
 				fmt.Sprintf("no worker runs an outdated template (current: %s)", hash))
 		}
