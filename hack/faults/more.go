@@ -253,18 +253,19 @@ func (d *driver) checkInvalid(ns, prefix string, n int, refused map[string]bool)
 
 func (d *driver) toldAbout(ns, name, kind, condType string) string {
 	var conds []metav1.Condition
+	var uid string
 	if kind == "no-cluster" {
 		g, err := d.dask.KubernetesV1().DaskWorkerGroups(ns).Get(d.ctx, name, metav1.GetOptions{})
 		if err != nil {
 			return err.Error()
 		}
-		conds = g.Status.Conditions
+		conds, uid = g.Status.Conditions, string(g.UID)
 	} else {
 		c, err := d.dask.KubernetesV1().DaskClusters(ns).Get(d.ctx, name, metav1.GetOptions{})
 		if err != nil {
 			return err.Error()
 		}
-		conds = c.Status.Conditions
+		conds, uid = c.Status.Conditions, string(c.UID)
 	}
 	found := false
 	for _, c := range conds {
@@ -275,7 +276,9 @@ func (d *driver) toldAbout(ns, name, kind, condType string) string {
 	if !found {
 		return fmt.Sprintf("%s (%s) has no False %s condition", name, kind, condType)
 	}
-	evs, err := d.kube.CoreV1().Events(ns).List(d.ctx, metav1.ListOptions{FieldSelector: "involvedObject.name=" + name})
+	// By uid: the events of an earlier round's object of the same name
+	// are still there.
+	evs, err := d.kube.CoreV1().Events(ns).List(d.ctx, metav1.ListOptions{FieldSelector: "involvedObject.uid=" + uid})
 	if err != nil {
 		return err.Error()
 	}
