@@ -6,6 +6,7 @@ import (
 	"maps"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -175,7 +176,8 @@ func New(kube kubernetes.Interface, dask versioned.Interface, opts Options) (*Co
 	if err != nil {
 		return nil, err
 	}
-	events := record.NewBroadcaster(record.WithContext(context.Background()))
+	events := record.NewBroadcaster(record.WithContext(context.Background()),
+		record.WithCorrelatorOptions(record.CorrelatorOptions{SpamKeyFunc: spamKeyByReason}))
 	c := &Controller{
 		kube:          kube,
 		dask:          dask,
@@ -487,4 +489,13 @@ func tombstoneAs[T any](obj any) (T, bool) {
 	}
 	v, ok := obj.(T)
 	return v, ok
+}
+
+// spamKeyByReason is client-go's event spam key (source, object, type) with
+// the reason: each reason of an object has its own budget (25 events, then
+// one per 5 minutes), so that frequent events (ScaledUp, ScaledDown) never
+// silence a rare one that matters, such as FallbackScaleDown.
+func spamKeyByReason(e *corev1.Event) string {
+	return strings.Join([]string{e.Source.Component, e.Source.Host, e.InvolvedObject.Kind, e.InvolvedObject.Namespace,
+		e.InvolvedObject.Name, string(e.InvolvedObject.UID), e.InvolvedObject.APIVersion, e.Type, e.Reason}, "/")
 }

@@ -239,3 +239,36 @@ func TestNameListIsBounded(t *testing.T) {
 	assert.True(t, strings.HasSuffix(list, "and 290 more"), list)
 	assert.Equal(t, "a, b", nameList([]string{"a", "b"}))
 }
+
+// A scheduler that keeps failing to retire is reported by one Warning, not
+// one per retry: client-go drops an object's events past a budget, and the
+// ones that matter (FallbackScaleDown) must not be crowded out. Found by the
+// fault suite (a black-holed scheduler's fallback went unannounced).
+func TestRetireFailureIsReportedOnce(t *testing.T) {
+	c, g := cluster("c"), group("g", "c", 0)
+	a := workerPod(g, "g-a", ready, time.Hour)
+	a.Status.PodIP = "10.0.4.1"
+	f := newFixture(t, c, g, a)
+	f.workers = `{"workers": [{"name": "g-a", "address": "tcp://10.0.4.1:4000"}]}`
+	f.retire = func([]string) (int, string) { return 500, "timed out moving data" }
+	for range 3 {
+		retireRound(t, f)
+		st := lastGroupStatus(t, f)
+		updated := g.DeepCopy()
+		updated.Status = st
+		require.NoError(t, f.ctrl.caches.in("").groups.GetIndexer().Update(updated))
+	}
+	assert.Equal(t, 1, countEvents(f, ReasonRetireFailed))
+	cond := apimeta.FindStatusCondition(lastGroupStatus(t, f).Conditions, CondSchedulerReachable)
+	require.NotNil(t, cond)
+	assert.Contains(t, cond.Message, "timed out moving data", "the condition keeps the latest error")
+}
+
+func TestEventSpamBudgetIsPerReason(t *testing.T) {
+	e := func(reason string) *corev1.Event {
+		return &corev1.Event{Reason: reason, Type: corev1.EventTypeWarning, Source: corev1.EventSource{Component: "dask-operator"},
+			InvolvedObject: corev1.ObjectReference{Kind: "DaskWorkerGroup", Namespace: "ns", Name: "g", UID: "u"}}
+	}
+	assert.Equal(t, spamKeyByReason(e("RetireWorkersFailed")), spamKeyByReason(e("RetireWorkersFailed")))
+	assert.NotEqual(t, spamKeyByReason(e("RetireWorkersFailed")), spamKeyByReason(e("FallbackScaleDown")))
+}

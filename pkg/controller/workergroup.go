@@ -779,9 +779,11 @@ func (c *Controller) retireFailed(ctx context.Context, key string, group *daskv1
 	if old == nil || old.Status != metav1.ConditionFalse || old.Reason != reason {
 		// The fallback's clock starts when the scheduler became unreachable.
 		apimeta.RemoveStatusCondition(&status.Conditions, CondSchedulerReachable)
+		// One Warning when it starts failing, not one per retry (every
+		// 5 s): the condition keeps the latest error.
+		c.recorder.Event(group, corev1.EventTypeWarning, ReasonRetireFailed, msg)
 	}
 	setCondition(&status.Conditions, group.Generation, CondSchedulerReachable, metav1.ConditionFalse, reason, msg)
-	c.recorder.Event(group, corev1.EventTypeWarning, ReasonRetireFailed, msg)
 
 	since := apimeta.FindStatusCondition(status.Conditions, CondSchedulerReachable).LastTransitionTime.Time
 	if since.IsZero() {
