@@ -80,6 +80,7 @@ func (c *Controller) syncCluster(ctx context.Context, key string) (time.Duration
 	if apierrors.IsNotFound(err) {
 		c.idleChecks.forget(key)
 		c.clusterWrites.forget(key)
+		c.hashes.forget([]string{"DaskCluster.worker", "DaskCluster.scheduler"}, key)
 		c.statusPace.forget("DaskCluster/" + key)
 		return 0, nil
 	}
@@ -245,7 +246,7 @@ func (c *Controller) clusterWorkerStatus(cluster *daskv1.DaskCluster, status *da
 // has taken the spec (its template hash is the cluster's) and says Updated.
 // `kubectl wait dsk/<name> --for=condition=WorkersUpdated` waits on it.
 func (c *Controller) defaultGroupUpdated(cluster *daskv1.DaskCluster, g *daskv1.DaskWorkerGroup, status *daskv1.DaskClusterStatus) {
-	want := resources.TemplateHash(&cluster.Spec.Worker.Spec)
+	want := c.hashes.clusterWorker(cluster)
 	updated := apimeta.FindStatusCondition(g.Status.Conditions, CondUpdated)
 	switch {
 	case g.Status.TemplateHash != want || g.Status.ObservedGeneration != g.Generation:
@@ -422,7 +423,7 @@ func (c *Controller) suspendScheduler(ctx context.Context, cluster *daskv1.DaskC
 // the Pod.
 func (c *Controller) schedulerOutdated(ctx context.Context, cluster *daskv1.DaskCluster, existing, desired *corev1.Pod,
 	status *daskv1.DaskClusterStatus) (bool, error) {
-	hash := resources.SchedulerTemplateHash(cluster)
+	hash := c.hashes.scheduler(cluster)
 	if !resources.Outdated(existing, hash) {
 		apimeta.RemoveStatusCondition(&status.Conditions, CondSchedulerOutdated)
 		return false, nil
@@ -463,7 +464,7 @@ func (c *Controller) schedulerOutdated(ctx context.Context, cluster *daskv1.Dask
 }
 
 func (c *Controller) ensureSchedulerPod(ctx context.Context, cluster *daskv1.DaskCluster, status *daskv1.DaskClusterStatus) (*corev1.Pod, error) {
-	desired := resources.SchedulerPod(cluster)
+	desired := resources.SchedulerPodWithHash(cluster, c.hashes.scheduler(cluster))
 	existing, err := c.caches.pod(cluster.Namespace, desired.Name)
 	if apierrors.IsNotFound(err) {
 		created, err := c.kube.CoreV1().Pods(cluster.Namespace).Create(ctx, desired, metav1.CreateOptions{})

@@ -60,7 +60,7 @@ func (c *Controller) syncWorkerGroup(ctx context.Context, key string) (time.Dura
 	if apierrors.IsNotFound(err) {
 		c.expect.Forget(key)
 		c.retirements.forget(key)
-		c.hashes.forget(key)
+		c.hashes.forget([]string{"DaskWorkerGroup"}, key)
 		c.batches.forget(key)
 		c.statusPace.forget("DaskWorkerGroup/" + key)
 		return 0, nil
@@ -76,9 +76,13 @@ func (c *Controller) syncWorkerGroup(ctx context.Context, key string) (time.Dura
 	status.Selector = resources.WorkerGroupSelector(group.Spec.Cluster, group.Name).String()
 
 	var active, terminal []*corev1.Pod
+	deleting := 0 // still terminating: a rollout's surge counts them
 	for _, p := range c.caches.podsControlledBy(ns, string(group.UID)) {
 		switch {
 		case p.DeletionTimestamp != nil:
+			if !podTerminal(p) {
+				deleting++
+			}
 		case podTerminal(p):
 			terminal = append(terminal, p)
 		default:
@@ -129,7 +133,7 @@ func (c *Controller) syncWorkerGroup(ctx context.Context, key string) (time.Dura
 		case suspended:
 			manageErr = c.suspendWorkers(ctx, key, group, append(active, terminal...))
 		case c.expect.Satisfied(key):
-			requeue, manageErr = c.manageWorkers(ctx, key, group, cluster, active, terminal, status)
+			requeue, manageErr = c.manageWorkers(ctx, key, group, cluster, active, terminal, deleting, status)
 		default:
 			// Should the events of our own creations or deletions be lost,
 			// look again when their expectations expire.
@@ -188,8 +192,9 @@ func (c *Controller) suspendWorkers(ctx context.Context, key string, group *dask
 	return nil
 }
 
-// templateHashes remembers each group's template hash with the generation
-// it was computed for: a spec is hashed once per change, not on every sync.
+// templateHashes remembers template hashes with the object generation they
+// were computed for: a Pod spec is hashed (marshalled) once per change of
+// its object, not on every sync. Keys are "<kind>/<namespace>/<name>".
 type templateHashes struct{ m sync.Map }
 
 type hashEntry struct {
@@ -198,18 +203,38 @@ type hashEntry struct {
 	hash       string
 }
 
-func (h *templateHashes) worker(key string, g *daskv1.DaskWorkerGroup) string {
+func (h *templateHashes) of(key string, obj metav1.Object, spec *corev1.PodSpec) string {
 	if v, ok := h.m.Load(key); ok {
-		if e := v.(hashEntry); e.uid == g.UID && e.generation == g.Generation && g.Generation != 0 {
+		if e := v.(hashEntry); e.uid == obj.GetUID() && e.generation == obj.GetGeneration() && obj.GetGeneration() != 0 {
 			return e.hash
 		}
 	}
-	hash := resources.WorkerTemplateHash(g)
-	h.m.Store(key, hashEntry{uid: g.UID, generation: g.Generation, hash: hash})
+	hash := resources.TemplateHash(spec)
+	h.m.Store(key, hashEntry{uid: obj.GetUID(), generation: obj.GetGeneration(), hash: hash})
 	return hash
 }
 
-func (h *templateHashes) forget(key string) { h.m.Delete(key) }
+// worker is the template hash of a group's workers.
+func (h *templateHashes) worker(key string, g *daskv1.DaskWorkerGroup) string {
+	return h.of("DaskWorkerGroup/"+key, g, &g.Spec.Worker.Spec)
+}
+
+// clusterWorker and scheduler are a cluster's default-group and scheduler
+// template hashes.
+func (h *templateHashes) clusterWorker(c *daskv1.DaskCluster) string {
+	return h.of("DaskCluster.worker/"+c.Namespace+"/"+c.Name, c, &c.Spec.Worker.Spec)
+}
+
+func (h *templateHashes) scheduler(c *daskv1.DaskCluster) string {
+	return h.of("DaskCluster.scheduler/"+c.Namespace+"/"+c.Name, c, &c.Spec.Scheduler.Spec)
+}
+
+// forget drops the hashes of an object ("<namespace>/<name>") that is gone.
+func (h *templateHashes) forget(kinds []string, key string) {
+	for _, k := range kinds {
+		h.m.Delete(k + "/" + key)
+	}
+}
 
 // rolloutStatus sets updatedReplicas, the template hash and the Updated
 // condition: False while workers run an outdated template or a rollout has
@@ -258,7 +283,7 @@ func (c *Controller) conditionWouldChange(conds []metav1.Condition, typ string, 
 
 // manageWorkers brings the number of active worker Pods to spec.worker.replicas.
 func (c *Controller) manageWorkers(ctx context.Context, key string, group *daskv1.DaskWorkerGroup, cluster *daskv1.DaskCluster,
-	active, terminal []*corev1.Pod, status *daskv1.DaskWorkerGroupStatus) (time.Duration, error) {
+	active, terminal []*corev1.Pod, deleting int, status *daskv1.DaskWorkerGroupStatus) (time.Duration, error) {
 	// Workers the scheduler retired are gone from Dask: remove their Pods
 	// whatever the count now is; replacements follow.
 	if res, ok := c.retirements.take(key); ok {
@@ -271,7 +296,7 @@ func (c *Controller) manageWorkers(ctx context.Context, key string, group *daskv
 	}
 	// Labels and annotations added to the group or its cluster reach
 	// running workers. The template's metadata is the same for every Pod.
-	template := resources.WorkerPod(group, cluster, group.Name, c.opts.ClusterDomain)
+	template := resources.WorkerPodWithHash(group, cluster, group.Name, c.opts.ClusterDomain, c.hashes.worker(key, group))
 	for _, p := range active {
 		if patch := resources.MetadataPatch(p, template); patch != nil {
 			if _, err := c.kube.CoreV1().Pods(p.Namespace).Patch(ctx, p.Name, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil && !apierrors.IsNotFound(err) {
@@ -289,7 +314,7 @@ func (c *Controller) manageWorkers(ctx context.Context, key string, group *daskv
 	}
 	rollout := resources.WorkerRollout(&group.Spec.Worker)
 	if len(outdated) > 0 && !rollout.OnDelete {
-		requeue, err := c.rollWorkers(ctx, key, group, cluster, active, outdated, rollout, status)
+		requeue, err := c.rollWorkers(ctx, key, group, cluster, active, outdated, deleting, rollout, status)
 		return requeue, errors.Join(append(errs, err)...)
 	}
 	diff := len(active) - desired
@@ -330,14 +355,8 @@ func outdatedFirst(pods []*corev1.Pod, hash string) []*corev1.Pod {
 // other workers) before its Pod is deleted; the scheduler-unreachable
 // fallback never applies to a rollout.
 func (c *Controller) rollWorkers(ctx context.Context, key string, group *daskv1.DaskWorkerGroup, cluster *daskv1.DaskCluster,
-	active, outdated []*corev1.Pod, rollout resources.Rollout, status *daskv1.DaskWorkerGroupStatus) (time.Duration, error) {
+	active, outdated []*corev1.Pod, terminating int, rollout resources.Rollout, status *daskv1.DaskWorkerGroupStatus) (time.Duration, error) {
 	desired := int(resources.Replicas(&group.Spec.Worker))
-	terminating := 0
-	for _, p := range c.caches.podsControlledBy(group.Namespace, string(group.UID)) {
-		if p.DeletionTimestamp != nil && !podTerminal(p) {
-			terminating++
-		}
-	}
 	hash := c.hashes.worker(key, group)
 	var readyTotal, unreadyOld int
 	var unreadyNew []*corev1.Pod
@@ -437,8 +456,9 @@ func (c *Controller) createWorkers(ctx context.Context, key string, group *daskv
 		names[i] = resources.NewWorkerName(group.Name)
 	}
 	c.expect.ExpectCreations(key, names...)
+	hash := c.hashes.worker(key, group)
 	successes, attempted, err := slowStartBatch(n, 1, func(i int) error {
-		pod := resources.WorkerPod(group, cluster, names[i], c.opts.ClusterDomain)
+		pod := resources.WorkerPodWithHash(group, cluster, names[i], c.opts.ClusterDomain, hash)
 		if _, err := c.kube.CoreV1().Pods(group.Namespace).Create(ctx, pod, metav1.CreateOptions{}); err != nil {
 			c.expect.CreationObserved(key, names[i]) // its event will never come
 			return err

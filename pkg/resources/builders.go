@@ -127,6 +127,12 @@ func ExternalAddresses(c *daskv1.DaskCluster, svc *corev1.Service) (string, stri
 
 // SchedulerPod builds a cluster's scheduler Pod.
 func SchedulerPod(c *daskv1.DaskCluster) *corev1.Pod {
+	return SchedulerPodWithHash(c, SchedulerTemplateHash(c))
+}
+
+// SchedulerPodWithHash is SchedulerPod for a caller that knows the
+// template hash already (hashing marshals the whole Pod spec).
+func SchedulerPodWithHash(c *daskv1.DaskCluster, hash string) *corev1.Pod {
 	meta := c.Spec.Scheduler.Metadata
 	spec := c.Spec.Scheduler.Spec.DeepCopy()
 	enableSchedulerAPI(spec)
@@ -135,7 +141,7 @@ func SchedulerPod(c *daskv1.DaskCluster) *corev1.Pod {
 			Name:      SchedulerName(c.Name),
 			Namespace: c.Namespace,
 			Labels: MergeLabels(c.Labels, meta.Labels, SchedulerSelector(c.Name),
-				map[string]string{LabelIstioInject: "false", LabelTemplateHash: SchedulerTemplateHash(c)}),
+				map[string]string{LabelIstioInject: "false", LabelTemplateHash: hash}),
 			Annotations:     MergeAnnotations(c.Annotations, meta.Annotations),
 			OwnerReferences: []metav1.OwnerReference{ControllerRefToCluster(c)},
 		}),
@@ -198,6 +204,12 @@ func DefaultWorkerGroup(c *daskv1.DaskCluster) *daskv1.DaskWorkerGroup {
 // not set otherwise, then the group's, then spec.worker.metadata, then the
 // operator's.
 func WorkerPod(g *daskv1.DaskWorkerGroup, c *daskv1.DaskCluster, name, clusterDomain string) *corev1.Pod {
+	return WorkerPodWithHash(g, c, name, clusterDomain, WorkerTemplateHash(g))
+}
+
+// WorkerPodWithHash is WorkerPod for a caller that knows the template hash
+// already (hashing marshals the whole Pod spec).
+func WorkerPodWithHash(g *daskv1.DaskWorkerGroup, c *daskv1.DaskCluster, name, clusterDomain, hash string) *corev1.Pod {
 	meta := g.Spec.Worker.Metadata
 	spec := g.Spec.Worker.Spec.DeepCopy()
 	injectEnv(spec, []corev1.EnvVar{
@@ -209,7 +221,7 @@ func WorkerPod(g *daskv1.DaskWorkerGroup, c *daskv1.DaskCluster, name, clusterDo
 			Name:      name,
 			Namespace: g.Namespace,
 			Labels: MergeLabels(c.Labels, g.Labels, meta.Labels, WorkerGroupSelector(c.Name, g.Name),
-				map[string]string{LabelIstioInject: "false", LabelTemplateHash: WorkerTemplateHash(g)}),
+				map[string]string{LabelIstioInject: "false", LabelTemplateHash: hash}),
 			Annotations:     MergeAnnotations(g.Annotations, meta.Annotations),
 			OwnerReferences: []metav1.OwnerReference{ControllerRefToWorkerGroup(g)},
 		}),
