@@ -98,34 +98,11 @@ func (o *options) completeNames(kind string) ([]string, cobra.ShellCompDirective
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	var names []string
-	switch kind {
-	case "clusters", "cluster":
-		if l, err := c.Dask.KubernetesV1().DaskClusters(ns).List(ctx, metav1.ListOptions{}); err == nil {
-			for _, x := range l.Items {
-				names = append(names, x.Name)
-			}
-		}
-	case "groups", "group":
-		if l, err := c.Dask.KubernetesV1().DaskWorkerGroups(ns).List(ctx, metav1.ListOptions{}); err == nil {
-			for _, x := range l.Items {
-				names = append(names, x.Name)
-			}
-		}
-	case "jobs", "job":
-		if l, err := c.Dask.KubernetesV1().DaskJobs(ns).List(ctx, metav1.ListOptions{}); err == nil {
-			for _, x := range l.Items {
-				names = append(names, x.Name)
-			}
-		}
-	case "autoscalers", "autoscaler":
-		if l, err := c.Dask.KubernetesV1().DaskAutoscalers(ns).List(ctx, metav1.ListOptions{}); err == nil {
-			for _, x := range l.Items {
-				names = append(names, x.Name)
-			}
-		}
+	l, err := listKind(ctx, c, kind, ns, metav1.ListOptions{})
+	if err != nil {
+		return nil, cobra.ShellCompDirectiveNoFileComp
 	}
-	return names, cobra.ShellCompDirectiveNoFileComp
+	return l.names, cobra.ShellCompDirectiveNoFileComp
 }
 
 // firstArgIs completes the first argument with the names of a kind.
@@ -197,108 +174,32 @@ func (o *options) get(ctx context.Context, c *daskctl.Client, kind, ns, name, ou
 	if name != "" {
 		one.FieldSelector = "metadata.name=" + name
 	}
-	var table daskctl.Table
-	var list kruntime.Object
-	var count int
-	var kindName string
-	switch kind {
-	case "clusters", "cluster", "daskclusters", "dsk":
-		kindName = "DaskCluster"
-		l, err := c.Dask.KubernetesV1().DaskClusters(ns).List(ctx, one)
-		if err != nil {
-			return daskctl.Explain(err, kindName, ns, "")
-		}
-		list, count = l, len(l.Items)
-		if table, err = c.ClustersTable(ctx, l.Items, wide, now); err != nil {
-			return err
-		}
-	case "groups", "group", "workergroups", "daskworkergroups":
-		kindName = "DaskWorkerGroup"
-		l, err := c.Dask.KubernetesV1().DaskWorkerGroups(ns).List(ctx, one)
-		if err != nil {
-			return daskctl.Explain(err, kindName, ns, "")
-		}
-		list, count, table = l, len(l.Items), daskctl.GroupsTable(l.Items, wide, now)
-	case "jobs", "job", "daskjobs":
-		kindName = "DaskJob"
-		l, err := c.Dask.KubernetesV1().DaskJobs(ns).List(ctx, one)
-		if err != nil {
-			return daskctl.Explain(err, kindName, ns, "")
-		}
-		list, count, table = l, len(l.Items), daskctl.JobsTable(l.Items, wide, now)
-	case "autoscalers", "autoscaler", "daskautoscalers":
-		kindName = "DaskAutoscaler"
-		l, err := c.Dask.KubernetesV1().DaskAutoscalers(ns).List(ctx, one)
-		if err != nil {
-			return daskctl.Explain(err, kindName, ns, "")
-		}
-		list, count, table = l, len(l.Items), daskctl.AutoscalersTable(l.Items, wide, now)
-	default:
-		return fmt.Errorf("unknown kind %q: want clusters, groups, jobs or autoscalers", kind)
+	l, err := listKind(ctx, c, kind, ns, one)
+	if err != nil {
+		return err
 	}
-	if name != "" && count == 0 {
-		return fmt.Errorf("%s %q not found in namespace %q", kindName, name, ns)
+	if name != "" && len(l.items) == 0 {
+		return fmt.Errorf("%s %q not found in namespace %q", l.kind, name, ns)
 	}
 	if output == "json" || output == "yaml" {
-		items, _ := metaItems(list)
-		if name != "" && len(items) == 1 {
-			return o.printObject(items[0], output)
+		if name != "" && len(l.items) == 1 {
+			return o.printObject(l.items[0], output)
 		}
-		return o.printObject(withListKind(list, kindName), output)
+		return o.printObject(l.list, output)
 	}
-	if count == 0 {
+	if len(l.items) == 0 {
 		if ns == "" {
-			fmt.Fprintf(o.streams.ErrOut, "No %ss found.\n", kindName)
+			fmt.Fprintf(o.streams.ErrOut, "No %ss found.\n", l.kind)
 		} else {
-			fmt.Fprintf(o.streams.ErrOut, "No %ss found in %s namespace.\n", kindName, ns)
+			fmt.Fprintf(o.streams.ErrOut, "No %ss found in %s namespace.\n", l.kind, ns)
 		}
 		return nil
 	}
+	table, err := l.table(wide, now)
+	if err != nil {
+		return err
+	}
 	return table.Print(o.streams.Out, ns == "")
-}
-
-// metaItems returns the items of a list as objects with their kind set.
-func metaItems(list kruntime.Object) ([]kruntime.Object, error) {
-	var out []kruntime.Object
-	gv := daskv1.SchemeGroupVersion.String()
-	switch l := list.(type) {
-	case *daskv1.DaskClusterList:
-		for i := range l.Items {
-			l.Items[i].APIVersion, l.Items[i].Kind = gv, "DaskCluster"
-			out = append(out, &l.Items[i])
-		}
-	case *daskv1.DaskWorkerGroupList:
-		for i := range l.Items {
-			l.Items[i].APIVersion, l.Items[i].Kind = gv, "DaskWorkerGroup"
-			out = append(out, &l.Items[i])
-		}
-	case *daskv1.DaskJobList:
-		for i := range l.Items {
-			l.Items[i].APIVersion, l.Items[i].Kind = gv, "DaskJob"
-			out = append(out, &l.Items[i])
-		}
-	case *daskv1.DaskAutoscalerList:
-		for i := range l.Items {
-			l.Items[i].APIVersion, l.Items[i].Kind = gv, "DaskAutoscaler"
-			out = append(out, &l.Items[i])
-		}
-	}
-	return out, nil
-}
-
-func withListKind(list kruntime.Object, kind string) kruntime.Object {
-	_, _ = metaItems(list) // the items' kinds too
-	switch l := list.(type) {
-	case *daskv1.DaskClusterList:
-		l.APIVersion, l.Kind = daskv1.SchemeGroupVersion.String(), kind+"List"
-	case *daskv1.DaskWorkerGroupList:
-		l.APIVersion, l.Kind = daskv1.SchemeGroupVersion.String(), kind+"List"
-	case *daskv1.DaskJobList:
-		l.APIVersion, l.Kind = daskv1.SchemeGroupVersion.String(), kind+"List"
-	case *daskv1.DaskAutoscalerList:
-		l.APIVersion, l.Kind = daskv1.SchemeGroupVersion.String(), kind+"List"
-	}
-	return list
 }
 
 func (o *options) createCmd() *cobra.Command {
