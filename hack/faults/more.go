@@ -166,19 +166,10 @@ func (d *driver) timeValid(ns, prefix string, valid, invalid int, r *FaultResult
 		return 0, fmt.Errorf("the valid clusters did not all run within %s", d.cfg.Timeout)
 	}
 	r.Violations = append(r.Violations, d.checkInvalid(ns, prefix, invalid, refused)...)
-	if err := d.dask.KubernetesV1().DaskClusters(ns).DeleteCollection(d.ctx, metav1.DeleteOptions{}, metav1.ListOptions{}); err != nil {
-		return took, err
+	if left := d.deleteAndCheckNothingLeft(ns); len(left) > 0 {
+		return took, fmt.Errorf("%s", left[0])
 	}
-	_ = d.dask.KubernetesV1().DaskWorkerGroups(ns).DeleteCollection(d.ctx, metav1.DeleteOptions{}, metav1.ListOptions{})
-	for time.Since(start) < 2*d.cfg.Timeout {
-		c, err1 := d.dask.KubernetesV1().DaskClusters(ns).List(d.ctx, metav1.ListOptions{})
-		p, err2 := d.kube.CoreV1().Pods(ns).List(d.ctx, metav1.ListOptions{})
-		if err1 == nil && err2 == nil && len(c.Items) == 0 && len(p.Items) == 0 {
-			return took, nil
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	return took, fmt.Errorf("the clusters of %s were not gone in time", prefix)
+	return took, nil
 }
 
 // invalidKinds are the bad inputs, in turn: refused at admission, or
@@ -369,11 +360,15 @@ func (d *driver) outageCreation(r *FaultResult, n int) {
 	r.Violations = append(r.Violations, d.deleteAndCheckNothingLeft(ns)...)
 }
 
-// deleteAndCheckNothingLeft deletes every DaskCluster of a namespace and
-// requires that its groups, autoscalers, Pods and Services go too.
+// deleteAndCheckNothingLeft deletes every DaskCluster (and group: one of
+// no cluster has no owner) of a namespace and requires that their Pods and
+// Services go too.
 func (d *driver) deleteAndCheckNothingLeft(ns string) []string {
 	if err := d.dask.KubernetesV1().DaskClusters(ns).DeleteCollection(d.ctx, metav1.DeleteOptions{}, metav1.ListOptions{}); err != nil {
 		return []string{"delete clusters: " + err.Error()}
+	}
+	if err := d.dask.KubernetesV1().DaskWorkerGroups(ns).DeleteCollection(d.ctx, metav1.DeleteOptions{}, metav1.ListOptions{}); err != nil {
+		return []string{"delete groups: " + err.Error()}
 	}
 	start := time.Now()
 	left := ""

@@ -155,7 +155,6 @@ func TestPluginPortForwardReconnects(t *testing.T) {
 	t.Logf("address working again %s after the cut", time.Since(start).Round(time.Millisecond))
 
 	// A replaced scheduler Pod: the forward follows it on the same address.
-	plugin(t, "-n", ns, "logs", "pf", "--scheduler") // (the old Pod's logs are there)
 	env.Kubectl(t, "", "delete", "pod", "-n", ns, "pf-scheduler", "--wait=true")
 	eventually(t, 2*time.Minute, func() (bool, string) {
 		out, err := compute(t, addr)
