@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	kubeinformers "k8s.io/client-go/informers"
@@ -19,8 +20,9 @@ import (
 )
 
 const (
-	indexOwnerUID   = "ownerUID"
-	indexClusterRef = "clusterRef"
+	indexOwnerUID     = "ownerUID"
+	indexClusterRef   = "clusterRef"
+	indexClusterLabel = "clusterLabel"
 )
 
 // scope is the set of informers for one namespace, or for all namespaces
@@ -35,6 +37,10 @@ type scope struct {
 	autoscalers cache.SharedIndexInformer
 	pods        cache.SharedIndexInformer
 	services    cache.SharedIndexInformer
+	// Deployments and ReplicaSets labelled with a cluster's name: the
+	// Python operator's, which a takeover removes (takeover.go).
+	deployments cache.SharedIndexInformer
+	replicaSets cache.SharedIndexInformer
 
 	clusterLister    dasklisters.DaskClusterLister
 	groupLister      dasklisters.DaskWorkerGroupLister
@@ -69,9 +75,19 @@ func newCaches(kube kubernetes.Interface, dask versioned.Interface, namespaces [
 		s.autoscalers, s.autoscalerLister = v1.DaskAutoscalers().Informer(), v1.DaskAutoscalers().Lister()
 		s.pods, s.podLister = s.kube.Core().V1().Pods().Informer(), s.kube.Core().V1().Pods().Lister()
 		s.services, s.serviceLister = s.kube.Core().V1().Services().Informer(), s.kube.Core().V1().Services().Lister()
+		s.deployments, s.replicaSets = s.kube.Apps().V1().Deployments().Informer(), s.kube.Apps().V1().ReplicaSets().Informer()
 
 		if err := s.pods.AddIndexers(cache.Indexers{indexOwnerUID: ownerUIDIndex}); err != nil {
 			return nil, err
+		}
+		for _, inf := range []cache.SharedIndexInformer{s.deployments, s.replicaSets} {
+			if err := inf.AddIndexers(cache.Indexers{indexClusterLabel: clusterLabelIndex}); err != nil {
+				return nil, err
+			}
+			// Only their metadata is read.
+			if err := inf.SetTransform(metadataOnly); err != nil {
+				return nil, err
+			}
 		}
 		if err := s.groups.AddIndexers(cache.Indexers{indexClusterRef: groupClusterIndex}); err != nil {
 			return nil, err
@@ -133,6 +149,26 @@ func trimPod(obj any) (any, error) {
 	return out, nil
 }
 
+// metadataOnly keeps a Deployment's or ReplicaSet's metadata, without
+// managed fields: the takeover reads nothing else.
+func metadataOnly(obj any) (any, error) {
+	var meta metav1.ObjectMeta
+	switch o := obj.(type) {
+	case *appsv1.Deployment:
+		meta = o.ObjectMeta
+		meta.ManagedFields = nil
+		return &appsv1.Deployment{TypeMeta: o.TypeMeta, ObjectMeta: meta}, nil
+	case *appsv1.ReplicaSet:
+		meta = o.ObjectMeta
+		meta.ManagedFields = nil
+		return &appsv1.ReplicaSet{TypeMeta: o.TypeMeta, ObjectMeta: meta}, nil
+	}
+	return obj, nil // a tombstone
+}
+
+// ownerUIDIndex indexes an object by its controller's UID; one that no
+// controller owns is indexed as an orphan of the cluster its label names
+// (orphanKey), so that a takeover finds the Pods it can adopt.
 func ownerUIDIndex(obj any) ([]string, error) {
 	m, err := metaOf(obj)
 	if err != nil {
@@ -140,6 +176,24 @@ func ownerUIDIndex(obj any) ([]string, error) {
 	}
 	if ref := metav1.GetControllerOf(m); ref != nil {
 		return []string{string(ref.UID)}, nil
+	}
+	if name := m.GetLabels()[resources.LabelClusterName]; name != "" {
+		return []string{orphanKey(m.GetNamespace(), name)}, nil
+	}
+	return nil, nil
+}
+
+// orphanKey is the ownerUID index key of the objects of a cluster that no
+// controller owns; it cannot collide with a UID.
+func orphanKey(ns, cluster string) string { return "orphan:" + ns + "/" + cluster }
+
+func clusterLabelIndex(obj any) ([]string, error) {
+	m, err := metaOf(obj)
+	if err != nil {
+		return nil, err
+	}
+	if name := m.GetLabels()[resources.LabelClusterName]; name != "" {
+		return []string{m.GetNamespace() + "/" + name}, nil
 	}
 	return nil, nil
 }
@@ -188,7 +242,7 @@ func (c *caches) start(stop <-chan struct{}) {
 
 func (c *caches) hasSynced() bool {
 	for _, s := range c.scopes {
-		for _, inf := range []cache.SharedIndexInformer{s.clusters, s.groups, s.jobs, s.autoscalers, s.pods, s.services} {
+		for _, inf := range []cache.SharedIndexInformer{s.clusters, s.groups, s.jobs, s.autoscalers, s.pods, s.services, s.deployments, s.replicaSets} {
 			if !inf.HasSynced() {
 				return false
 			}
@@ -201,7 +255,7 @@ func (c *caches) waitForSync(stop <-chan struct{}) bool {
 	var synced []cache.InformerSynced
 	for _, s := range c.scopes {
 		synced = append(synced, s.clusters.HasSynced, s.groups.HasSynced, s.jobs.HasSynced,
-			s.autoscalers.HasSynced, s.pods.HasSynced, s.services.HasSynced)
+			s.autoscalers.HasSynced, s.pods.HasSynced, s.services.HasSynced, s.deployments.HasSynced, s.replicaSets.HasSynced)
 	}
 	return cache.WaitForCacheSync(stop, synced...)
 }
@@ -265,6 +319,31 @@ func (c *caches) podsControlledBy(ns string, uid string) []*corev1.Pod {
 	for _, o := range objs {
 		if p, ok := o.(*corev1.Pod); ok {
 			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// deploymentsOf and replicaSetsOf return the Deployments and ReplicaSets
+// labelled with the cluster's name.
+func (c *caches) deploymentsOf(ns, cluster string) []*appsv1.Deployment {
+	return byClusterLabel[*appsv1.Deployment](c, ns, cluster, func(s *scope) cache.SharedIndexInformer { return s.deployments })
+}
+
+func (c *caches) replicaSetsOf(ns, cluster string) []*appsv1.ReplicaSet {
+	return byClusterLabel[*appsv1.ReplicaSet](c, ns, cluster, func(s *scope) cache.SharedIndexInformer { return s.replicaSets })
+}
+
+func byClusterLabel[T any](c *caches, ns, cluster string, informer func(*scope) cache.SharedIndexInformer) []T {
+	s := c.in(ns)
+	if s == nil {
+		return nil
+	}
+	objs, _ := informer(s).GetIndexer().ByIndex(indexClusterLabel, ns+"/"+cluster)
+	out := make([]T, 0, len(objs))
+	for _, o := range objs {
+		if v, ok := o.(T); ok {
+			out = append(out, v)
 		}
 	}
 	return out

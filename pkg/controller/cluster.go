@@ -110,11 +110,14 @@ func (c *Controller) syncCluster(ctx context.Context, key string) (time.Duration
 
 	suspended := resources.Suspended(cluster)
 	svc, svcErr := c.ensureSchedulerService(ctx, cluster)
-	var pod *corev1.Pod
-	var podErr error
-	if suspended {
+	// A cluster the Python operator made is taken over before its
+	// scheduler is managed (takeover.go).
+	takingOver, pod, podErr := c.takeOver(ctx, cluster, status)
+	switch {
+	case takingOver:
+	case suspended:
 		podErr = c.suspendScheduler(ctx, cluster)
-	} else {
+	default:
 		pod, podErr = c.ensureSchedulerPod(ctx, cluster, status)
 	}
 	_, groupErr := c.ensureDefaultWorkerGroup(ctx, cluster)
@@ -395,7 +398,7 @@ func (c *Controller) ensureSchedulerService(ctx context.Context, cluster *daskv1
 
 // suspendScheduler deletes the scheduler Pod of a suspended cluster.
 func (c *Controller) suspendScheduler(ctx context.Context, cluster *daskv1.DaskCluster) error {
-	existing, err := c.caches.pod(cluster.Namespace, resources.SchedulerName(cluster.Name))
+	existing, err := c.schedulerPod(cluster, resources.SchedulerName(cluster.Name))
 	if apierrors.IsNotFound(err) {
 		return nil
 	}
@@ -463,9 +466,21 @@ func (c *Controller) schedulerOutdated(ctx context.Context, cluster *daskv1.Dask
 	return false, nil
 }
 
+// schedulerPod returns the cluster's scheduler Pod from the cache: the one
+// of the given name, else one adopted from the Python operator.
+func (c *Controller) schedulerPod(cluster *daskv1.DaskCluster, name string) (*corev1.Pod, error) {
+	pod, err := c.caches.pod(cluster.Namespace, name)
+	if apierrors.IsNotFound(err) {
+		if adopted := c.adoptedScheduler(cluster); adopted != nil {
+			return adopted, nil
+		}
+	}
+	return pod, err
+}
+
 func (c *Controller) ensureSchedulerPod(ctx context.Context, cluster *daskv1.DaskCluster, status *daskv1.DaskClusterStatus) (*corev1.Pod, error) {
 	desired := resources.SchedulerPodWithHash(cluster, c.hashes.scheduler(cluster))
-	existing, err := c.caches.pod(cluster.Namespace, desired.Name)
+	existing, err := c.schedulerPod(cluster, desired.Name)
 	if apierrors.IsNotFound(err) {
 		created, err := c.kube.CoreV1().Pods(cluster.Namespace).Create(ctx, desired, metav1.CreateOptions{})
 		if apierrors.IsAlreadyExists(err) {

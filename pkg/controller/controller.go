@@ -25,6 +25,7 @@ import (
 	"github.com/dask-operator/dask-operator/pkg/expectations"
 	"github.com/dask-operator/dask-operator/pkg/generated/clientset/versioned"
 	daskscheme "github.com/dask-operator/dask-operator/pkg/generated/clientset/versioned/scheme"
+	"github.com/dask-operator/dask-operator/pkg/resources"
 )
 
 func init() {
@@ -346,6 +347,16 @@ func (c *Controller) addEventHandlers() error {
 				UpdateFunc: c.onPodUpdate,
 				DeleteFunc: c.onPodDelete,
 			}},
+			{s.deployments, cache.ResourceEventHandlerFuncs{
+				AddFunc:    c.onWorkload,
+				UpdateFunc: func(_, obj any) { c.onWorkload(obj) },
+				DeleteFunc: c.onWorkload,
+			}},
+			{s.replicaSets, cache.ResourceEventHandlerFuncs{
+				AddFunc:    c.onWorkload,
+				UpdateFunc: func(_, obj any) { c.onWorkload(obj) },
+				DeleteFunc: c.onWorkload,
+			}},
 			{s.services, cache.ResourceEventHandlerFuncs{
 				AddFunc:    c.enqueueOwner,
 				UpdateFunc: func(_, obj any) { c.enqueueOwner(obj) },
@@ -420,6 +431,7 @@ func (c *Controller) enqueueOwner(obj any) {
 	}
 	ref := metav1.GetControllerOf(m)
 	if ref == nil || ref.APIVersion != daskv1.SchemeGroupVersion.String() {
+		c.enqueueTakeover(m, ref)
 		return
 	}
 	key := m.GetNamespace() + "/" + ref.Name
@@ -430,6 +442,31 @@ func (c *Controller) enqueueOwner(obj any) {
 		c.groups.add(key)
 	case "DaskJob":
 		c.jobs.add(key)
+	}
+}
+
+// onWorkload handles a Deployment's or ReplicaSet's event.
+func (c *Controller) onWorkload(obj any) {
+	if m, err := metaOf(obj); err == nil {
+		c.enqueueTakeover(m, nil)
+	}
+}
+
+// enqueueTakeover enqueues the cluster and group of a Pod no Dask object
+// controls, or of a Deployment or ReplicaSet: what a takeover from the
+// Python operator waits for (takeover.go).
+func (c *Controller) enqueueTakeover(m metav1.Object, ref *metav1.OwnerReference) {
+	if ref != nil && ref.Kind != "ReplicaSet" && ref.Kind != "Deployment" {
+		return
+	}
+	labels := m.GetLabels()
+	cluster := labels[resources.LabelClusterName]
+	if cluster == "" {
+		return
+	}
+	c.clusters.add(m.GetNamespace() + "/" + cluster)
+	if group := labels[resources.LabelWorkerGroupName]; group != "" {
+		c.groups.add(m.GetNamespace() + "/" + group)
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
@@ -117,6 +118,12 @@ func (f *fixture) addToCache(o runtime.Object) {
 		_ = f.dask.Tracker().Add(obj)
 	case *corev1.Pod:
 		err = s.pods.GetIndexer().Add(obj)
+		_ = f.kube.Tracker().Add(obj)
+	case *appsv1.Deployment:
+		err = s.deployments.GetIndexer().Add(obj)
+		_ = f.kube.Tracker().Add(obj)
+	case *appsv1.ReplicaSet:
+		err = s.replicaSets.GetIndexer().Add(obj)
 		_ = f.kube.Tracker().Add(obj)
 	default:
 		f.t.Fatalf("unexpected %T", o)

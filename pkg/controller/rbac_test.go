@@ -23,7 +23,7 @@ var clientVerbs = map[string]string{
 }
 
 // apiGroups maps a clientset's group accessor to its API group.
-var apiGroups = map[string]string{"CoreV1": "", "KubernetesV1": "kubernetes.dask.org", "Core": ""}
+var apiGroups = map[string]string{"CoreV1": "", "KubernetesV1": "kubernetes.dask.org", "Core": "", "AppsV1": "apps", "Apps": "apps"}
 
 // permissionsTheCodeNeeds reads the controllers' sources and returns every
 // "group/resource:verb" their API calls need: direct client calls

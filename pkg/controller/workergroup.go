@@ -129,7 +129,15 @@ func (c *Controller) syncWorkerGroup(ctx context.Context, key string) (time.Dura
 		} else {
 			apimeta.RemoveStatusCondition(&status.Conditions, CondSuspended)
 		}
+		takingOver := c.incumbentOf(cluster).pending(group.Name)
+		if takingOver {
+			setCondition(&status.Conditions, group.Generation, CondTakingOver, metav1.ConditionTrue, ReasonTakingOver,
+				"taking over this group's workers from the Python operator's Deployments: no worker is created or deleted until they are adopted")
+		} else {
+			apimeta.RemoveStatusCondition(&status.Conditions, CondTakingOver)
+		}
 		switch {
+		case takingOver:
 		case suspended:
 			manageErr = c.suspendWorkers(ctx, key, group, append(active, terminal...))
 		case c.expect.Satisfied(key):
