@@ -33,11 +33,11 @@ futures = c.map(time.sleep, [0.5] * 2000, pure=False)
 print("submitted", flush=True)
 c.gather(futures)
 `)
-	load.waitLine(t, "submitted", time.Minute)
+	load.WaitLine(t, "submitted", time.Minute)
 	// All four workers really join the scheduler.
 	waitRegistered(t, ns, "auto", "auto-default", ip, 4, 3*time.Minute)
 
-	load.stop() // the client goes and its tasks with it
+	load.Stop() // the client goes and its tasks with it
 	waitRegistered(t, ns, "auto", "auto-default", ip, 1, 3*time.Minute)
 	eventually(t, 30*time.Second, func() (bool, string) {
 		as, err := dask.KubernetesV1().DaskAutoscalers(ns).Get(context.Background(), "auto", metav1.GetOptions{})

@@ -23,6 +23,6 @@ c = Client("tcp://`+ip+`:8786", timeout=30)
 print("result", c.submit(sum, range(1000)).result(), flush=True)
 print("workers", ",".join(sorted(w["name"] for w in c.scheduler_info()["workers"].values())), flush=True)
 `)
-	assert.Equal(t, " 499500", c.waitLine(t, "result", time.Minute))
-	assert.Equal(t, " "+pods[0]+","+pods[1], c.waitLine(t, "workers", 10*time.Second))
+	assert.Equal(t, " 499500", c.WaitLine(t, "result", time.Minute))
+	assert.Equal(t, " "+pods[0]+","+pods[1], c.WaitLine(t, "workers", 10*time.Second))
 }

@@ -3,15 +3,10 @@ package e2e
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"fmt"
-	"net/http"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"sort"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -90,29 +85,8 @@ func schedulerIP(t *testing.T, ns, cluster string) string {
 	return ip
 }
 
-// registeredWorkers lists the names of the workers the scheduler knows,
-// from its HTTP API at the Pod's address.
-func registeredWorkers(ip string) ([]string, error) {
-	resp, err := http.Get("http://" + ip + ":8787/api/v1/get_workers")
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	var body struct {
-		Workers []struct {
-			Name string `json:"name"`
-		} `json:"workers"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
-		return nil, err
-	}
-	names := make([]string, 0, len(body.Workers))
-	for _, w := range body.Workers {
-		names = append(names, w.Name)
-	}
-	sort.Strings(names)
-	return names, nil
-}
+// registeredWorkers lists the names of the workers the scheduler knows.
+func registeredWorkers(ip string) ([]string, error) { return testenv.RegisteredWorkers(ip) }
 
 // workerPods returns the names of a group's worker Pods that are not being deleted.
 func workerPods(t *testing.T, ns, cluster, group string) []string {
@@ -152,54 +126,9 @@ func isReady(p *corev1.Pod) bool { return testenv.PodReady(p) }
 
 // client is a Dask client process on the host, talking to a scheduler at
 // its Pod address.
-type client struct {
-	cmd *exec.Cmd
-	log string
-}
+type client = testenv.Python
 
-func startClient(t *testing.T, script string) *client {
-	t.Helper()
-	c := &client{log: filepath.Join(t.TempDir(), "client.log")}
-	f, err := os.Create(c.log)
-	require.NoError(t, err)
-	c.cmd = exec.Command("/usr/bin/python3", "-c", script)
-	c.cmd.Stdout, c.cmd.Stderr = f, f
-	c.cmd.Dir = t.TempDir()
-	c.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	require.NoError(t, c.cmd.Start())
-	f.Close()
-	done := make(chan struct{})
-	go func() { _ = c.cmd.Wait(); close(done) }()
-	t.Cleanup(func() { c.stop(); <-done })
-	return c
-}
-
-func (c *client) stop() { _ = syscall.Kill(-c.cmd.Process.Pid, syscall.SIGKILL) }
-
-// waitLine waits for a line starting with prefix in the client's output and
-// returns the rest of it.
-func (c *client) waitLine(t *testing.T, prefix string, timeout time.Duration) string {
-	t.Helper()
-	var rest string
-	eventually(t, timeout, func() (bool, string) {
-		f, err := os.Open(c.log)
-		if err != nil {
-			return false, err.Error()
-		}
-		defer f.Close()
-		var out []string
-		s := bufio.NewScanner(f)
-		for s.Scan() {
-			if strings.HasPrefix(s.Text(), prefix) {
-				rest = strings.TrimPrefix(s.Text(), prefix)
-				return true, ""
-			}
-			out = append(out, s.Text())
-		}
-		return false, fmt.Sprintf("no %q from the client; its output:\n%s", prefix, strings.Join(out, "\n"))
-	})
-	return rest
-}
+func startClient(t *testing.T, script string) *client { return testenv.StartPython(t, script) }
 
 // portForward runs kubectl port-forward to a target (pod/NAME, svc/NAME) and
 // returns the local port, once kubectl listens on it.

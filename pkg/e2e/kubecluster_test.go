@@ -104,7 +104,7 @@ from dask.distributed import Client
 c = Client("tcp://127.0.0.1:`+local+`", timeout=30)
 print("result", c.submit(sum, range(1000)).result(), flush=True)
 `)
-	assert.Equal(t, " 499500", c.waitLine(t, "result", time.Minute))
+	assert.Equal(t, " 499500", c.WaitLine(t, "result", time.Minute))
 
 	// KubeCluster.from_name reads these fields of the cluster.
 	obj := getRaw(t, ns, "daskclusters", "kc")

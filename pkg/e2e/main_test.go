@@ -28,7 +28,7 @@ func TestMain(m *testing.M) {
 		fmt.Println("end-to-end tests need a control plane: not run with -short")
 		os.Exit(0)
 	}
-	if missing := prerequisites(); missing != "" {
+	if missing := testenv.RealPodsMissing(); missing != "" {
 		if os.Getenv("CI") != "" {
 			fmt.Fprintln(os.Stderr, "end-to-end tests cannot run:", missing)
 			os.Exit(1)
@@ -37,19 +37,6 @@ func TestMain(m *testing.M) {
 		os.Exit(0)
 	}
 	os.Exit(run(m))
-}
-
-// prerequisites says what this machine lacks for real Pods, or "".
-func prerequisites() string {
-	if os.Geteuid() != 0 {
-		return "network namespaces need root (CI runs as root)"
-	}
-	for _, bin := range []string{"/usr/sbin/ip", "/usr/bin/dask-scheduler", "/usr/bin/dask-worker", "/usr/bin/python3"} {
-		if _, err := os.Stat(bin); err != nil {
-			return bin + " is missing: apt-get install iproute2 python3-distributed (make test does: hack/ensure-deps.sh)"
-		}
-	}
-	return ""
 }
 
 func run(m *testing.M) int {

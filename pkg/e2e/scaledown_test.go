@@ -38,7 +38,7 @@ print("holding", c.who_has(data)[data.key][0], flush=True)
 while True:
     time.sleep(1)
 `)
-	c.waitLine(t, "holding", time.Minute)
+	c.WaitLine(t, "holding", time.Minute)
 
 	_, err := dask.KubernetesV1().DaskClusters(ns).Patch(context.Background(), "down", types.MergePatchType,
 		[]byte(`{"spec":{"worker":{"replicas":1}}}`), metav1.PatchOptions{})

@@ -38,6 +38,10 @@ type Options struct {
 	// without waiting (up to about 30 s) for the garbage collector to learn
 	// the Dask kinds; cascading deletion of Dask objects works only after.
 	SkipGarbageCollectorWait bool
+	// Workloads runs the Deployment and ReplicaSet controllers in
+	// kube-controller-manager, so that Deployments (the Python operator's)
+	// get Pods.
+	Workloads bool
 	// Dir is where data and logs go; empty means a new temporary folder that
 	// Stop removes.
 	Dir string
@@ -94,7 +98,7 @@ func Start(opts Options) (env *Env, err error) {
 	if opts.Nodes && opts.RealPods {
 		return nil, fmt.Errorf("testenv: Nodes and RealPods exclude each other")
 	}
-	if err := env.startControllerManager(opts.RealPods); err != nil {
+	if err := env.startControllerManager(opts.RealPods, opts.Workloads); err != nil {
 		return nil, err
 	}
 	if opts.Nodes {
@@ -230,12 +234,15 @@ func (e *Env) waitHealthy(procs ...*process) error {
 	}
 }
 
-func (e *Env) startControllerManager(endpoints bool) error {
+func (e *Env) startControllerManager(endpoints, workloads bool) error {
 	controllers := "garbage-collector-controller,namespace-controller,serviceaccount-controller,serviceaccount-token-controller"
 	if endpoints {
 		// Pods with real addresses: the API server's service proxy finds
 		// them through Endpoints.
 		controllers += ",endpoints-controller,endpointslice-controller"
+	}
+	if workloads {
+		controllers += ",deployment-controller,replicaset-controller"
 	}
 	cm, err := startProcess(e.Dir, "kube-controller-manager", e.bins.Path("kube-controller-manager"),
 		"--kubeconfig="+e.Kubeconfig,

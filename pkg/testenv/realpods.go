@@ -135,3 +135,16 @@ func (e *Env) cleanupRealPods() {
 	_ = os.Remove(ownerFile(e.Bridge))
 	e.Bridge = ""
 }
+
+// RealPodsMissing says what this machine lacks for Options.RealPods, or "".
+func RealPodsMissing() string {
+	if os.Geteuid() != 0 {
+		return "network namespaces need root (CI runs as root)"
+	}
+	for _, bin := range []string{"/usr/sbin/ip", "/usr/bin/dask-scheduler", "/usr/bin/dask-worker", "/usr/bin/python3"} {
+		if _, err := os.Stat(bin); err != nil {
+			return bin + " is missing: apt-get install iproute2 python3-distributed (make test does: hack/ensure-deps.sh)"
+		}
+	}
+	return ""
+}
