@@ -39,7 +39,8 @@ type agent struct {
 	clusterDomain string
 	defaultEnv    map[string]string
 	maxPeriod     time.Duration
-	logPort       int32 // the kubelet port the log server answers on, 0 when none
+	logPort       int32      // the kubelet port the log server answers on, 0 when none
+	api           *apiAccess // in-cluster API access for pods, or nil
 
 	pods     corelisters.PodLister
 	services corelisters.ServiceLister
@@ -66,6 +67,11 @@ func (a *agent) run(ctx context.Context, workers int) error {
 		klog.ErrorS(err, "No log server", "hint", podLogHint(a.stateDir))
 	} else {
 		a.logPort = kubeletPort
+	}
+	if a.api != nil {
+		if err := a.api.start(ctx, a.net.NodeIP()); err != nil {
+			return err
+		}
 	}
 	if err := a.registerNode(ctx); err != nil {
 		return err
@@ -279,6 +285,20 @@ func (a *agent) create(pod *corev1.Pod) (*podRuntime, error) {
 		rt.period = min(time.Duration(max(p.PeriodSeconds, 1))*time.Second, a.maxPeriod)
 	}
 	rt.env = environ(pod.Name, rt.dir, a.shimDir, a.defaultEnv, vars, order)
+	if a.api != nil && automount(pod) {
+		saDir := filepath.Join(rt.dir, "serviceaccount")
+		switch err := a.writeServiceAccount(context.TODO(), pod, saDir); {
+		case apierrors.IsNotFound(err):
+			// Without the ServiceAccount admission plugin nothing waits for
+			// the account: the pod runs without credentials.
+			klog.InfoS("No service account token for the pod", "pod", key, "err", err)
+		case err != nil:
+			return fail(err)
+		default:
+			rt.argv = withServiceAccount(saDir, rt.argv)
+			rt.env = inClusterEnv(rt.env)
+		}
+	}
 	if rt.workDir, err = a.configMapVolumes(pod, c, rt.dir); err != nil {
 		return fail(err)
 	}
@@ -457,7 +477,12 @@ func (a *agent) syncHosts() error {
 func (a *agent) serviceEntries() []serviceEntry {
 	services, _ := a.services.List(labels.Everything())
 	pods, _ := a.pods.List(labels.Everything())
-	return serviceEntries(services, pods)
+	entries := serviceEntries(services, pods)
+	if a.api != nil {
+		// kubernetes.default.svc: the node relays it to the API server.
+		entries = append(entries, serviceEntry{name: "kubernetes", namespace: "default", ip: a.net.NodeIP()})
+	}
+	return entries
 }
 
 // configMapVolumes writes the files of the container's ConfigMap volumes

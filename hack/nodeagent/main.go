@@ -81,6 +81,7 @@ func run(args []string) error {
 	clusterDomain := fs.String("cluster-domain", "cluster.local", "DNS domain of Service names in pods' hosts files.")
 	maxPeriod := fs.Duration("max-probe-period", time.Second, "Readiness probes run at least this often (a kubelet's default is 10s).")
 	workers := fs.Int("workers", 8, "Pods handled at once.")
+	apiCA := fs.String("apiserver-ca", "", "The API server's CA bundle: when set, pods get their service account's token and in-cluster access to the API server.")
 	var env stringList
 	fs.Var(&env, "env", "NAME=VALUE set in every pod unless the pod sets NAME (repeatable): stands in for what an image would set.")
 	_ = fs.Parse(args)
@@ -126,6 +127,10 @@ func run(args []string) error {
 			workqueue.TypedRateLimitingQueueConfig[string]{Name: "pods"}),
 		runtimes: map[string]*podRuntime{},
 		finished: map[string]types.UID{},
+	}
+	if *apiCA != "" {
+		a.api = &apiAccess{caFile: *apiCA, upstream: strings.TrimPrefix(strings.TrimPrefix(cfg.Host, "https://"), "http://")}
+		defer a.api.stop()
 	}
 	err = a.run(ctx, *workers)
 	if cerr := cleanup(*bridge); cerr != nil && err == nil {

@@ -15,6 +15,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -247,4 +249,78 @@ func linesWith(out, prefix string) []string {
 		}
 	}
 	return lines
+}
+
+// inPodClient is what a notebook in the cluster runs: the KubeCluster
+// client with the Pod's service account (no kubeconfig), reaching the
+// scheduler by its Service's name.
+const inPodClient = `
+import kr8s
+from dask_kubernetes.operator import KubeCluster
+from dask.distributed import Client
+print("SERVER", kr8s.api().auth.server, flush=True)
+# kr8s 0.20 never reads the namespace file itself: notebooks pass it.
+with open("/var/run/secrets/kubernetes.io/serviceaccount/namespace") as f:
+    namespace = f.read()
+cluster = KubeCluster(name="nb", namespace=namespace, n_workers=1, resource_timeout=120)
+print("ADDRESS", cluster.scheduler_address, flush=True)
+client = Client(cluster)
+print("RESULT", client.submit(sum, range(10)).result(timeout=60), flush=True)
+client.close()
+cluster.close()
+print("CLOSED", flush=True)
+`
+
+// Issue 14: the KubeCluster client inside a Pod, as notebook users run it:
+// in-cluster credentials from the Pod's service account, its namespace from
+// the account's files, the scheduler reached as <svc>.<ns> through the cluster's names,
+// without a port-forward; it computes and close() removes the cluster.
+func TestRealKubeClusterClientInAPod(t *testing.T) {
+	incumbent := testenv.IncumbentDir(t)
+	ns := newNamespace(t)
+	ctx := context.Background()
+	eventually(t, time.Minute, func() (bool, string) {
+		_, err := kube.CoreV1().ServiceAccounts(ns).Get(ctx, "default", metav1.GetOptions{})
+		return err == nil, fmt.Sprint("service account default: ", err)
+	})
+	// The notebook's account may manage Dask clusters in its namespace.
+	_, err := kube.RbacV1().RoleBindings(ns).Create(ctx, &rbacv1.RoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: "notebook"},
+		RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: "cluster-admin"},
+		Subjects:   []rbacv1.Subject{{Kind: "ServiceAccount", Name: "default", Namespace: ns}},
+	}, metav1.CreateOptions{})
+	require.NoError(t, err)
+	_, err = kube.CoreV1().Pods(ns).Create(ctx, &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "notebook"},
+		Spec: corev1.PodSpec{
+			RestartPolicy: corev1.RestartPolicyNever,
+			Containers: []corev1.Container{{
+				Name: "notebook", Image: "ghcr.io/dask/dask-notebook:latest",
+				Command: []string{"/bin/bash", "-c", `. "$INCUMBENT/env.sh" && exec /usr/bin/python3 -c "$SCRIPT"`},
+				Env:     []corev1.EnvVar{{Name: "INCUMBENT", Value: incumbent}, {Name: "SCRIPT", Value: inPodClient}},
+			}},
+		},
+	}, metav1.CreateOptions{})
+	require.NoError(t, err)
+	var phase corev1.PodPhase
+	eventually(t, 5*time.Minute, func() (bool, string) {
+		p, err := kube.CoreV1().Pods(ns).Get(ctx, "notebook", metav1.GetOptions{})
+		require.NoError(t, err)
+		phase = p.Status.Phase
+		return phase == corev1.PodSucceeded || phase == corev1.PodFailed, string(phase)
+	})
+	logs, err := kube.CoreV1().Pods(ns).GetLogs("notebook", &corev1.PodLogOptions{}).DoRaw(ctx)
+	require.NoError(t, err)
+	out := string(logs)
+	require.Equal(t, corev1.PodSucceeded, phase, "the client in the Pod failed:\n%s", out)
+	// The client's progress panel ends without a newline: look anywhere.
+	assert.Contains(t, out, "SERVER https://kubernetes.default.svc:443\n", "in-cluster credentials, not a kubeconfig")
+	assert.Contains(t, out, "ADDRESS tcp://nb-scheduler."+ns+":8786\n", "by the Service's name, no port-forward")
+	assert.Contains(t, out, "RESULT 45\n")
+	assert.Contains(t, out, "CLOSED")
+	if t.Failed() {
+		t.Logf("the client's output:\n%s", out)
+	}
+	_, err = dask.KubernetesV1().DaskClusters(ns).Get(ctx, "nb", metav1.GetOptions{})
+	assert.True(t, apierrors.IsNotFound(err), "close() deleted the cluster")
 }

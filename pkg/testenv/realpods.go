@@ -41,6 +41,7 @@ func (e *Env) startRealPods() error {
 		"--bridge="+e.Bridge,
 		"--cidr="+e.PodCIDR,
 		"--state-dir="+filepath.Join(e.Dir, "nodeagent"),
+		"--apiserver-ca="+filepath.Join(e.Dir, "apiserver-certs", "apiserver.crt"),
 		"-v=2",
 	)
 	if err != nil {
