@@ -43,7 +43,7 @@ func TestLeaderDrainsBeforeReleasingTheLease(t *testing.T) {
 	working := make(chan struct{})
 	done := make(chan error, 1)
 	go func() {
-		done <- runAsLeader(ctx, leaderFlags(), kube, func(stop, lead context.Context) error {
+		done <- runAsLeader(ctx, leaderFlags(), kube, "me", nil, func(stop, lead context.Context) error {
 			close(working)
 			<-stop.Done()
 			time.Sleep(300 * time.Millisecond) // an in-flight sync finishing
@@ -85,7 +85,7 @@ func TestLosingTheLeaseStopsTheWorkFirst(t *testing.T) {
 	var workReturned time.Time
 	done := make(chan error, 1)
 	go func() {
-		done <- runAsLeader(context.Background(), leaderFlags(), kube, func(stop, lead context.Context) error {
+		done <- runAsLeader(context.Background(), leaderFlags(), kube, "me", nil, func(stop, lead context.Context) error {
 			close(working)
 			<-lead.Done()
 			time.Sleep(100 * time.Millisecond)

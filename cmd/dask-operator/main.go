@@ -143,7 +143,17 @@ func run(ctx context.Context, args []string) error {
 		return err
 	}
 	cfg.QPS, cfg.Burst = float32(f.qps), f.burst
-	cfg.UserAgent = "dask-operator"
+	// The Lease identity in the user agent tells replicas apart in audit logs.
+	id := leaseIdentity()
+	cfg.UserAgent = "dask-operator (" + id + ")"
+	// The Lease is renewed with cfg; everything else goes through the fence,
+	// so that only the leader writes.
+	leaseCfg := rest.CopyConfig(cfg)
+	var fence *writeFence
+	if f.leaderElect {
+		fence = newWriteFence(f.renewDeadline)
+		cfg.Wrap(fence.wrap)
+	}
 	if f.opts.Resolver, err = resolver(f, cfg, inCluster); err != nil {
 		return err
 	}
@@ -184,7 +194,11 @@ func run(ctx context.Context, args []string) error {
 	if !f.leaderElect {
 		return ctrl.RunWorkers(ctx, f.shutdownTimeout)
 	}
-	return runAsLeader(ctx, f, kube, func(stop, lead context.Context) error {
+	leaseKube, err := kubernetes.NewForConfig(leaseCfg)
+	if err != nil {
+		return err
+	}
+	return runAsLeader(ctx, f, leaseKube, id, fence, func(stop, lead context.Context) error {
 		return ctrl.RunWorkersUntil(stop, lead, f.shutdownTimeout)
 	})
 }
@@ -237,13 +251,22 @@ func mapKeys(m map[string]http.Handler) []string {
 	return out
 }
 
+// leaseIdentity names this replica in the Lease: its host (the Pod's name)
+// and a UUID, unique across restarts.
+func leaseIdentity() string {
+	host, _ := os.Hostname()
+	return host + "_" + string(uuid.NewUUID())
+}
+
 // runAsLeader runs work while this replica holds the Lease. work gets two
 // contexts: stop ends on SIGTERM (let in-flight syncs finish), lead ends when
 // the Lease is lost (stop everything at once: another replica leads). The
 // Lease is released only after work has returned, so that two replicas never
 // work at once. Losing the Lease returns an error, so the process exits and
 // restarts as a follower.
-func runAsLeader(ctx context.Context, f *flags, kube kubernetes.Interface, work func(stop, lead context.Context) error) error {
+// Each renewal opens the fence (when not nil) for the renew deadline.
+func runAsLeader(ctx context.Context, f *flags, kube kubernetes.Interface, id string, fence *writeFence,
+	work func(stop, lead context.Context) error) error {
 	ns := f.leaseNamespace
 	if ns == "" {
 		ns = "default"
@@ -251,12 +274,13 @@ func runAsLeader(ctx context.Context, f *flags, kube kubernetes.Interface, work 
 			ns = strings.TrimSpace(string(data))
 		}
 	}
-	host, _ := os.Hostname()
-	id := host + "_" + string(uuid.NewUUID())
-	lock := &resourcelock.LeaseLock{
+	var lock resourcelock.Interface = &resourcelock.LeaseLock{
 		LeaseMeta:  metav1.ObjectMeta{Name: f.leaseName, Namespace: ns},
 		Client:     kube.CoordinationV1(),
 		LockConfig: resourcelock.ResourceLockConfig{Identity: id},
+	}
+	if fence != nil {
+		lock = &fencedLock{Interface: lock, fence: fence}
 	}
 	started := make(chan struct{})
 	workDone := make(chan error, 1)

@@ -1,0 +1,87 @@
+package main
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"k8s.io/apimachinery/pkg/runtime"
+	kubefake "k8s.io/client-go/kubernetes/fake"
+	k8stesting "k8s.io/client-go/testing"
+)
+
+// Issue 16: a replica writes only while its Lease renewal is younger than
+// the renew deadline: followers never write, and a leader paused past its
+// lease (SIGSTOP) refuses the writes its goroutines send on waking, before
+// its elector has noticed the loss.
+func TestWriteFenceRefusesWritesWithoutAFreshLease(t *testing.T) {
+	var served atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { served.Add(1) }))
+	defer srv.Close()
+	fence := newWriteFence(200 * time.Millisecond)
+	client := &http.Client{Transport: fence.wrap(http.DefaultTransport)}
+	do := func(method string) error {
+		req, err := http.NewRequest(method, srv.URL, nil)
+		require.NoError(t, err)
+		resp, err := client.Do(req)
+		if err == nil {
+			resp.Body.Close()
+		}
+		return err
+	}
+
+	assert.NoError(t, do(http.MethodGet), "reads always pass")
+	assert.ErrorContains(t, do(http.MethodPost), "not the leader", "a follower never writes")
+	fence.renew(time.Now())
+	for _, m := range []string{http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
+		assert.NoError(t, do(m), "the leader writes (%s)", m)
+	}
+	time.Sleep(250 * time.Millisecond) // paused past the renew deadline
+	assert.ErrorContains(t, do(http.MethodPatch), "last renewed")
+	assert.NoError(t, do(http.MethodGet))
+	assert.Equal(t, int32(6), served.Load(), "no refused write reached the server")
+}
+
+// The fence opens on each renewal and closes within the renew deadline once
+// renewals fail, through the real elector.
+func TestWriteFenceFollowsTheLease(t *testing.T) {
+	kube := kubefake.NewClientset()
+	var partitioned atomic.Bool
+	kube.PrependReactor("*", "leases", func(k8stesting.Action) (bool, runtime.Object, error) {
+		if partitioned.Load() {
+			return true, nil, context.DeadlineExceeded
+		}
+		return false, nil, nil
+	})
+	f := leaderFlags()
+	fence := newWriteFence(f.renewDeadline)
+	leading := make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		done <- runAsLeader(context.Background(), f, kube, "me", fence, func(stop, lead context.Context) error {
+			close(leading)
+			<-lead.Done()
+			return nil
+		})
+	}()
+	require.Error(t, fence.check(time.Now()), "closed before the Lease is held")
+	select {
+	case <-leading:
+	case <-time.After(10 * time.Second):
+		t.Fatal("never became the leader")
+	}
+	time.Sleep(3 * f.retryPeriod)
+	assert.NoError(t, fence.check(time.Now()), "open while renewals succeed, past one retry period")
+	partitioned.Store(true)
+	start := time.Now()
+	for fence.check(time.Now()) == nil {
+		time.Sleep(10 * time.Millisecond)
+	}
+	assert.Less(t, time.Since(start), f.renewDeadline+f.retryPeriod, "closed within the renew deadline of the last renewal")
+	<-done
+}
