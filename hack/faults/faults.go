@@ -93,7 +93,7 @@ func Run(cfg Config) (*Results, error) {
 	if err != nil {
 		return nil, err
 	}
-	env, err := testenv.Start(testenv.Options{Nodes: true, SkipGarbageCollectorWait: true})
+	env, err := testenv.Start(testenv.Options{Nodes: true, SkipGarbageCollectorWait: true, AuditLog: true})
 	if err != nil {
 		return nil, err
 	}
@@ -155,6 +155,9 @@ func Run(cfg Config) (*Results, error) {
 		bySched[f] = &FaultResult{Name: fmt.Sprintf("scale-down %d -> %d while the scheduler %s", cfg.Scale, cfg.Down, f)}
 		res.Faults = append(res.Faults, bySched[f])
 	}
+	leaderKilled := &FaultResult{Name: fmt.Sprintf("two replicas with leader election: the leader SIGKILLed during a scale-up to %d", cfg.Scale)}
+	leaderPaused := &FaultResult{Name: fmt.Sprintf("two replicas: the leader SIGSTOPped past its lease (%s) during a scale-down to %d, then resumed (no write after the takeover, from the audit log)", leaseDuration, cfg.Down)}
+	res.Faults = append(res.Faults, leaderKilled, leaderPaused)
 	if cfg.BadInput > 0 {
 		res.Faults = append(res.Faults, bad)
 	}
@@ -179,6 +182,9 @@ func Run(cfg Config) (*Results, error) {
 		}
 		for _, f := range schedFaults {
 			d.record(bySched[f], func() (time.Time, error) { return d.schedulerFault(f) }, cfg.Down)
+		}
+		if err := d.leaderFaults(leaderKilled, leaderPaused); err != nil {
+			return nil, fmt.Errorf("leader election faults: %w", err)
 		}
 		d.outageCreation(outage, cfg.Clusters)
 		d.badInput(bad, cfg.BadInput)

@@ -42,6 +42,9 @@ type Options struct {
 	// kube-controller-manager, so that Deployments (the Python operator's)
 	// get Pods.
 	Workloads bool
+	// AuditLog makes kube-apiserver write every write request (not reads)
+	// to Env.AuditLog, one JSON event per line, with the user agent.
+	AuditLog bool
 	// Dir is where data and logs go; empty means a new temporary folder that
 	// Stop removes.
 	Dir string
@@ -62,6 +65,8 @@ type Env struct {
 	Bridge, PodCIDR string
 	// EtcdURL is etcd's client URL (its gRPC gateway serves /v3/... as JSON).
 	EtcdURL string
+	// AuditLog is the API server's audit log when Options.AuditLog is set.
+	AuditLog string
 
 	bins      Binaries
 	procs     []*process
@@ -92,6 +97,9 @@ func Start(opts Options) (env *Env, err error) {
 			env.Stop()
 		}
 	}()
+	if opts.AuditLog {
+		env.AuditLog = filepath.Join(env.Dir, "audit.log")
+	}
 	if err := env.startEtcdAndAPIServer(); err != nil {
 		return nil, err
 	}
@@ -164,17 +172,26 @@ func (e *Env) startEtcdAndAPIServer() error {
 	if err := os.WriteFile(tokens, []byte(adminToken+",admin,admin-uid,system:masters\n"), 0o600); err != nil {
 		return err
 	}
-	api, err := startProcess(e.Dir, "kube-apiserver", e.bins.Path("kube-apiserver"),
-		"--etcd-servers="+etcdURL,
+	var audit []string
+	if e.AuditLog != "" {
+		policy := filepath.Join(e.Dir, "audit-policy.yaml")
+		if err := os.WriteFile(policy, []byte(auditPolicy), 0o644); err != nil {
+			return err
+		}
+		audit = []string{"--audit-policy-file=" + policy, "--audit-log-path=" + e.AuditLog, "--audit-log-format=json",
+			"--audit-log-mode=blocking", "--audit-log-maxsize=0"}
+	}
+	api, err := startProcess(e.Dir, "kube-apiserver", e.bins.Path("kube-apiserver"), append([]string{
+		"--etcd-servers=" + etcdURL,
 		"--bind-address=127.0.0.1",
 		"--advertise-address=127.0.0.1",
-		"--secure-port="+strconv.Itoa(apiPort),
-		"--cert-dir="+filepath.Join(e.Dir, "apiserver-certs"),
-		"--token-auth-file="+tokens,
+		"--secure-port=" + strconv.Itoa(apiPort),
+		"--cert-dir=" + filepath.Join(e.Dir, "apiserver-certs"),
+		"--token-auth-file=" + tokens,
 		"--authorization-mode=RBAC",
 		"--service-account-issuer=https://kubernetes.default.svc.cluster.local",
-		"--service-account-key-file="+saKey,
-		"--service-account-signing-key-file="+saKey,
+		"--service-account-key-file=" + saKey,
+		"--service-account-signing-key-file=" + saKey,
 		"--service-cluster-ip-range=10.96.0.0/16",
 		"--endpoint-reconciler-type=none",
 		"--allow-privileged=true",
@@ -189,7 +206,7 @@ func (e *Env) startEtcdAndAPIServer() error {
 		// kubectl logs reaches the node agent at the node's address; its
 		// name resolves nowhere.
 		"--kubelet-preferred-address-types=InternalIP",
-	)
+	}, audit...)...)
 	if err != nil {
 		return err
 	}
@@ -233,6 +250,17 @@ func (e *Env) waitHealthy(procs ...*process) error {
 		time.Sleep(200 * time.Millisecond)
 	}
 }
+
+// auditPolicy records every request but reads, with its metadata (user,
+// user agent, verb, object, response code).
+const auditPolicy = `apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: ["RequestReceived"]
+rules:
+  - level: None
+    verbs: ["get", "list", "watch"]
+  - level: Metadata
+`
 
 func (e *Env) startControllerManager(endpoints, workloads bool) error {
 	controllers := "garbage-collector-controller,namespace-controller,serviceaccount-controller,serviceaccount-token-controller"
