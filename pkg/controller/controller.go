@@ -159,6 +159,7 @@ type Controller struct {
 	targets       *asyncCalls[int]
 	autoscale     *autoscaleMemory
 	batches       *pacer
+	uncertain     *uncertainCreates
 	jobWrites     *latestWrites[*daskv1.DaskJob]
 	clusterWrites *latestWrites[*daskv1.DaskCluster]
 	statusPace    *pacer
@@ -194,6 +195,7 @@ func New(kube kubernetes.Interface, dask versioned.Interface, opts Options) (*Co
 		targets:       newAsyncCalls[int](),
 		autoscale:     newAutoscaleMemory(),
 		batches:       newPacer(),
+		uncertain:     newUncertainCreates(),
 		jobWrites:     newLatestWrites[*daskv1.DaskJob](),
 		clusterWrites: newLatestWrites[*daskv1.DaskCluster](),
 		statusPace:    newPacer(),

@@ -263,12 +263,13 @@ func TestWorkerCreationStopsAtTheFirstFailingBatch(t *testing.T) {
 	calls := 0
 	f.kube.PrependReactor("create", "pods", func(k8stesting.Action) (bool, runtime.Object, error) {
 		calls++
-		return true, nil, errors.New("exceeded quota: pods")
+		// What the ResourceQuota admission plugin answers.
+		return true, nil, apierrors.NewForbidden(corev1.Resource("pods"), "x", errors.New("exceeded quota: pods"))
 	})
 	_, err := f.ctrl.syncWorkerGroup(context.Background(), "ns/g")
 	require.ErrorContains(t, err, "exceeded quota")
 	assert.Equal(t, 1, calls)
-	assert.True(t, f.ctrl.expect.Satisfied("ns/g"), "failed creates are not waited for")
+	assert.True(t, f.ctrl.expect.Satisfied("ns/g"), "refused creates are not waited for")
 
 	var status *daskv1.DaskWorkerGroup
 	for _, a := range f.dask.Actions() {

@@ -62,6 +62,7 @@ func (c *Controller) syncWorkerGroup(ctx context.Context, key string) (time.Dura
 		c.retirements.forget(key)
 		c.hashes.forget([]string{"DaskWorkerGroup"}, key)
 		c.batches.forget(key)
+		c.uncertain.forget(key)
 		c.statusPace.forget("DaskWorkerGroup/" + key)
 		return 0, nil
 	}
@@ -144,8 +145,14 @@ func (c *Controller) syncWorkerGroup(ctx context.Context, key string) (time.Dura
 			requeue, manageErr = c.manageWorkers(ctx, key, group, cluster, active, terminal, deleting, status)
 		default:
 			// Should the events of our own creations or deletions be lost,
-			// look again when their expectations expire.
-			requeue = c.expect.Remaining(key)
+			// look again when their expectations expire; creates that
+			// failed uncertainly are settled by a read.
+			again := c.resolveUncertain(ctx, key, ns)
+			if c.expect.Satisfied(key) {
+				requeue, manageErr = c.manageWorkers(ctx, key, group, cluster, active, terminal, deleting, status)
+			} else {
+				requeue = soonest(again, c.expect.Remaining(key))
+			}
 		}
 	}
 
@@ -468,7 +475,11 @@ func (c *Controller) createWorkers(ctx context.Context, key string, group *daskv
 	successes, attempted, err := slowStartBatch(n, 1, func(i int) error {
 		pod := resources.WorkerPodWithHash(group, cluster, names[i], c.opts.ClusterDomain, hash)
 		if _, err := c.kube.CoreV1().Pods(group.Namespace).Create(ctx, pod, metav1.CreateOptions{}); err != nil {
-			c.expect.CreationObserved(key, names[i]) // its event will never come
+			if createMayHaveHappened(err) {
+				c.uncertain.add(key, names[i], c.now()) // expected until a read says (uncertain.go)
+			} else {
+				c.expect.CreationObserved(key, names[i]) // its event will never come
+			}
 			return err
 		}
 		return nil
