@@ -145,7 +145,8 @@ func Run(cfg Config) (*Results, error) {
 	compaction := &FaultResult{Name: fmt.Sprintf("etcd compacted and kube-apiserver restarted (watches resumed from a compacted revision: 410 Gone), mid-scale 0 -> %d and %d -> %d", cfg.Scale, cfg.Scale, cfg.Down)}
 	outage := &FaultResult{Name: fmt.Sprintf("kube-apiserver down for %s-%s mid-creation of %d clusters; then all deleted, nothing left behind", cfg.APIDownMin, cfg.APIDownMax, cfg.Clusters)}
 	bad := &FaultResult{Name: fmt.Sprintf("%d valid clusters created among %d invalid objects (refused at admission, or a condition and one event each)", cfg.BadInput, cfg.BadInput)}
-	res.Faults = []*FaultResult{kill, burst, stuck, apiDown, compaction}
+	nodeGone := &FaultResult{Name: fmt.Sprintf("the node running the %d workers deleted with its Pods (another node added)", cfg.Scale)}
+	res.Faults = []*FaultResult{kill, burst, stuck, nodeGone, apiDown, compaction}
 	if cfg.Clusters > 0 {
 		res.Faults = append(res.Faults, outage)
 	}
@@ -168,6 +169,7 @@ func Run(cfg Config) (*Results, error) {
 		}
 		d.record(burst, d.burst, cfg.Scale)
 		d.record(stuck, d.stuckScaleDown, cfg.Down)
+		d.record(nodeGone, d.nodeDeleted, cfg.Scale)
 		if err := d.scale(0); err != nil {
 			return nil, err
 		}
@@ -214,6 +216,8 @@ type driver struct {
 	fallbacksSeen int
 	// release are Pods a fault holds with a finalizer until it converged.
 	release []string
+	// nodes is how many kwok nodes were added.
+	nodes int
 }
 
 // record runs one fault, waits for convergence to target, and adds the

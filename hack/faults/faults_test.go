@@ -2,6 +2,9 @@ package main
 
 import (
 	"context"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -87,5 +90,36 @@ func TestWatcherCatchesViolations(t *testing.T) {
 	w.gone("b")
 	if v := w.takeViolations(); len(v) != 0 {
 		t.Fatalf("a Pod the fault deleted is no violation: %v", v)
+	}
+}
+
+// The audit-log check of the leader faults can fail: a write the stale
+// replica sent after the takeover is reported, its Lease updates and its
+// writes before the takeover are not, and the new leader's are counted.
+func TestAuditCheckCatchesWritesFromAStaleLeader(t *testing.T) {
+	since := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	line := func(ua, resource, verb string, at time.Time) string {
+		return `{"kind":"Event","verb":"` + verb + `","userAgent":"` + ua + `","requestURI":"/api/v1/namespaces/f/` + resource +
+			`","objectRef":{"resource":"` + resource + `"},"responseStatus":{"code":201},"requestReceivedTimestamp":"` + at.Format(time.RFC3339Nano) + `"}`
+	}
+	log := strings.Join([]string{
+		line("dask-operator (old_1)", "pods", "create", since.Add(-time.Second)),
+		line("dask-operator (old_1)", "leases", "update", since.Add(time.Second)),
+		line("dask-operator (new_2)", "pods", "create", since.Add(time.Second)),
+		line("dask-operator (old_1)", "pods", "delete", since.Add(2*time.Second)),
+	}, "\n")
+	path := filepath.Join(t.TempDir(), "audit.log")
+	if err := os.WriteFile(path, []byte(log+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	writes, others, err := writesAfter(path, "old_1", "new_2", since)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(writes) != 1 || !strings.HasPrefix(writes[0], "delete /api/v1/namespaces/f/pods (201)") {
+		t.Errorf("stale writes: %v, want the one delete", writes)
+	}
+	if others != 1 {
+		t.Errorf("the new leader's writes: %d, want 1", others)
 	}
 }

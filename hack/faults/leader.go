@@ -118,9 +118,11 @@ func (d *driver) leaderFaults(killed, paused *FaultResult) error {
 	if err != nil {
 		return err
 	}
-	// Takeover is bounded by the lease duration plus a retry period (the
-	// follower's next try), plus the time to become the leader's workers.
-	bound := leaseDuration + 2*retryPeriod + time.Second
+	// Takeover is bounded by the lease duration plus two of the follower's
+	// tries, which client-go's elector spaces by the retry period with a
+	// jitter of up to 1.2 more: the first sees the leader's last renewal,
+	// the one after the lease ran out takes it.
+	bound := leaseDuration + 2*time.Duration(2.2*float64(retryPeriod)) + 500*time.Millisecond
 
 	// SIGKILL mid-scale-up.
 	d.record(killed, func() (time.Time, error) {

@@ -387,3 +387,52 @@ func (d *driver) deleteAndCheckNothingLeft(ns string) []string {
 	}
 	return []string{fmt.Sprintf("after deleting the clusters of %s: %s", ns, left)}
 }
+
+// nodeDeleted deletes the node that runs the workers, with the workers on
+// it, after adding another: the Pod garbage collector deletes the Pods of
+// the node that is gone (after its 40 s quarantine) and the operator
+// replaces them on the new node. Those deletions are the fault's, not
+// unretired scale-downs.
+func (d *driver) nodeDeleted() (time.Time, error) {
+	pods, err := d.fill(d.cfg.Scale)
+	if err != nil {
+		return time.Now(), err
+	}
+	list, err := d.kube.CoreV1().Pods(d.ns).List(d.ctx, metav1.ListOptions{LabelSelector: "dask.org/component=worker"})
+	if err != nil {
+		return time.Now(), err
+	}
+	byNode := map[string][]string{}
+	for _, p := range list.Items {
+		byNode[p.Spec.NodeName] = append(byNode[p.Spec.NodeName], p.Name)
+	}
+	old := ""
+	for n, ps := range byNode {
+		if old == "" || len(ps) > len(byNode[old]) {
+			old = n
+		}
+	}
+	d.nodes++
+	if err := d.env.AddKwokNode(d.ctx, fmt.Sprintf("kwok-node-%d", d.nodes)); err != nil {
+		return time.Now(), err
+	}
+	victims := byNode[old]
+	d.w.injected(victims)
+	start := time.Now()
+	if err := d.kube.CoreV1().Nodes().Delete(d.ctx, old, metav1.DeleteOptions{}); err != nil {
+		return start, err
+	}
+	for time.Since(start) < 2*time.Minute {
+		left := 0
+		for _, name := range victims {
+			if _, err := d.kube.CoreV1().Pods(d.ns).Get(d.ctx, name, metav1.GetOptions{}); err == nil {
+				left++
+			}
+		}
+		if left == 0 {
+			return start, nil
+		}
+		time.Sleep(time.Second)
+	}
+	return start, fmt.Errorf("the %d Pods of the deleted node %s (of %d workers) were not garbage collected within 2 minutes", len(victims), old, len(pods))
+}

@@ -23,7 +23,8 @@ import (
 // Options selects the parts of the control plane to run.
 type Options struct {
 	// Nodes runs kube-scheduler and kwok with one fake node, so that Pods are
-	// scheduled and become Running and Ready.
+	// scheduled and become Running and Ready (AddKwokNode adds more), and
+	// the Pod garbage collector, which deletes the Pods of deleted nodes.
 	Nodes bool
 	// RealPods runs kube-scheduler and the node agent (hack/nodeagent)
 	// instead of kwok: Pods run as host processes in network namespaces on a
@@ -106,7 +107,7 @@ func Start(opts Options) (env *Env, err error) {
 	if opts.Nodes && opts.RealPods {
 		return nil, fmt.Errorf("testenv: Nodes and RealPods exclude each other")
 	}
-	if err := env.startControllerManager(opts.RealPods, opts.Workloads); err != nil {
+	if err := env.startControllerManager(opts.RealPods, opts.Nodes, opts.Workloads); err != nil {
 		return nil, err
 	}
 	if opts.Nodes {
@@ -262,7 +263,7 @@ rules:
   - level: Metadata
 `
 
-func (e *Env) startControllerManager(endpoints, workloads bool) error {
+func (e *Env) startControllerManager(endpoints, podGC, workloads bool) error {
 	controllers := "garbage-collector-controller,namespace-controller,serviceaccount-controller,serviceaccount-token-controller"
 	if endpoints {
 		// Pods with real addresses: the API server's service proxy finds
@@ -271,6 +272,10 @@ func (e *Env) startControllerManager(endpoints, workloads bool) error {
 	}
 	if workloads {
 		controllers += ",deployment-controller,replicaset-controller"
+	}
+	if podGC {
+		// Pods of a deleted (kwok) node are deleted, as in a real cluster.
+		controllers += ",pod-garbage-collector-controller"
 	}
 	cm, err := startProcess(e.Dir, "kube-controller-manager", e.bins.Path("kube-controller-manager"),
 		"--kubeconfig="+e.Kubeconfig,

@@ -58,17 +58,25 @@ func (e *Env) startNodes() error {
 	e.procs = append(e.procs, kwok)
 
 	e.NodeName = "kwok-node-0"
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := e.AddKwokNode(ctx, e.NodeName); err != nil {
+		return err
+	}
+	return e.waitNodeReady(ctx, kwok)
+}
+
+// AddKwokNode registers another fake node that kwok serves (Options.Nodes).
+func (e *Env) AddKwokNode(ctx context.Context, name string) error {
 	client, err := kubernetes.NewForConfig(e.Config)
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
 	node := &corev1.Node{
 		ObjectMeta: metav1.ObjectMeta{
-			Name:        e.NodeName,
+			Name:        name,
 			Annotations: map[string]string{kwokNodeAnnotation: "fake"},
-			Labels:      map[string]string{"type": "kwok", "kubernetes.io/hostname": e.NodeName},
+			Labels:      map[string]string{"type": "kwok", "kubernetes.io/hostname": name},
 		},
 		Status: corev1.NodeStatus{
 			Allocatable: bigNode(),
@@ -76,9 +84,9 @@ func (e *Env) startNodes() error {
 		},
 	}
 	if _, err := client.CoreV1().Nodes().Create(ctx, node, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
-		return fmt.Errorf("create fake node: %w", err)
+		return fmt.Errorf("create fake node %s: %w", name, err)
 	}
-	return e.waitNodeReady(ctx, kwok)
+	return nil
 }
 
 func (e *Env) startScheduler() error {
