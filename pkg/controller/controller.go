@@ -349,21 +349,22 @@ func (c *Controller) addEventHandlers() error {
 				UpdateFunc: c.onPodUpdate,
 				DeleteFunc: c.onPodDelete,
 			}},
-			{s.deployments, cache.ResourceEventHandlerFuncs{
-				AddFunc:    c.onWorkload,
-				UpdateFunc: func(_, obj any) { c.onWorkload(obj) },
-				DeleteFunc: c.onWorkload,
-			}},
-			{s.replicaSets, cache.ResourceEventHandlerFuncs{
-				AddFunc:    c.onWorkload,
-				UpdateFunc: func(_, obj any) { c.onWorkload(obj) },
-				DeleteFunc: c.onWorkload,
-			}},
 			{s.services, cache.ResourceEventHandlerFuncs{
 				AddFunc:    c.enqueueOwner,
 				UpdateFunc: func(_, obj any) { c.enqueueOwner(obj) },
 				DeleteFunc: c.enqueueOwner,
 			}},
+		}
+		workload := cache.ResourceEventHandlerFuncs{
+			AddFunc:    c.onWorkload,
+			UpdateFunc: func(_, obj any) { c.onWorkload(obj) },
+			DeleteFunc: c.onWorkload,
+		}
+		for _, inf := range []cache.SharedIndexInformer{s.deployments, s.replicaSets} {
+			handlers = append(handlers, struct {
+				inf cache.SharedIndexInformer
+				h   cache.ResourceEventHandler
+			}{inf, workload})
 		}
 		for _, h := range handlers {
 			if _, err := h.inf.AddEventHandler(h.h); err != nil {

@@ -24,17 +24,8 @@ var (
 
 func TestMain(m *testing.M) {
 	flag.Parse()
-	if testing.Short() {
-		fmt.Println("end-to-end tests need a control plane: not run with -short")
-		os.Exit(0)
-	}
-	if missing := testenv.RealPodsMissing(); missing != "" {
-		if os.Getenv("CI") != "" {
-			fmt.Fprintln(os.Stderr, "end-to-end tests cannot run:", missing)
-			os.Exit(1)
-		}
-		fmt.Println("end-to-end tests NOT RUN:", missing)
-		os.Exit(0)
+	if ok, code := testenv.RealPodsCanRun("end-to-end tests"); !ok {
+		os.Exit(code)
 	}
 	os.Exit(run(m))
 }

@@ -20,17 +20,8 @@ var (
 
 func TestMain(m *testing.M) {
 	flag.Parse()
-	if testing.Short() {
-		fmt.Println("migration tests need a control plane: not run with -short")
-		os.Exit(0)
-	}
-	if missing := testenv.RealPodsMissing(); missing != "" {
-		if os.Getenv("CI") != "" {
-			fmt.Fprintln(os.Stderr, "migration tests cannot run:", missing)
-			os.Exit(1)
-		}
-		fmt.Println("migration tests NOT RUN:", missing)
-		os.Exit(0)
+	if ok, code := testenv.RealPodsCanRun("migration tests"); !ok {
+		os.Exit(code)
 	}
 	os.Exit(run(m))
 }

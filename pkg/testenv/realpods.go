@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"testing"
 	"time"
 )
 
@@ -148,4 +149,24 @@ func RealPodsMissing() string {
 		}
 	}
 	return ""
+}
+
+// RealPodsCanRun is the start of a TestMain of tests that need real Pods:
+// it returns false, having said why, when they cannot run here (with
+// -short, or without root, iproute2 or Dask); the test binary then exits
+// with exitCode (1 under CI, which must run them).
+func RealPodsCanRun(what string) (ok bool, exitCode int) {
+	if testing.Short() {
+		fmt.Println(what + " need a control plane: not run with -short")
+		return false, 0
+	}
+	if missing := RealPodsMissing(); missing != "" {
+		if os.Getenv("CI") != "" {
+			fmt.Fprintln(os.Stderr, what+" cannot run:", missing)
+			return false, 1
+		}
+		fmt.Println(what+" NOT RUN:", missing)
+		return false, 0
+	}
+	return true, 0
 }
