@@ -119,7 +119,7 @@ func Run(cfg Config) (*Results, error) {
 	}
 	op := &operator{bin: bin, args: []string{"--kubeconfig=" + env.Kubeconfig, "--leader-elect=false",
 		"--metrics-bind-address=0", "--health-probe-bind-address=0", "--scheduler-url-template=" + sched.URL(),
-		"--retire-fallback-timeout=" + fallbackTimeout.String()},
+		"--retire-fallback-timeout=" + fallbackTimeout.String(), "-v=2"},
 		log: filepath.Join(os.TempDir(), "dask-operator-faults.log")}
 	if err := op.start(); err != nil {
 		return nil, err
@@ -495,6 +495,15 @@ func (w *watcher) seen(p *corev1.Pod) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if p.DeletionTimestamp != nil {
+		w.goneLocked(p.Name)
+		return
+	}
+	if p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed {
+		// Ended (the Pod garbage collector marks the Pods of a deleted node
+		// Failed before it deletes them): no longer a worker, and replaced
+		// as a ReplicaSet replaces it. Its end is not a deletion by the
+		// operator.
+		w.ready[p.Name] = false
 		w.goneLocked(p.Name)
 		return
 	}

@@ -91,6 +91,18 @@ func TestWatcherCatchesViolations(t *testing.T) {
 	if v := w.takeViolations(); len(v) != 0 {
 		t.Fatalf("a Pod the fault deleted is no violation: %v", v)
 	}
+	// A worker that ended (Failed) is replaced, as a ReplicaSet does: its
+	// replacement is not over-creation, and its end not an unretired deletion.
+	failed := pod("c", false)
+	failed.Status.Phase = corev1.PodFailed
+	w.seen(failed)
+	w.seen(pod("d", true))
+	if v := w.takeViolations(); len(v) != 0 {
+		t.Fatalf("the replacement of a Failed Pod is no over-creation: %v", v)
+	}
+	if u := w.takeUnretired(); len(u) != 0 {
+		t.Fatalf("an ended Pod was not deleted by the operator: %v", u)
+	}
 }
 
 // The audit-log check of the leader faults can fail: a write the stale

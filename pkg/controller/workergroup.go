@@ -340,6 +340,8 @@ func (c *Controller) manageWorkers(ctx context.Context, key string, group *daskv
 	switch {
 	case diff < 0:
 		var err error
+		klog.V(2).InfoS("Scaling up", "daskworkergroup", klog.KObj(group), "replicas", desired, "active", len(active),
+			"terminating", deleting, "ended", len(terminal))
 		requeue, err = c.createWorkers(ctx, key, group, cluster, -diff, status)
 		errs = append(errs, err)
 	case diff > 0:

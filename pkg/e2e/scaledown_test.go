@@ -55,3 +55,58 @@ while True:
 	}
 	assert.True(t, strings.Contains(strings.Join(reasons, "\n"), "Retired and deleted 2 workers"), fmt.Sprintf("events: %v", reasons))
 }
+
+// Issue 16, fault 5 on real Dask: the scheduler is killed while a
+// scale-down retires workers. A new scheduler replaces it, the workers join
+// it, and the group ends with the one worker asked for; every worker Pod
+// that went is accounted for by an event (retired by a scheduler, or the
+// announced fallback), none silently.
+func TestSchedulerKilledDuringScaleDown(t *testing.T) {
+	ns := newNamespace(t)
+	ctx := context.Background()
+	createCluster(t, ns, "sk", 3)
+	ip := schedulerIP(t, ns, "sk")
+	waitRegistered(t, ns, "sk", "sk-default", ip, 3, 2*time.Minute)
+	old, err := kube.CoreV1().Pods(ns).Get(ctx, "sk-scheduler", metav1.GetOptions{})
+	require.NoError(t, err)
+
+	_, err = dask.KubernetesV1().DaskClusters(ns).Patch(ctx, "sk", types.MergePatchType,
+		[]byte(`{"spec":{"worker":{"replicas":1}}}`), metav1.PatchOptions{})
+	require.NoError(t, err)
+	zero := int64(0)
+	require.NoError(t, kube.CoreV1().Pods(ns).Delete(ctx, "sk-scheduler", metav1.DeleteOptions{GracePeriodSeconds: &zero}))
+
+	eventually(t, 4*time.Minute, func() (bool, string) {
+		p, err := kube.CoreV1().Pods(ns).Get(ctx, "sk-scheduler", metav1.GetOptions{})
+		if err != nil || p.UID == old.UID || !isReady(p) {
+			return false, fmt.Sprint("waiting for the new scheduler: ", err)
+		}
+		pods := workerPods(t, ns, "sk", "sk-default")
+		registered, err := registeredWorkers(p.Status.PodIP)
+		if err != nil {
+			return false, err.Error()
+		}
+		return len(pods) == 1 && strings.Join(pods, ",") == strings.Join(registered, ","),
+			fmt.Sprintf("worker Pods %v, registered with the new scheduler %v", pods, registered)
+	})
+	evs, err := kube.CoreV1().Events(ns).List(ctx, metav1.ListOptions{FieldSelector: "involvedObject.name=sk-default"})
+	require.NoError(t, err)
+	accounted := 0
+	var seen []string
+	for _, e := range evs.Items {
+		seen = append(seen, e.Reason+": "+e.Message)
+		var n int
+		switch {
+		case e.Reason == "ScaledDown" && strings.HasPrefix(e.Message, "Retired and deleted "):
+			_, _ = fmt.Sscanf(e.Message, "Retired and deleted %d", &n)
+		case e.Reason == "ScaledDown" && strings.HasPrefix(e.Message, "Deleted "):
+			_, _ = fmt.Sscanf(e.Message, "Deleted %d", &n)
+		case e.Reason == "FallbackScaleDown":
+			if i := strings.Index(e.Message, "deleted "); i >= 0 {
+				_, _ = fmt.Sscanf(e.Message[i:], "deleted %d", &n)
+			}
+		}
+		accounted += n * int(max(e.Count, 1))
+	}
+	assert.GreaterOrEqual(t, accounted, 2, "the two workers that went are told of: %v", seen)
+}
