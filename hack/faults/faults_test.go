@@ -47,7 +47,8 @@ func TestWatcherCatchesViolations(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer sched.Close()
-	w := &watcher{sched: sched, live: map[string]bool{}, ready: map[string]bool{}, deleted: map[string]bool{}}
+	w := &watcher{sched: sched, live: map[string]bool{}, ready: map[string]bool{}, deleted: map[string]bool{},
+		node: map[string]string{}, phase: map[string]string{}}
 	pod := func(name string, ready bool) *corev1.Pod {
 		p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name}, Status: corev1.PodStatus{Phase: corev1.PodRunning}}
 		if ready {
