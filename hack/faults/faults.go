@@ -473,7 +473,7 @@ type watcher struct {
 	deleted    map[string]bool // by the fault itself
 	node       map[string]string
 	phase      map[string]string
-	unretired  []string        // Ready workers deleted without a retire
+	unretired  []string // Ready workers deleted without a retire
 	violations []string
 }
 
