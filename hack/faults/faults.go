@@ -475,11 +475,16 @@ type watcher struct {
 	phase      map[string]string
 	unretired  []string // Ready workers deleted without a retire
 	violations []string
+	// schedulers are the live scheduler Pods, by name, with their cluster.
+	schedulers map[string]string
 }
 
 func watch(ctx context.Context, kube kubernetes.Interface, ns string, sched *testenv.FakeScheduler) (*watcher, error) {
 	w := &watcher{sched: sched, live: map[string]bool{}, ready: map[string]bool{}, deleted: map[string]bool{},
-		node: map[string]string{}, phase: map[string]string{}}
+		node: map[string]string{}, phase: map[string]string{}, schedulers: map[string]string{}}
+	if err := w.watchSchedulers(ctx, kube, ns); err != nil {
+		return nil, err
+	}
 	factory := informers.NewSharedInformerFactoryWithOptions(kube, 0, informers.WithNamespace(ns),
 		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = "dask.org/component=worker" }))
 	inf := factory.Core().V1().Pods().Informer()
@@ -534,6 +539,55 @@ func (w *watcher) seen(p *corev1.Pod) {
 	}
 	w.node[p.Name], w.phase[p.Name] = p.Spec.NodeName, string(p.Status.Phase)
 	w.ready[p.Name] = testenv.PodReady(p)
+}
+
+// watchSchedulers checks that no cluster ever has two scheduler Pods
+// running at once (one ended or being deleted does not count).
+func (w *watcher) watchSchedulers(ctx context.Context, kube kubernetes.Interface, ns string) error {
+	factory := informers.NewSharedInformerFactoryWithOptions(kube, 0, informers.WithNamespace(ns),
+		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = "dask.org/component=scheduler" }))
+	inf := factory.Core().V1().Pods().Informer()
+	_, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(obj any) { w.scheduler(obj.(*corev1.Pod), false) },
+		UpdateFunc: func(_, obj any) { w.scheduler(obj.(*corev1.Pod), false) },
+		DeleteFunc: func(obj any) {
+			if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+				obj = t.Obj
+			}
+			if p, ok := obj.(*corev1.Pod); ok {
+				w.scheduler(p, true)
+			}
+		},
+	})
+	if err != nil {
+		return err
+	}
+	factory.Start(ctx.Done())
+	if !cache.WaitForCacheSync(ctx.Done(), inf.HasSynced) {
+		return fmt.Errorf("scheduler watch did not sync")
+	}
+	return nil
+}
+
+func (w *watcher) scheduler(p *corev1.Pod, deleted bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if deleted || p.DeletionTimestamp != nil || p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed {
+		delete(w.schedulers, p.Name)
+		return
+	}
+	cluster := p.Labels["dask.org/cluster-name"]
+	w.schedulers[p.Name] = cluster
+	var same []string
+	for name, c := range w.schedulers {
+		if c == cluster {
+			same = append(same, name)
+		}
+	}
+	if len(same) > 1 {
+		slices.Sort(same)
+		w.violations = append(w.violations, fmt.Sprintf("two schedulers: cluster %s has scheduler Pods %v running at once", cluster, same))
+	}
 }
 
 func (w *watcher) gone(name string) {

@@ -48,7 +48,7 @@ func TestWatcherCatchesViolations(t *testing.T) {
 	}
 	defer sched.Close()
 	w := &watcher{sched: sched, live: map[string]bool{}, ready: map[string]bool{}, deleted: map[string]bool{},
-		node: map[string]string{}, phase: map[string]string{}}
+		node: map[string]string{}, phase: map[string]string{}, schedulers: map[string]string{}}
 	pod := func(name string, ready bool) *corev1.Pod {
 		p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name}, Status: corev1.PodStatus{Phase: corev1.PodRunning}}
 		if ready {
@@ -103,6 +103,26 @@ func TestWatcherCatchesViolations(t *testing.T) {
 	}
 	if u := w.takeUnretired(); len(u) != 0 {
 		t.Fatalf("an ended Pod was not deleted by the operator: %v", u)
+	}
+	// Two scheduler Pods of one cluster at once are caught; a replacement
+	// after the first ended is not.
+	schedPod := func(name string) *corev1.Pod {
+		p := pod(name, true)
+		p.Labels = map[string]string{"dask.org/cluster-name": "f"}
+		return p
+	}
+	w.scheduler(schedPod("f-scheduler"), false)
+	w.scheduler(schedPod("f-scheduler-adopted"), false)
+	if v := w.takeViolations(); len(v) != 1 {
+		t.Fatalf("two schedulers of one cluster must be caught: %v", v)
+	}
+	w.scheduler(schedPod("f-scheduler-adopted"), true)
+	ended := schedPod("f-scheduler")
+	ended.Status.Phase = corev1.PodFailed
+	w.scheduler(ended, false)
+	w.scheduler(schedPod("f-scheduler"), false)
+	if v := w.takeViolations(); len(v) != 0 {
+		t.Fatalf("a scheduler replacing an ended one is no violation: %v", v)
 	}
 }
 
