@@ -475,13 +475,14 @@ type watcher struct {
 	phase      map[string]string
 	unretired  []string // Ready workers deleted without a retire
 	violations []string
+	ended      map[string]bool // Pods seen Succeeded or Failed
 	// schedulers are the live scheduler Pods, by name, with their cluster.
 	schedulers map[string]string
 }
 
 func watch(ctx context.Context, kube kubernetes.Interface, ns string, sched *testenv.FakeScheduler) (*watcher, error) {
 	w := &watcher{sched: sched, live: map[string]bool{}, ready: map[string]bool{}, deleted: map[string]bool{},
-		node: map[string]string{}, phase: map[string]string{}, schedulers: map[string]string{}}
+		node: map[string]string{}, phase: map[string]string{}, schedulers: map[string]string{}, ended: map[string]bool{}}
 	if err := w.watchSchedulers(ctx, kube, ns); err != nil {
 		return nil, err
 	}
@@ -517,11 +518,14 @@ func (w *watcher) seen(p *corev1.Pod) {
 		w.goneLocked(p.Name)
 		return
 	}
-	if p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed {
+	if p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed || w.ended[p.Name] {
 		// Ended (the Pod garbage collector marks the Pods of a deleted node
 		// Failed before it deletes them): no longer a worker, and replaced
 		// as a ReplicaSet replaces it. Its end is not a deletion by the
-		// operator.
+		// operator. An ended Pod never runs again in Kubernetes; kwok, still
+		// serving a node that is gone, can set one Running again, which the
+		// operator (rightly) ignores: so does the check.
+		w.ended[p.Name] = true
 		w.ready[p.Name] = false
 		w.goneLocked(p.Name)
 		return

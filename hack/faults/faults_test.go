@@ -48,7 +48,7 @@ func TestWatcherCatchesViolations(t *testing.T) {
 	}
 	defer sched.Close()
 	w := &watcher{sched: sched, live: map[string]bool{}, ready: map[string]bool{}, deleted: map[string]bool{},
-		node: map[string]string{}, phase: map[string]string{}, schedulers: map[string]string{}}
+		node: map[string]string{}, phase: map[string]string{}, schedulers: map[string]string{}, ended: map[string]bool{}}
 	pod := func(name string, ready bool) *corev1.Pod {
 		p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name}, Status: corev1.PodStatus{Phase: corev1.PodRunning}}
 		if ready {
@@ -98,6 +98,8 @@ func TestWatcherCatchesViolations(t *testing.T) {
 	failed.Status.Phase = corev1.PodFailed
 	w.seen(failed)
 	w.seen(pod("d", true))
+	w.seen(pod("c", true)) // kwok on a deleted node sets it Running again
+	w.gone("c")
 	if v := w.takeViolations(); len(v) != 0 {
 		t.Fatalf("the replacement of a Failed Pod is no over-creation: %v", v)
 	}
