@@ -613,7 +613,7 @@ func (c *Controller) adoptClusterMembers(ctx context.Context, cluster *daskv1.Da
 		if metav1.GetControllerOf(g) != nil || g.DeletionTimestamp != nil {
 			continue
 		}
-		_, err := c.dask.KubernetesV1().DaskWorkerGroups(g.Namespace).Patch(ctx, g.Name, types.MergePatchType, adoptPatch(g, ref), metav1.PatchOptions{})
+		_, err := c.dask.KubernetesV1().DaskWorkerGroups(g.Namespace).Patch(ctx, g.Name, types.MergePatchType, adoptPatch(g, ref, nil), metav1.PatchOptions{})
 		if err != nil && !apierrors.IsNotFound(err) {
 			errs = append(errs, fmt.Errorf("adopt DaskWorkerGroup %s: %w", g.Name, err))
 			continue
@@ -624,7 +624,7 @@ func (c *Controller) adoptClusterMembers(ctx context.Context, cluster *daskv1.Da
 		if metav1.GetControllerOf(a) != nil || a.DeletionTimestamp != nil {
 			continue
 		}
-		_, err := c.dask.KubernetesV1().DaskAutoscalers(a.Namespace).Patch(ctx, a.Name, types.MergePatchType, adoptPatch(a, ref), metav1.PatchOptions{})
+		_, err := c.dask.KubernetesV1().DaskAutoscalers(a.Namespace).Patch(ctx, a.Name, types.MergePatchType, adoptPatch(a, ref, nil), metav1.PatchOptions{})
 		if err != nil && !apierrors.IsNotFound(err) {
 			errs = append(errs, fmt.Errorf("adopt DaskAutoscaler %s: %w", a.Name, err))
 			continue
@@ -636,13 +636,17 @@ func (c *Controller) adoptClusterMembers(ctx context.Context, cluster *daskv1.Da
 
 // adoptPatch adds a controller reference to obj; the uid and resourceVersion
 // make it fail rather than touch a changed or recreated object.
-func adoptPatch(obj metav1.Object, ref metav1.OwnerReference) []byte {
-	refs := append(append([]metav1.OwnerReference{}, obj.GetOwnerReferences()...), ref)
-	patch, _ := json.Marshal(map[string]any{"metadata": map[string]any{
-		"ownerReferences": refs,
+// Annotations, when given, are added in the same request.
+func adoptPatch(obj metav1.Object, ref metav1.OwnerReference, annotations map[string]string) []byte {
+	meta := map[string]any{
+		"ownerReferences": append(append([]metav1.OwnerReference{}, obj.GetOwnerReferences()...), ref),
 		"uid":             obj.GetUID(),
 		"resourceVersion": obj.GetResourceVersion(),
-	}})
+	}
+	if len(annotations) > 0 {
+		meta["annotations"] = annotations
+	}
+	patch, _ := json.Marshal(map[string]any{"metadata": meta})
 	return patch
 }
 

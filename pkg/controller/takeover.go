@@ -2,10 +2,8 @@ package controller
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -217,13 +215,8 @@ func (c *Controller) adoptPod(ctx context.Context, cluster *daskv1.DaskCluster, 
 	default:
 		return nil
 	}
-	// As adoptPatch, and the Pod says where it came from.
-	patch, _ := json.Marshal(map[string]any{"metadata": map[string]any{
-		"ownerReferences": append(append([]metav1.OwnerReference{}, p.OwnerReferences...), ref),
-		"annotations":     map[string]string{AnnotationAdoptedFrom: "python-operator"},
-		"uid":             p.UID,
-		"resourceVersion": p.ResourceVersion,
-	}})
+	// The Pod says where it came from.
+	patch := adoptPatch(p, ref, map[string]string{AnnotationAdoptedFrom: "python-operator"})
 	adopted, err := c.kube.CoreV1().Pods(p.Namespace).Patch(ctx, p.Name, types.MergePatchType, patch, metav1.PatchOptions{})
 	if apierrors.IsNotFound(err) || apierrors.IsConflict(err) {
 		return nil // gone or changed: the next sync looks again
@@ -234,7 +227,7 @@ func (c *Controller) adoptPod(ctx context.Context, cluster *daskv1.DaskCluster, 
 	klog.InfoS("Adopted a Pod of the Python operator", "daskcluster", klog.KObj(cluster), "pod", klog.KObj(p), "owner", owner)
 	c.recorder.Eventf(cluster, corev1.EventTypeNormal, ReasonAdoptedPod,
 		"Adopted %s Pod %s from the Python operator into %s; it keeps running", p.Labels[resources.LabelComponent], p.Name, owner)
-	if p.Labels[resources.LabelComponent] == resources.ComponentScheduler && !servesSchedulerAPI(adopted) {
+	if p.Labels[resources.LabelComponent] == resources.ComponentScheduler && !schedulerServesAPI(adopted) {
 		c.recorder.Eventf(cluster, corev1.EventTypeWarning, ReasonAdoptedSchedulerWithoutAPI,
 			"The scheduler Pod %s adopted from the Python operator does not enable %s in %s: its workers cannot be retired "+
 				"gracefully (scale-down falls back to deleting them after --retire-fallback-timeout) and autoscalers get no target. "+
@@ -244,18 +237,14 @@ func (c *Controller) adoptPod(ctx context.Context, cluster *daskv1.DaskCluster, 
 	return nil
 }
 
-// servesSchedulerAPI tells whether a scheduler Pod's first container enables
-// the scheduler's HTTP API route.
-func servesSchedulerAPI(p *corev1.Pod) bool {
+// schedulerServesAPI tells whether a scheduler Pod enables the HTTP API
+// route: with no routes of its own, Dask's defaults leave it out.
+func schedulerServesAPI(p *corev1.Pod) bool {
 	if len(p.Spec.Containers) == 0 {
 		return false
 	}
-	for _, e := range p.Spec.Containers[0].Env {
-		if e.Name == resources.EnvSchedulerHTTPRoutes {
-			return e.ValueFrom != nil || strings.Contains(e.Value, resources.SchedulerAPIRoute)
-		}
-	}
-	return false
+	_, api := resources.SchedulerRoutes(p.Spec.Containers[0].Env)
+	return api
 }
 
 // adoptedScheduler returns the scheduler Pod a cluster adopted (its name is

@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/watch"
@@ -134,8 +135,8 @@ print("done", flush=True)
 			require.NoError(t, err)
 			g, err := dask.KubernetesV1().DaskWorkerGroups(ns).Get(ctx, name+"-default", metav1.GetOptions{})
 			require.NoError(t, err)
-			return condition(c.Status.Conditions, controller.CondTakingOver) == nil &&
-					condition(g.Status.Conditions, controller.CondTakingOver) == nil &&
+			return apimeta.FindStatusCondition(c.Status.Conditions, controller.CondTakingOver) == nil &&
+					apimeta.FindStatusCondition(g.Status.Conditions, controller.CondTakingOver) == nil &&
 					len(c.Finalizers) == 0 && string(c.Status.Phase) == "Running" && g.Status.ReadyReplicas == 2,
 				fmt.Sprintf("cluster %s: phase %s, finalizers %v, conditions %v; group ready %d, conditions %v",
 					name, c.Status.Phase, c.Finalizers, c.Status.Conditions, g.Status.ReadyReplicas, g.Status.Conditions)
@@ -406,15 +407,6 @@ func workerPods(t *testing.T, ns, cluster string) []string {
 		}
 	}
 	return names
-}
-
-func condition(conds []metav1.Condition, typ string) *metav1.Condition {
-	for i := range conds {
-		if conds[i].Type == typ {
-			return &conds[i]
-		}
-	}
-	return nil
 }
 
 // hasEvent tells whether the operator recorded the event so far.

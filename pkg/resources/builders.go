@@ -362,6 +362,18 @@ func enableSchedulerAPI(spec *corev1.PodSpec) {
 	c.Env = append(c.Env, corev1.EnvVar{Name: EnvSchedulerHTTPRoutes, Value: DefaultSchedulerHTTPRoutes})
 }
 
+// SchedulerRoutes reads a scheduler container's env: whether it sets its
+// own HTTP routes, and whether they (may) include the API route (a value
+// from a ConfigMap or Secret is taken to).
+func SchedulerRoutes(env []corev1.EnvVar) (set, api bool) {
+	for _, e := range env {
+		if e.Name == EnvSchedulerHTTPRoutes {
+			return true, e.ValueFrom != nil || strings.Contains(e.Value, SchedulerAPIRoute)
+		}
+	}
+	return false, false
+}
+
 // SchedulerAPIDisabled tells a cluster whose scheduler sets its own HTTP
 // routes without the API route: its workers cannot be retired gracefully.
 func SchedulerAPIDisabled(c *daskv1.DaskCluster) (string, bool) {
@@ -369,12 +381,10 @@ func SchedulerAPIDisabled(c *daskv1.DaskCluster) (string, bool) {
 	if len(containers) == 0 {
 		return "", false
 	}
-	for _, e := range containers[0].Env {
-		if e.Name == EnvSchedulerHTTPRoutes && e.ValueFrom == nil && !strings.Contains(e.Value, SchedulerAPIRoute) {
-			return fmt.Sprintf("the scheduler container sets %s without %s, so the scheduler serves no /api/v1 routes: "+
-				"workers cannot be retired gracefully (scale-down falls back to deleting them after --retire-fallback-timeout, losing their data) "+
-				"and an autoscaler gets no target; add %q to the list", EnvSchedulerHTTPRoutes, SchedulerAPIRoute, SchedulerAPIRoute), true
-		}
+	if set, api := SchedulerRoutes(containers[0].Env); set && !api {
+		return fmt.Sprintf("the scheduler container sets %s without %s, so the scheduler serves no /api/v1 routes: "+
+			"workers cannot be retired gracefully (scale-down falls back to deleting them after --retire-fallback-timeout, losing their data) "+
+			"and an autoscaler gets no target; add %q to the list", EnvSchedulerHTTPRoutes, SchedulerAPIRoute, SchedulerAPIRoute), true
 	}
 	return "", false
 }
