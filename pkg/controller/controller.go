@@ -163,6 +163,9 @@ type Controller struct {
 	jobWrites     *latestWrites[*daskv1.DaskJob]
 	clusterWrites *latestWrites[*daskv1.DaskCluster]
 	statusPace    *pacer
+	// groupPods reads a group's Pods from the cache (a seam for tests that
+	// deliver an event right after the read).
+	groupPods func(ns, uid string) []*corev1.Pod
 
 	workMu  sync.Mutex
 	workCtx context.Context
@@ -200,6 +203,7 @@ func New(kube kubernetes.Interface, dask versioned.Interface, opts Options) (*Co
 		clusterWrites: newLatestWrites[*daskv1.DaskCluster](),
 		statusPace:    newPacer(),
 	}
+	c.groupPods = caches.podsControlledBy
 	c.clusters = newQueue("daskcluster", c.syncCluster)
 	c.groups = newQueue("daskworkergroup", c.syncWorkerGroup)
 	c.jobs = newQueue("daskjob", c.syncJob)

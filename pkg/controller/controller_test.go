@@ -240,6 +240,42 @@ func TestWorkerGroupDoesNotOvercreateWhileTheCacheLags(t *testing.T) {
 	assert.Empty(t, f.actions("delete", "pods"))
 }
 
+// The add events of the group's own Pods can arrive while a sync runs,
+// between its read of the Pods and its check of the expectations: the list
+// taken before them must not be trusted because the check passes after
+// them. Seen in the fault suite (a Pod created twice for one replaced while
+// the Pod garbage collector deleted a node's Pods).
+func TestWorkerGroupReadsExpectationsBeforeItsPods(t *testing.T) {
+	c, g := cluster("c"), group("g", "c", 3)
+	f := newFixture(t, c, g)
+	ctx := context.Background()
+	_, err := f.ctrl.syncWorkerGroup(ctx, "ns/g")
+	require.NoError(t, err)
+	creates := f.actions("create", "pods")
+	require.Len(t, creates, 3)
+	f.clearActions()
+
+	read := f.ctrl.groupPods
+	f.ctrl.groupPods = func(ns, uid string) []*corev1.Pod {
+		pods := read(ns, uid) // without the new Pods yet
+		for _, a := range creates {
+			p := a.(k8stesting.CreateAction).GetObject().(*corev1.Pod)
+			f.addToCache(p)
+			f.ctrl.onPodAdd(p) // their events come just after the read
+		}
+		f.ctrl.groupPods = read
+		return pods
+	}
+	_, err = f.ctrl.syncWorkerGroup(ctx, "ns/g")
+	require.NoError(t, err)
+	assert.Equal(t, 0, len(f.actions("create", "pods")), "a list read before the expectations were met is not acted on")
+
+	_, err = f.ctrl.syncWorkerGroup(ctx, "ns/g")
+	require.NoError(t, err)
+	assert.Equal(t, 0, len(f.actions("create", "pods")), "the next sync sees the Pods")
+	assert.Empty(t, f.actions("delete", "pods"))
+}
+
 // Issue 15, item 7: while the group's own creations are not in the cache,
 // it is looked at again when their expectations expire: a lost watch event
 // delays it by at most the TTL, not until the next resync.

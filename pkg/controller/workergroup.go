@@ -76,20 +76,12 @@ func (c *Controller) syncWorkerGroup(ctx context.Context, key string) (time.Dura
 	status.ObservedGeneration = group.Generation
 	status.Selector = resources.WorkerGroupSelector(group.Spec.Cluster, group.Name).String()
 
-	var active, terminal []*corev1.Pod
-	deleting := 0 // still terminating: a rollout's surge counts them
-	for _, p := range c.caches.podsControlledBy(ns, string(group.UID)) {
-		switch {
-		case p.DeletionTimestamp != nil:
-			if !podTerminal(p) {
-				deleting++
-			}
-		case podTerminal(p):
-			terminal = append(terminal, p)
-		default:
-			active = append(active, p)
-		}
-	}
+	// Expectations are read before the Pods, as the ReplicaSet controller
+	// does: the add event of a Pod this group just created may arrive
+	// between the two reads, and a list taken before it, trusted because
+	// the expectation is met by then, would create that Pod again.
+	satisfied := c.expect.Satisfied(key)
+	active, terminal, deleting := c.sortGroupPods(ns, group)
 
 	var requeue time.Duration
 	var manageErr error
@@ -141,7 +133,7 @@ func (c *Controller) syncWorkerGroup(ctx context.Context, key string) (time.Dura
 		case takingOver:
 		case suspended:
 			manageErr = c.suspendWorkers(ctx, key, group, append(active, terminal...))
-		case c.expect.Satisfied(key):
+		case satisfied:
 			requeue, manageErr = c.manageWorkers(ctx, key, group, cluster, active, terminal, deleting, status)
 		default:
 			// Should the events of our own creations or deletions be lost,
@@ -149,6 +141,7 @@ func (c *Controller) syncWorkerGroup(ctx context.Context, key string) (time.Dura
 			// failed uncertainly are settled by a read.
 			again := c.resolveUncertain(ctx, key, ns)
 			if c.expect.Satisfied(key) {
+				active, terminal, deleting = c.sortGroupPods(ns, group)
 				requeue, manageErr = c.manageWorkers(ctx, key, group, cluster, active, terminal, deleting, status)
 			} else {
 				requeue = soonest(again, c.expect.Remaining(key))
@@ -185,6 +178,24 @@ func (c *Controller) syncWorkerGroup(ctx context.Context, key string) (time.Dura
 		}
 	}
 	return requeue, manageErr
+}
+
+// sortGroupPods reads the group's Pods from the cache: the active ones, the
+// ended ones, and how many are terminating (a rollout's surge counts them).
+func (c *Controller) sortGroupPods(ns string, group *daskv1.DaskWorkerGroup) (active, terminal []*corev1.Pod, deleting int) {
+	for _, p := range c.groupPods(ns, string(group.UID)) {
+		switch {
+		case p.DeletionTimestamp != nil:
+			if !podTerminal(p) {
+				deleting++
+			}
+		case podTerminal(p):
+			terminal = append(terminal, p)
+		default:
+			active = append(active, p)
+		}
+	}
+	return active, terminal, deleting
 }
 
 // suspendWorkers deletes every worker Pod of a suspended cluster's group.
