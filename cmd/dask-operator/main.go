@@ -165,6 +165,13 @@ func run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	// Events get a client (and so a rate limiter) of their own: they are
+	// best effort and must not delay the work they report.
+	events, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return err
+	}
+	f.opts.Events = events.CoreV1()
 	ctrl, err := controller.New(kube, dask, f.opts)
 	if err != nil {
 		return err

@@ -186,10 +186,9 @@ func (c *Controller) syncCluster(ctx context.Context, key string) (time.Duration
 		apimeta.RemoveStatusCondition(&status.Conditions, CondIdleShutdown)
 	}
 
-	if old := cached.Status; !equality.Semantic.DeepEqual(&old, status) &&
-		countsOnly([2]int32{old.Replicas, old.ReadyReplicas}, [2]int32{status.Replicas, status.ReadyReplicas}, old.Conditions, status.Conditions) &&
-		old.Phase == status.Phase && old.ObservedGeneration == status.ObservedGeneration && old.Selector == status.Selector {
-		if wait := c.statusPace.wait("DaskCluster/"+key, c.now()); wait > 0 {
+	if !equality.Semantic.DeepEqual(&cached.Status, status) {
+		progressOnly, settled := clusterStatusPacing(&cached.Status, status)
+		if wait := c.statusWait("DaskCluster/"+key, clusterStatusFactor, progressOnly, settled); wait > 0 {
 			if createErr != nil && isPermanent(createErr) {
 				return wait, nil
 			}
@@ -277,7 +276,10 @@ func (c *Controller) writeClusterStatus(ctx context.Context, cached *daskv1.Dask
 	if err == nil {
 		key := cached.Namespace + "/" + cached.Name
 		c.clusterWrites.remember(key, written)
-		c.statusPace.hold("DaskCluster/"+key, c.now().Add(statusWriteInterval))
+		progressOnly, settled := clusterStatusPacing(&cached.Status, status)
+		klog.V(4).InfoS("Wrote status", "daskcluster", klog.KObj(cached), "settled", settled, "progressOnly", progressOnly, "phase", status.Phase,
+			"replicas", status.Replicas, "ready", status.ReadyReplicas)
+		c.statusWritten("DaskCluster/" + key)
 	}
 	return err
 }

@@ -38,6 +38,7 @@ func TestScaleStatusDescribesTheDefaultGroup(t *testing.T) {
 	extra := group("extra", "c", 3)
 	extra.Status.Replicas = 3
 	f := newFixture(t, c, def, extra)
+	f.writeStatusAtOnce()
 	_, _ = f.ctrl.syncCluster(context.Background(), "ns/c")
 	s := lastClusterStatus(t, f)
 	assert.Equal(t, int32(2), s.DefaultGroupReplicas)
@@ -111,6 +112,7 @@ func TestIdleAnswerFromBeforeARestartIsIgnored(t *testing.T) {
 // tcp://<svc>.<ns>.svc.cluster.local:8786 by hand.
 func TestClusterStatusHasTheSchedulerAddress(t *testing.T) {
 	f := newFixture(t, cluster("c"))
+	f.writeStatusAtOnce()
 	_, err := f.ctrl.syncCluster(context.Background(), "ns/c")
 	require.NoError(t, err)
 	st := lastClusterStatus(t, f)

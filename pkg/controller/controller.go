@@ -45,6 +45,10 @@ type Options struct {
 	Resolver daskapi.Resolver
 	// ResyncPeriod of the informers (default 10 minutes): a safety net only.
 	ResyncPeriod time.Duration
+	// Events is where events are sent (default: the kube client's). A
+	// client of its own has a rate limit of its own, so that events never
+	// wait in line with the creation of Pods.
+	Events typedcorev1.EventsGetter
 
 	// MaxPodOpsPerSync bounds the Pods one sync creates or deletes (default 500).
 	MaxPodOpsPerSync int
@@ -162,10 +166,14 @@ type Controller struct {
 	uncertain     *uncertainCreates
 	jobWrites     *latestWrites[*daskv1.DaskJob]
 	clusterWrites *latestWrites[*daskv1.DaskCluster]
+	groupWrites   *latestWrites[*daskv1.DaskWorkerGroup]
 	statusPace    *pacer
 	// groupPods reads a group's Pods from the cache (a seam for tests that
 	// deliver an event right after the read).
 	groupPods func(ns, uid string) []*corev1.Pod
+	// statusInterval paces status writes (statusWriteInterval; 0 writes
+	// every change at once).
+	statusInterval time.Duration
 
 	workMu  sync.Mutex
 	workCtx context.Context
@@ -201,9 +209,11 @@ func New(kube kubernetes.Interface, dask versioned.Interface, opts Options) (*Co
 		uncertain:     newUncertainCreates(),
 		jobWrites:     newLatestWrites[*daskv1.DaskJob](),
 		clusterWrites: newLatestWrites[*daskv1.DaskCluster](),
+		groupWrites:   newLatestWrites[*daskv1.DaskWorkerGroup](),
 		statusPace:    newPacer(),
 	}
 	c.groupPods = caches.podsControlledBy
+	c.statusInterval = statusWriteInterval
 	c.clusters = newQueue("daskcluster", c.syncCluster)
 	c.groups = newQueue("daskworkergroup", c.syncWorkerGroup)
 	c.jobs = newQueue("daskjob", c.syncJob)
@@ -244,7 +254,11 @@ func (c *Controller) RunWorkersUntil(stop, abort context.Context, drain time.Dur
 	c.setWorkContext(work)
 
 	c.events.StartStructuredLogging(4)
-	c.events.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: c.kube.CoreV1().Events("")})
+	sink := c.opts.Events
+	if sink == nil {
+		sink = c.kube.CoreV1()
+	}
+	c.events.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: sink.Events("")})
 	defer c.events.Shutdown()
 
 	klog.InfoS("Waiting for informer caches to sync")

@@ -100,6 +100,11 @@ func newFixture(t *testing.T, objs ...runtime.Object) *fixture {
 	return f
 }
 
+// writeStatusAtOnce turns off the pacing of status writes, for tests of
+// what a status says after one sync (the fixture's caches never see the
+// controller's writes; pacing is tested on its own).
+func (f *fixture) writeStatusAtOnce() { f.ctrl.statusInterval = 0 }
+
 func (f *fixture) addToCache(o runtime.Object) {
 	s := f.ctrl.caches.in("")
 	var err error
@@ -137,6 +142,15 @@ func (f *fixture) actions(verb, resource string) []k8stesting.Action {
 		if a.GetVerb() == verb && a.GetResource().Resource == resource && a.GetSubresource() == "" {
 			out = append(out, a)
 		}
+	}
+	return out
+}
+
+// createdPodNames are the names of the Pods the controller created.
+func (f *fixture) createdPodNames() []string {
+	var out []string
+	for _, a := range f.actions("create", "pods") {
+		out = append(out, a.(k8stesting.CreateAction).GetObject().(*corev1.Pod).Name)
 	}
 	return out
 }

@@ -36,6 +36,7 @@ func TestOptionsFromTheIncumbentsEnvironment(t *testing.T) {
 func TestWorkerBatchesArePaced(t *testing.T) {
 	c, g := cluster("c"), group("g", "c", 10)
 	f := newFixture(t, c, g)
+	f.writeStatusAtOnce()
 	f.ctrl.opts.MaxPodOpsPerSync = 4
 	f.ctrl.opts.WorkerBatchDelay = time.Minute
 	requeue, err := f.ctrl.syncWorkerGroup(t.Context(), "ns/g")

@@ -4,16 +4,27 @@ import (
 	"sync"
 	"time"
 
-	"k8s.io/apimachinery/pkg/api/equality"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	daskv1 "github.com/dask-operator/dask-operator/pkg/apis/kubernetes.dask.org/v1"
 )
 
-// statusWriteInterval is the least time between two status writes of one
-// object that only update worker counts. While workers are being created or
-// become ready, every Pod event would otherwise cost a status write, and
-// those writes share the client's rate limit with the creation of Pods.
-// Other changes are written at once.
-const statusWriteInterval = time.Second
+// statusWriteInterval paces the status writes of an object that is
+// progressing (Pods being created or becoming ready, a scheduler starting):
+// a change that is only progress waits this long from when it is first
+// seen, so that a burst of progress (workers coming up together) lands in
+// one write, and such writes come at most once per interval. A status that has settled (everything asked for is there and
+// ready) and any other change (an error, a condition users or events act on)
+// is written at once. While workers are being created, every Pod event would
+// otherwise cost a status write, and those writes share the client's rate
+// limit, and the API server, with the creation of Pods.
+const statusWriteInterval = 2 * time.Second
+
+// clusterStatusFactor lengthens a cluster's interval: its worker counts
+// are copied from its groups' statuses, which are paced themselves, so that
+// a group's progress reaches the cluster in one write rather than two.
+const clusterStatusFactor = 2
 
 // pacer remembers, per key, a time before which something must wait: the
 // next counts-only status write, or the next creation batch when
@@ -48,22 +59,103 @@ func (p *pacer) forget(key string) {
 	delete(p.notBefore, key)
 }
 
-// countsOnly reports whether two sets of status fields differ only in
-// worker counts and the WorkersReady condition that reports them.
-func countsOnly(oldCounts, newCounts [2]int32, oldConds, newConds []metav1.Condition) bool {
-	if oldCounts == newCounts {
-		return false // something else changed
+// deferral returns how long a progress-only status write of key must still
+// wait at now: its first call starts a wait of d, and it returns 0 once
+// that has passed, until the write that follows forgets the entry.
+func (p *pacer) deferral(key string, now time.Time, d time.Duration) time.Duration {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	t, ok := p.notBefore[key]
+	if !ok {
+		p.notBefore[key] = now.Add(d)
+		return d
 	}
-	strip := func(conds []metav1.Condition) []metav1.Condition {
-		out := make([]metav1.Condition, 0, len(conds))
-		for _, c := range conds {
-			if c.Type != CondWorkersReady {
-				out = append(out, c)
-			}
+	if now.Before(t) {
+		return t.Sub(now)
+	}
+	return 0
+}
+
+// statusWait says how long a changed status of the object paced under key
+// waits before it is written, for an interval of factor times the status
+// interval: 0 for a change that is more than progress, or for a status that
+// has settled.
+func (c *Controller) statusWait(key string, factor time.Duration, progressOnly, settled bool) time.Duration {
+	if !progressOnly || settled {
+		return 0
+	}
+	return c.statusPace.deferral(key, c.now(), factor*c.statusInterval)
+}
+
+// statusWritten ends the wait of key: the next progress waits again, from
+// when it is first seen, so that each write of a progressing object
+// gathers what came within one interval.
+func (c *Controller) statusWritten(key string) {
+	c.statusPace.forget(key)
+}
+
+// progressConditions are the conditions that tell how far an object has
+// come. A change of the first kind is always progress; of the second, only
+// to True (False is a problem users and events act on: written at once).
+var progressConditions = map[string]bool{
+	CondWorkersReady: true, CondSchedulerReady: true, CondWorkersUpdated: true,
+	CondResourcesCreated: false, CondClusterFound: false, CondUpdated: false, CondServiceSelectsScheduler: false,
+}
+
+func isProgress(c *metav1.Condition) bool {
+	always, ok := progressConditions[c.Type]
+	return ok && (always || c.Status == metav1.ConditionTrue)
+}
+
+// conditionsProgressOnly reports whether newConds differ from oldConds only
+// in progress: every condition added, changed or removed is a progress one.
+func conditionsProgressOnly(oldConds, newConds []metav1.Condition) bool {
+	for i := range newConds {
+		n := &newConds[i]
+		o := apimeta.FindStatusCondition(oldConds, n.Type)
+		if o != nil && o.Status == n.Status && o.Reason == n.Reason && o.Message == n.Message {
+			continue
 		}
-		return out
+		if !isProgress(n) {
+			return false
+		}
 	}
-	return equality.Semantic.DeepEqual(strip(oldConds), strip(newConds))
+	for i := range oldConds {
+		if apimeta.FindStatusCondition(newConds, oldConds[i].Type) == nil && !isProgress(&oldConds[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// conditionsSettled reports whether every progress condition is True.
+func conditionsSettled(conds []metav1.Condition) bool {
+	for i := range conds {
+		if _, ok := progressConditions[conds[i].Type]; ok && conds[i].Status != metav1.ConditionTrue {
+			return false
+		}
+	}
+	return true
+}
+
+// clusterStatusPacing says whether a cluster's status change is only
+// progress (the phase is the same: a new phase, Running above all, which
+// the KubeCluster client waits for, is written at once; every other field
+// of the status but the conditions is a count or an address), and whether
+// the new status has settled: Running, the scheduler and every worker
+// ready.
+func clusterStatusPacing(old, status *daskv1.DaskClusterStatus) (progressOnly, settled bool) {
+	progressOnly = old.Phase == status.Phase && conditionsProgressOnly(old.Conditions, status.Conditions)
+	settled = status.Phase == daskv1.DaskClusterRunning && status.Replicas == status.ReadyReplicas && conditionsSettled(status.Conditions)
+	return progressOnly, settled
+}
+
+// groupStatusPacing is clusterStatusPacing for a worker group: settled once
+// it has as many workers as asked for, all ready and updated.
+func groupStatusPacing(old, status *daskv1.DaskWorkerGroupStatus, desired int32) (progressOnly, settled bool) {
+	progressOnly = conditionsProgressOnly(old.Conditions, status.Conditions)
+	settled = status.Replicas == desired && status.ReadyReplicas == desired && conditionsSettled(status.Conditions)
+	return progressOnly, settled
 }
 
 // soonest combines two requeue delays, zero meaning none.

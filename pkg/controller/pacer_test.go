@@ -1,11 +1,19 @@
 package controller
 
 import (
+	"context"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	k8stesting "k8s.io/client-go/testing"
+
+	daskv1 "github.com/dask-operator/dask-operator/pkg/apis/kubernetes.dask.org/v1"
 )
 
 func TestPacer(t *testing.T) {
@@ -21,11 +29,152 @@ func TestPacer(t *testing.T) {
 	assert.Zero(t, p.wait("k", now))
 }
 
-func TestCountsOnly(t *testing.T) {
-	ready := []metav1.Condition{{Type: CondWorkersReady, Status: metav1.ConditionFalse, Message: "1/3"}, {Type: CondClusterFound, Status: metav1.ConditionTrue}}
-	moreReady := []metav1.Condition{{Type: CondWorkersReady, Status: metav1.ConditionFalse, Message: "2/3"}, {Type: CondClusterFound, Status: metav1.ConditionTrue}}
-	assert.True(t, countsOnly([2]int32{3, 1}, [2]int32{3, 2}, ready, moreReady))
-	lost := []metav1.Condition{{Type: CondWorkersReady, Status: metav1.ConditionFalse, Message: "2/3"}, {Type: CondClusterFound, Status: metav1.ConditionFalse}}
-	assert.False(t, countsOnly([2]int32{3, 1}, [2]int32{3, 2}, ready, lost), "another condition changed")
-	assert.False(t, countsOnly([2]int32{3, 1}, [2]int32{3, 1}, ready, moreReady), "the counts did not change")
+func TestDeferral(t *testing.T) {
+	p := newPacer()
+	now := time.Unix(1_800_000_000, 0)
+	assert.Equal(t, time.Second, p.deferral("k", now, time.Second), "the first progress waits")
+	assert.Equal(t, 600*time.Millisecond, p.deferral("k", now.Add(400*time.Millisecond), time.Second), "and is not pushed back by more")
+	assert.Zero(t, p.deferral("k", now.Add(time.Second), time.Second), "then it is written")
+	assert.Zero(t, p.deferral("k", now.Add(2*time.Second), time.Second), "until the write replaces the entry")
+	p.forget("k")
+	assert.Equal(t, time.Second, p.deferral("k", now.Add(3*time.Second), time.Second), "a settled write lets the next progress wait again")
+}
+
+func TestStatusPacing(t *testing.T) {
+	cond := func(typ string, s metav1.ConditionStatus, msg string) metav1.Condition {
+		return metav1.Condition{Type: typ, Status: s, Reason: "R" + string(s), Message: msg}
+	}
+	found := cond(CondClusterFound, metav1.ConditionTrue, "")
+	ready := func(msg string, s metav1.ConditionStatus) metav1.Condition { return cond(CondWorkersReady, s, msg) }
+
+	// A new group: from nothing to ClusterFound, 0/3 ready: progress, not settled.
+	empty := &daskv1.DaskWorkerGroupStatus{}
+	starting := &daskv1.DaskWorkerGroupStatus{Conditions: []metav1.Condition{found, ready("0/3", metav1.ConditionFalse)}}
+	progress, settled := groupStatusPacing(empty, starting, 3)
+	assert.True(t, progress)
+	assert.False(t, settled)
+
+	up := &daskv1.DaskWorkerGroupStatus{Replicas: 3, ReadyReplicas: 3, Conditions: []metav1.Condition{found, ready("3/3", metav1.ConditionTrue)}}
+	progress, settled = groupStatusPacing(starting, up, 3)
+	assert.True(t, progress)
+	assert.True(t, settled, "all there and ready")
+	_, settled = groupStatusPacing(starting, &daskv1.DaskWorkerGroupStatus{Replicas: 5, ReadyReplicas: 5, Conditions: up.Conditions}, 3)
+	assert.False(t, settled, "a scale-down still under way, though WorkersReady is True")
+
+	lost := &daskv1.DaskWorkerGroupStatus{Conditions: []metav1.Condition{cond(CondClusterFound, metav1.ConditionFalse, "gone"), ready("0/3", metav1.ConditionFalse)}}
+	progress, _ = groupStatusPacing(starting, lost, 3)
+	assert.False(t, progress, "a condition turning False is written at once")
+	failing := &daskv1.DaskWorkerGroupStatus{Conditions: append(slices.Clone(starting.Conditions), cond(CondReplicaFailure, metav1.ConditionTrue, "quota"))}
+	progress, _ = groupStatusPacing(starting, failing, 3)
+	assert.False(t, progress, "another condition appearing is written at once")
+	progress, _ = groupStatusPacing(failing, starting, 3)
+	assert.False(t, progress, "and so is its removal")
+
+	// Clusters: a new phase (Running, which clients wait for) is written at
+	// once; the scheduler and workers coming up are progress.
+	running := &daskv1.DaskClusterStatus{Phase: daskv1.DaskClusterRunning, Conditions: []metav1.Condition{
+		cond(CondSchedulerReady, metav1.ConditionFalse, "pending"), ready("0/3", metav1.ConditionFalse)}}
+	progress, settled = clusterStatusPacing(&daskv1.DaskClusterStatus{}, running)
+	assert.False(t, progress, "the phase changed")
+	assert.False(t, settled)
+	halfUp := &daskv1.DaskClusterStatus{Phase: daskv1.DaskClusterRunning, Replicas: 3, ReadyReplicas: 1, Conditions: []metav1.Condition{
+		cond(CondSchedulerReady, metav1.ConditionTrue, "ready"), ready("1/3", metav1.ConditionFalse)}}
+	progress, settled = clusterStatusPacing(running, halfUp)
+	assert.True(t, progress)
+	assert.False(t, settled)
+	allUp := &daskv1.DaskClusterStatus{Phase: daskv1.DaskClusterRunning, Replicas: 3, ReadyReplicas: 3, Conditions: []metav1.Condition{
+		cond(CondSchedulerReady, metav1.ConditionTrue, "ready"), ready("3/3", metav1.ConditionTrue)}}
+	_, settled = clusterStatusPacing(halfUp, allUp)
+	assert.True(t, settled)
+	progress, _ = clusterStatusPacing(running, &daskv1.DaskClusterStatus{Phase: daskv1.DaskClusterError})
+	assert.False(t, progress)
+}
+
+// Issue 19: a group coming up costs one status write, not one per Pod
+// event: progress waits up to statusWriteInterval, and the status that has
+// settled (every worker there and ready) is written at once. A change users
+// and events act on is never held back.
+func TestProgressingStatusWaitsAndSettledIsWrittenAtOnce(t *testing.T) {
+	c, g := cluster("c"), group("g", "c", 2)
+	f := newFixture(t, c, g)
+	now := time.Unix(1_800_000_000, 0)
+	f.ctrl.now = func() time.Time { return now }
+	ctx := context.Background()
+	statusWrites := func() int {
+		n := 0
+		for _, a := range f.dask.Actions() {
+			if a.GetSubresource() == "status" && a.GetResource().Resource == "daskworkergroups" {
+				n++
+			}
+		}
+		return n
+	}
+
+	requeue, err := f.ctrl.syncWorkerGroup(ctx, "ns/g")
+	require.NoError(t, err)
+	require.Len(t, f.actions("create", "pods"), 2)
+	assert.Zero(t, statusWrites(), "0/2 workers is progress: it waits")
+	assert.Equal(t, statusWriteInterval, requeue, "and is looked at again when the wait is over")
+
+	now = now.Add(300 * time.Millisecond)
+	for _, name := range f.createdPodNames() {
+		p := workerPod(g, name, runningNotReady, 0)
+		f.addToCache(p)
+		f.ctrl.onPodAdd(p)
+	}
+	requeue, err = f.ctrl.syncWorkerGroup(ctx, "ns/g")
+	require.NoError(t, err)
+	assert.Zero(t, statusWrites(), "2 workers, none ready: still progress")
+	assert.Equal(t, statusWriteInterval-300*time.Millisecond, requeue, "the wait is not pushed back by more progress")
+
+	now = now.Add(200 * time.Millisecond)
+	for _, name := range f.createdPodNames() {
+		p := workerPod(g, name, ready, 0)
+		require.NoError(t, f.ctrl.caches.in("").pods.GetIndexer().Update(p))
+	}
+	_, err = f.ctrl.syncWorkerGroup(ctx, "ns/g")
+	require.NoError(t, err)
+	require.Equal(t, 1, statusWrites(), "settled: written at once")
+	st := lastStatusWrite[*daskv1.DaskWorkerGroup](t, f, "daskworkergroups").Status
+	assert.Equal(t, [2]int32{2, 2}, [2]int32{st.Replicas, st.ReadyReplicas})
+
+	// The cluster goes: ClusterFound turns False, which is written at once.
+	require.NoError(t, f.ctrl.caches.in("").groups.GetIndexer().Update(&daskv1.DaskWorkerGroup{
+		ObjectMeta: g.ObjectMeta, Spec: g.Spec, Status: st}))
+	require.NoError(t, f.ctrl.caches.in("").clusters.GetIndexer().Delete(c))
+	_, err = f.ctrl.syncWorkerGroup(ctx, "ns/g")
+	require.NoError(t, err)
+	require.Equal(t, 2, statusWrites())
+	found := apimeta.FindStatusCondition(lastStatusWrite[*daskv1.DaskWorkerGroup](t, f, "daskworkergroups").Status.Conditions, CondClusterFound)
+	require.NotNil(t, found)
+	assert.Equal(t, metav1.ConditionFalse, found.Status)
+}
+
+// A sync that runs between the group's status write and the watch event
+// that brings it compares with what was written, not with the older cache:
+// otherwise each such sync writes the same status again.
+func TestGroupStatusIsNotWrittenTwiceWhileTheCacheLags(t *testing.T) {
+	c, g := cluster("c"), group("g", "c", 1)
+	g.ResourceVersion = "10"
+	p := workerPod(g, "g-worker-a", ready, time.Hour)
+	f := newFixture(t, c, g, p)
+	f.dask.PrependReactor("update", "daskworkergroups", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		obj := a.(k8stesting.UpdateAction).GetObject().(*daskv1.DaskWorkerGroup).DeepCopy()
+		obj.ResourceVersion = "11" // as the API server answers a write
+		return true, obj, nil
+	})
+	writes := func() int {
+		n := 0
+		for _, a := range f.dask.Actions() {
+			if a.GetSubresource() == "status" {
+				n++
+			}
+		}
+		return n
+	}
+	for i := 0; i < 3; i++ {
+		_, err := f.ctrl.syncWorkerGroup(context.Background(), "ns/g")
+		require.NoError(t, err)
+	}
+	assert.Equal(t, 1, writes(), "the cache still holds resourceVersion 10: the status is written once")
 }

@@ -8,6 +8,10 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	kubefake "k8s.io/client-go/kubernetes/fake"
+	"k8s.io/client-go/kubernetes/scheme"
 )
 
 // /healthz fails when a queue holds work without finishing any item.
@@ -105,4 +109,29 @@ func TestRetryBackoffIsCapped(t *testing.T) {
 	assert.Less(t, rl.When("ns/other"), 100*time.Millisecond, "another key starts afresh")
 	rl.Forget("ns/x")
 	assert.Less(t, rl.When("ns/x"), 100*time.Millisecond, "a key that synced starts afresh")
+}
+
+// Issue 19: events go through a client of their own (Options.Events), whose
+// rate limit is not the one Pod creations wait on.
+func TestEventsGoThroughTheirOwnClient(t *testing.T) {
+	f := newFixture(t)
+	events := kubefake.NewSimpleClientset()
+	f.ctrl.opts.Events = events.CoreV1()
+	f.ctrl.recorder = f.ctrl.events.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "dask-operator"})
+	stop, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	f.ctrl.Start(stop)
+	done := make(chan error, 1)
+	go func() { done <- f.ctrl.RunWorkers(stop, 0) }()
+	c := cluster("c")
+	require.Eventually(t, func() bool {
+		f.ctrl.recorder.Event(c, corev1.EventTypeNormal, "Test", "through the events client")
+		list, err := events.CoreV1().Events("ns").List(context.Background(), metav1.ListOptions{})
+		return err == nil && len(list.Items) > 0
+	}, 5*time.Second, 50*time.Millisecond)
+	list, err := f.kube.CoreV1().Events("ns").List(context.Background(), metav1.ListOptions{})
+	require.NoError(t, err)
+	assert.Empty(t, list.Items, "nothing through the client that creates Pods")
+	cancel()
+	<-done
 }

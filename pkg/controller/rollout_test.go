@@ -334,6 +334,7 @@ func TestSchedulerTemplateChange(t *testing.T) {
 			c.Spec.Scheduler.UpdateStrategy = strategy
 			c.Generation = 2
 			f := newFixture(t, c, sched)
+			f.writeStatusAtOnce()
 			_, err := f.ctrl.syncCluster(context.Background(), "ns/c")
 			require.NoError(t, err)
 			cond := apimeta.FindStatusCondition(lastClusterStatus(t, f).Conditions, CondSchedulerOutdated)

@@ -68,6 +68,7 @@ func TestTakeoverFromThePythonOperatorKeepsItsPods(t *testing.T) {
 	g.OwnerReferences = []metav1.OwnerReference{resources.ControllerRefToCluster(c)}
 	kopf := kopfCluster(c, g, "aaa", "bbb")
 	f := newFixture(t, c, g)
+	f.writeStatusAtOnce()
 	for _, o := range kopf.deployments {
 		f.addToCache(o)
 	}

@@ -64,11 +64,15 @@ func (c *Controller) syncWorkerGroup(ctx context.Context, key string) (time.Dura
 		c.batches.forget(key)
 		c.uncertain.forget(key)
 		c.statusPace.forget("DaskWorkerGroup/" + key)
+		c.groupWrites.forget(key)
 		return 0, nil
 	}
 	if err != nil {
 		return 0, err
 	}
+	// A sync between our status write and its watch event compares with
+	// what we wrote, not with the older cache (which would write it again).
+	group = c.groupWrites.newest(key, group)
 	if group.DeletionTimestamp != nil {
 		return 0, nil
 	}
@@ -163,18 +167,21 @@ func (c *Controller) syncWorkerGroup(ctx context.Context, key string) (time.Dura
 	c.rolloutStatus(key, group, active, status)
 
 	if !equality.Semantic.DeepEqual(&group.Status, status) {
-		old := group.Status
-		if countsOnly([2]int32{old.Replicas, old.ReadyReplicas}, [2]int32{status.Replicas, status.ReadyReplicas}, old.Conditions, status.Conditions) &&
-			old.ObservedGeneration == status.ObservedGeneration && old.Selector == status.Selector {
-			if wait := c.statusPace.wait("DaskWorkerGroup/"+key, c.now()); wait > 0 {
-				return soonest(requeue, wait), manageErr
-			}
+		progressOnly, settled := groupStatusPacing(&group.Status, status, desired)
+		if wait := c.statusWait("DaskWorkerGroup/"+key, 1, progressOnly, settled); wait > 0 {
+			return soonest(requeue, wait), manageErr
 		}
-		c.statusPace.hold("DaskWorkerGroup/"+key, c.now().Add(statusWriteInterval))
 		updated := group.DeepCopy()
 		updated.Status = *status
-		if _, err := c.dask.KubernetesV1().DaskWorkerGroups(ns).UpdateStatus(ctx, updated, metav1.UpdateOptions{}); err != nil && !apierrors.IsNotFound(err) {
+		written, err := c.dask.KubernetesV1().DaskWorkerGroups(ns).UpdateStatus(ctx, updated, metav1.UpdateOptions{})
+		if err != nil && !apierrors.IsNotFound(err) {
 			return 0, errors.Join(manageErr, err)
+		}
+		if err == nil {
+			klog.V(4).InfoS("Wrote status", "daskworkergroup", klog.KObj(group), "settled", settled, "progressOnly", progressOnly,
+				"replicas", status.Replicas, "ready", status.ReadyReplicas)
+			c.groupWrites.remember(key, written)
+			c.statusWritten("DaskWorkerGroup/" + key)
 		}
 	}
 	return requeue, manageErr

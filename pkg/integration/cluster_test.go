@@ -432,14 +432,16 @@ func TestInvalidServiceSpecIsReported(t *testing.T) {
 		return cond != nil && cond.Status == metav1.ConditionTrue, fmt.Sprintf("%+v", cond)
 	})
 	// Once settled, nothing is rewritten: a hot loop would never settle.
+	// The quiet spell is longer than the longest wait of a status write
+	// (a cluster's progress waits up to 4 s, to be written in one go).
 	var c *daskv1.DaskCluster
-	eventually(t, 20*time.Second, func() (bool, string) {
+	eventually(t, 30*time.Second, func() (bool, string) {
 		c = getCluster(t, ns, "simple")
-		time.Sleep(1500 * time.Millisecond)
+		time.Sleep(5 * time.Second)
 		return getCluster(t, ns, "simple").ResourceVersion == c.ResourceVersion, "the status keeps changing"
 	})
 	rv := c.ResourceVersion
-	time.Sleep(3 * time.Second)
+	time.Sleep(5 * time.Second)
 	after := getCluster(t, ns, "simple")
 	assert.Equal(t, rv, after.ResourceVersion, "no status rewrites while nothing changes: %+v\n%+v", c.Status, after.Status)
 
