@@ -70,7 +70,7 @@ dev: tools
 clean:
 	rm -rf bin
 
-## bench: throughput, scale-up/down, memory, CPU and API cost on the local control plane (several minutes)
+## bench: creation, cold start, scale-up/down, memory, CPU, requests and latency on the local control plane (about 11 minutes)
 bench: tools
 	DASK_OPERATOR_TOOLS_BIN=$$(hack/tools.sh) $(GO) run ./hack/bench $(BENCH_FLAGS)
 

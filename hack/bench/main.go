@@ -5,7 +5,7 @@
 // limit this API server sets. Results are ratios to that baseline, because
 // these machines are shared and noisy.
 //
-//	go run ./hack/bench -clusters 100 -scale 500 -levels 0,100,500,1000
+//	go run ./hack/bench -clusters 100,1000 -cold 1000 -apply 200 -levels 10000
 package main
 
 import (
@@ -14,6 +14,8 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -26,6 +28,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
@@ -54,11 +57,14 @@ type report struct {
 }
 
 var (
-	clusters = flag.Int("clusters", 100, "DaskClusters created at once for the throughput measurement")
+	clusters = flag.String("clusters", "100,1000", "cluster counts whose creation is timed, each in a namespace of its own")
+	cold     = flag.Int("cold", 1000, "clusters that exist before the operator starts: the cold start (0 skips it)")
+	apply    = flag.Int("apply", 200, "clusters applied with kubectl, with no operator and while it runs (0 skips it)")
 	workers  = flag.Int("workers", 3, "workers per cluster")
 	scale    = flag.Int("scale", 500, "worker count of the scale-up and scale-down measurements")
-	levels   = flag.String("levels", "0,100,500,1000", "cluster counts at which memory and CPU are measured")
-	idle     = flag.Duration("idle", 60*time.Second, "how long idle CPU is measured")
+	levels   = flag.String("levels", "", "more cluster counts to grow to and measure at (for example 10000), beyond those the run makes anyway")
+	samples  = flag.Int("samples", 50, "single-cluster scale changes timed at each level")
+	idle     = flag.Duration("idle", 60*time.Second, "how long idle CPU and requests are measured at each level")
 	qps      = flag.Int("qps", 100, "client QPS of the operator and of the baseline")
 	burst    = flag.Int("burst", 200, "client burst of the operator and of the baseline")
 	out      = flag.String("out", "hack/bench/results", "folder for results.json and results.md")
@@ -74,10 +80,12 @@ func main() {
 
 func run() error {
 	ctx := context.Background()
+	began := time.Now()
 	root, err := testenv.RepoRoot()
 	if err != nil {
 		return err
 	}
+	creates := parseLevels(*clusters)
 	fmt.Println("starting the control plane...")
 	env, err := testenv.Start(testenv.Options{Nodes: true})
 	if err != nil {
@@ -99,6 +107,18 @@ func run() error {
 		return err
 	}
 	defer sched.Close()
+	bins, err := testenv.FindBinaries()
+	if err != nil {
+		return err
+	}
+	kubectl := func(args ...string) (float64, error) {
+		start := time.Now()
+		cmd := exec.Command(bins.Path("kubectl"), append([]string{"--kubeconfig", env.Kubeconfig}, args...)...)
+		if o, err := cmd.CombinedOutput(); err != nil {
+			return 0, fmt.Errorf("kubectl %s: %v\n%s", strings.Join(args, " "), err, o)
+		}
+		return time.Since(start).Seconds(), nil
+	}
 
 	bin := filepath.Join(os.TempDir(), "dask-operator-bench")
 	// Built as the Dockerfile builds the shipped image, so that memory is
@@ -110,52 +130,134 @@ func run() error {
 		return fmt.Errorf("build: %v\n%s", err, o)
 	}
 	rep := &report{Date: time.Now().UTC().Format(time.RFC3339), Machine: testenv.Machine(),
-		Config: fmt.Sprintf("clusters=%d workers=%d scale=%d qps=%d burst=%d levels=%s idle=%s", *clusters, *workers, *scale, *qps, *burst, *levels, *idle)}
+		Config: fmt.Sprintf("clusters=%s cold=%d apply=%d workers=%d scale=%d qps=%d burst=%d levels=%s samples=%d idle=%s",
+			*clusters, *cold, *apply, *workers, *scale, *qps, *burst, *levels, *samples, *idle)}
 
-	// 1. Creation throughput, baseline first (no operator runs yet).
-	fmt.Printf("baseline: creating %d clusters' objects directly...\n", *clusters)
-	baseNS := mustNamespace(ctx, kube, "bench-baseline")
-	base, err := baselineCreate(ctx, baseKube, baseDask, baseNS, *clusters, *workers)
-	if err != nil {
-		return err
+	// 1. Creation of N clusters: a plain client creating what exists once
+	// the operator has made them (the clusters too, which the operator's run
+	// creates as well), before the operator runs; then the operator.
+	base := map[int]float64{}
+	for _, n := range creates {
+		fmt.Printf("baseline: creating %d clusters and their objects directly...\n", n)
+		ns := mustNamespace(ctx, kube, "bench-baseline")
+		if base[n], err = baselineCreate(ctx, baseKube, baseDask, ns, n, *workers, true); err != nil {
+			return err
+		}
+		// Its deletion (the namespace controller's writes) must be over
+		// before anything else is timed.
+		if err := deleteNamespace(ctx, kube, ns); err != nil {
+			return err
+		}
 	}
-	_ = kube.CoreV1().Namespaces().Delete(ctx, baseNS, metav1.DeleteOptions{})
-
 	op, err := startOperator(bin, env.Kubeconfig, sched.URL())
 	if err != nil {
 		return err
 	}
-	defer op.stop()
-	measure := func(existing int) {
-		time.Sleep(15 * time.Second) // let the last Pods become ready and their status settle
-		cpu0 := op.cpuSeconds()
-		time.Sleep(*idle)
-		idleCPU := (op.cpuSeconds() - cpu0) / idle.Seconds() * 100
-		rep.add(fmt.Sprintf("RSS at %d clusters (%d worker Pods)", existing, existing**workers), op.rssMiB(), 0, "MiB", "")
-		rep.add(fmt.Sprintf("peak RSS up to %d clusters", existing), op.peakRSSMiB(), 0, "MiB", "")
-		rep.add(fmt.Sprintf("idle CPU at %d clusters over %s", existing, *idle), idleCPU, 0, "% of a core", "")
+	defer func() { op.stop() }()
+	existing := 0
+	for _, n := range creates {
+		op.quiet(ctx, 5*time.Second)
+		fmt.Printf("operator: creating %d DaskClusters...\n", n)
+		api0 := apiserverWrites(ctx, kube)
+		ns := mustNamespace(ctx, kube, "bench-op")
+		start := time.Now()
+		if err := createClusters(ctx, dask, ns, 0, n, *workers); err != nil {
+			return err
+		}
+		exist, running, err := waitCreated(ctx, kube, dask, ns, n, *workers, start)
+		if err != nil {
+			return err
+		}
+		existing += n
+		rep.add(fmt.Sprintf("create %d clusters: all children exist", n), exist, base[n], "s", "")
+		rep.add(fmt.Sprintf("create %d clusters: all Running", n), running, base[n], "s", "baseline: the same objects created directly")
+		op.quiet(ctx, 5*time.Second) // the last status writes
+		api1 := apiserverWrites(ctx, kube)
+		total := 0.0
+		for _, k := range sortedKeys(api1) {
+			if d := api1[k] - api0[k]; d > 0 {
+				rep.add(fmt.Sprintf("create %d clusters: API writes per cluster: %s", n, k), float64(d)/float64(n), 0, "requests", "")
+				total += float64(d) / float64(n)
+			}
+		}
+		rep.add(fmt.Sprintf("create %d clusters: API writes per cluster, all", n), total, 0, "requests", "6 are creates")
 	}
-	if lv := parseLevels(*levels); len(lv) > 0 && lv[0] == 0 {
-		measure(0)
-	}
-	api0 := apiserverWrites(ctx, kube)
-	fmt.Printf("operator: creating %d DaskClusters...\n", *clusters)
-	ns := mustNamespace(ctx, kube, "bench-op")
-	exist, running, err := operatorCreate(ctx, kube, dask, ns, *clusters, *workers)
-	if err != nil {
+	restart := func() error {
+		op.stop()
+		op, err = startOperator(bin, env.Kubeconfig, sched.URL())
 		return err
 	}
-	rep.add("create N clusters: all children exist", exist, base, "s", "")
-	rep.add("create N clusters: all Running", running, base, "s", "baseline: the same objects created directly")
-	time.Sleep(5 * time.Second)
-	api1 := apiserverWrites(ctx, kube)
-	for _, k := range sortedKeys(api1) {
-		if d := api1[k] - api0[k]; d > 0 {
-			rep.add("API writes per cluster: "+k, float64(d)/float64(*clusters), 0, "requests", "")
+
+	// 2. Others are not starved: kubectl apply of clusters with no operator
+	// running, then while it creates their children.
+	if *apply > 0 {
+		manifest := filepath.Join(env.Dir, "bench-apply.yaml")
+		if err := writeClusters(manifest, *apply, *workers); err != nil {
+			return err
 		}
+		op.quiet(ctx, 5*time.Second)
+		op.stop()
+		fmt.Printf("kubectl apply of %d clusters, no operator running...\n", *apply)
+		ns := mustNamespace(ctx, kube, "bench-apply-alone")
+		alone, err := kubectl("apply", "-n", ns, "-f", manifest)
+		if err != nil {
+			return err
+		}
+		if err := deleteNamespace(ctx, kube, ns); err != nil {
+			return err
+		}
+		if err := restart(); err != nil {
+			return err
+		}
+		op.quiet(ctx, 5*time.Second)
+		fmt.Printf("kubectl apply of %d clusters while the operator creates their children...\n", *apply)
+		ns = mustNamespace(ctx, kube, "bench-apply")
+		start := time.Now()
+		withOp, err := kubectl("apply", "-n", ns, "-f", manifest)
+		if err != nil {
+			return err
+		}
+		if _, _, err := waitCreated(ctx, kube, dask, ns, *apply, *workers, start); err != nil {
+			return err
+		}
+		existing += *apply
+		rep.add(fmt.Sprintf("kubectl apply of %d clusters, the operator creating their children", *apply), withOp, alone, "s", "baseline: the same apply with no operator running")
 	}
 
-	// 2 and 3. Scale-up and scale-down of one group.
+	// 3. Cold start: the clusters exist before the operator starts; the
+	// baseline creates their children directly, with as many objects around.
+	coldNS := ""
+	if *cold > 0 {
+		op.quiet(ctx, 5*time.Second)
+		op.stop()
+		fmt.Printf("baseline: creating the objects of %d existing clusters directly...\n", *cold)
+		ns := mustNamespace(ctx, kube, "bench-baseline")
+		baseCold, err := baselineCreate(ctx, baseKube, baseDask, ns, *cold, *workers, false)
+		if err != nil {
+			return err
+		}
+		if err := deleteNamespace(ctx, kube, ns); err != nil {
+			return err
+		}
+		fmt.Printf("cold start: %d clusters exist, the operator starts...\n", *cold)
+		coldNS = mustNamespace(ctx, kube, "bench-cold")
+		if err := createClusters(ctx, dask, coldNS, 0, *cold, *workers); err != nil {
+			return err
+		}
+		if err := restart(); err != nil {
+			return err
+		}
+		exist, running, err := waitCreated(ctx, kube, dask, coldNS, *cold, *workers, op.started)
+		if err != nil {
+			return err
+		}
+		existing += *cold
+		rep.add(fmt.Sprintf("cold start, %d clusters: all children exist", *cold), exist, baseCold, "s", "baseline: the same children created directly")
+		rep.add(fmt.Sprintf("cold start, %d clusters: all Running", *cold), running, baseCold, "s", "from the operator's start")
+	}
+
+	// 4. Scale-up and scale-down of one group.
+	op.quiet(ctx, 5*time.Second)
 	fmt.Printf("scale-up 0 -> %d...\n", *scale)
 	upNS := mustNamespace(ctx, kube, "bench-scale")
 	baseUp, err := baselinePods(ctx, baseKube, mustNamespace(ctx, kube, "bench-scale-baseline"), *scale)
@@ -170,30 +272,76 @@ func run() error {
 	rep.add(fmt.Sprintf("scale-up 0 -> %d: most worker Pods at any instant", *scale), float64(peak), float64(*scale), "pods", "must never exceed the request")
 	rep.add(fmt.Sprintf("scale-down %d -> 0 through retire_workers", *scale), down, baseUp, "s", "baseline: creating as many Pods")
 
-	// 4. Memory and CPU at several sizes, measured on the operator process.
-	existing := *clusters
+	// 5. Memory, CPU, requests and latency at every level (the operator
+	// was restarted for the cold start: its peak RSS is since then).
+	all := func() []string {
+		list, _ := kube.CoreV1().Namespaces().List(ctx, metav1.ListOptions{})
+		var out []string
+		for _, n := range list.Items {
+			if strings.HasPrefix(n.Name, "bench-op-") || strings.HasPrefix(n.Name, "bench-cold-") || strings.HasPrefix(n.Name, "bench-apply-") && !strings.HasPrefix(n.Name, "bench-apply-alone") {
+				out = append(out, n.Name)
+			}
+		}
+		return out
+	}
+	measure(ctx, rep, env, kube, dask, op, existing, all())
+	growNS := mustNamespace(ctx, kube, "bench-op")
+	grown := 0
 	for _, lv := range parseLevels(*levels) {
-		if lv == 0 || lv < existing {
+		if lv <= existing {
 			continue
 		}
-		if lv > existing {
-			fmt.Printf("growing to %d clusters...\n", lv)
-			if err := createClusters(ctx, dask, ns, existing, lv, *workers); err != nil {
-				return err
-			}
-			if err := waitRunning(ctx, dask, ns, lv, 15*time.Minute); err != nil {
-				return err
-			}
-			existing = lv
+		fmt.Printf("growing to %d clusters...\n", lv)
+		start := time.Now()
+		if err := createClusters(ctx, dask, growNS, grown, grown+lv-existing, *workers); err != nil {
+			return err
 		}
-		measure(existing)
+		grown += lv - existing
+		if err := waitRunning(ctx, dask, growNS, grown, 60*time.Minute); err != nil {
+			return err
+		}
+		rep.add(fmt.Sprintf("grow to %d clusters (%d created): all Running", lv, lv-existing), time.Since(start).Seconds(), 0, "s", "")
+		existing = lv
+		measure(ctx, rep, env, kube, dask, op, existing, all())
 	}
 	rep.add("operator CPU seconds, whole run", op.cpuSeconds(), 0, "s", "")
+	rep.add("benchmark run", time.Since(began).Minutes(), 0, "min", "")
 	dir := *out
 	if !filepath.IsAbs(dir) {
 		dir = filepath.Join(root, dir)
 	}
 	return rep.write(dir)
+}
+
+// measure reports, with n clusters existing: the operator's RSS, peak RSS,
+// idle CPU and requests per minute (from its client metrics: 0 expected,
+// watches aside), the p50/p99 of single-cluster scale changes (until the
+// new worker Pod exists), and kube-apiserver's and etcd's memory and CPU.
+func measure(ctx context.Context, rep *report, env *testenv.Env, kube kubernetes.Interface, dask versioned.Interface, op *operatorProcess, n int, namespaces []string) {
+	op.quiet(ctx, 10*time.Second)
+	cpu0, req0 := op.cpuSeconds(), op.requests()
+	apiCPU0, etcdCPU0 := cpuSeconds(env.Pid("kube-apiserver")), cpuSeconds(env.Pid("etcd"))
+	time.Sleep(*idle)
+	idleCPU := (op.cpuSeconds() - cpu0) / idle.Seconds() * 100
+	req := (op.requests() - req0) / idle.Minutes()
+	at := fmt.Sprintf("at %d clusters (%d worker Pods)", n, n**workers)
+	rep.add("operator RSS "+at, op.rssMiB(), 0, "MiB", "")
+	rep.add("operator peak RSS, "+at, op.peakRSSMiB(), 0, "MiB", "")
+	rep.add("operator idle CPU "+at, idleCPU, 0, "% of a core", fmt.Sprintf("over %s", *idle))
+	rep.add("operator API requests per minute, idle, "+at, req, 0, "requests", "watches excluded (long-running); no leader election in the benchmark")
+	for _, c := range []string{"kube-apiserver", "etcd"} {
+		pid := env.Pid(c)
+		cpu := (cpuSeconds(pid) - map[string]float64{"kube-apiserver": apiCPU0, "etcd": etcdCPU0}[c]) / idle.Seconds() * 100
+		rep.add(c+" RSS "+at, procMiB(pid, "VmRSS"), 0, "MiB", "")
+		rep.add(c+" idle CPU "+at, cpu, 0, "% of a core", "")
+	}
+	if lat, err := scaleLatencies(ctx, kube, dask, namespaces, *samples); err != nil {
+		fmt.Println("  single-cluster changes:", err)
+		rep.add("single-cluster scale change, p99, "+at, -1, 0, "s", err.Error())
+	} else {
+		rep.add(fmt.Sprintf("single-cluster scale change, p50 of %d, %s", len(lat), at), percentile(lat, 50), 0, "s", "patch of spec.worker.replicas until the new worker Pod exists")
+		rep.add(fmt.Sprintf("single-cluster scale change, p99 of %d, %s", len(lat), at), percentile(lat, 99), 0, "s", "")
+	}
 }
 
 func (r *report) add(name string, v, baseline float64, unit, note string) {
@@ -263,6 +411,19 @@ func mustNamespace(ctx context.Context, kube kubernetes.Interface, prefix string
 	return ns.Name
 }
 
+// deleteNamespace deletes a namespace and waits until it is gone.
+func deleteNamespace(ctx context.Context, kube kubernetes.Interface, ns string) error {
+	if err := kube.CoreV1().Namespaces().Delete(ctx, ns, metav1.DeleteOptions{}); err != nil {
+		return err
+	}
+	for start := time.Now(); time.Since(start) < 10*time.Minute; time.Sleep(500 * time.Millisecond) {
+		if _, err := kube.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{}); apierrors.IsNotFound(err) {
+			return nil
+		}
+	}
+	return fmt.Errorf("namespace %s not deleted within 10 minutes", ns)
+}
+
 func benchCluster(ns, name string, workers int) *daskv1.DaskCluster {
 	r := int32(workers)
 	return &daskv1.DaskCluster{
@@ -311,13 +472,30 @@ func parallel(n int, fn func(i int) error) error {
 	return first
 }
 
-// baselineCreate creates, for n clusters, the objects the operator would:
-// scheduler Pod and Service, worker group and worker Pods.
-func baselineCreate(ctx context.Context, kube kubernetes.Interface, dask versioned.Interface, ns string, n, workers int) (float64, error) {
+// baselineCreate creates, for n clusters, what exists once the operator
+// has made them: the DaskCluster, its scheduler Pod and Service, worker
+// group and worker Pods. With timeClusters the clusters' creation is timed
+// too (the operator's run creates them as well); without, they are created
+// first and only their children are timed (what a cold start does).
+func baselineCreate(ctx context.Context, kube kubernetes.Interface, dask versioned.Interface, ns string, n, workers int, timeClusters bool) (float64, error) {
+	made := make([]*daskv1.DaskCluster, n)
+	create := func(i int) (err error) {
+		made[i], err = dask.KubernetesV1().DaskClusters(ns).Create(ctx, benchCluster(ns, fmt.Sprintf("c%d", i), workers), metav1.CreateOptions{})
+		return err
+	}
+	if !timeClusters {
+		if err := parallel(n, create); err != nil {
+			return 0, err
+		}
+	}
 	start := time.Now()
 	err := parallel(n, func(i int) error {
-		c := benchCluster(ns, fmt.Sprintf("c%d", i), workers)
-		c.UID = types.UID(fmt.Sprintf("uid-%d", i))
+		if timeClusters {
+			if err := create(i); err != nil {
+				return err
+			}
+		}
+		c := made[i]
 		if _, err := kube.CoreV1().Services(ns).Create(ctx, resources.SchedulerService(c), metav1.CreateOptions{}); err != nil {
 			return err
 		}
@@ -358,30 +536,108 @@ func createClusters(ctx context.Context, dask versioned.Interface, ns string, fr
 	})
 }
 
-func operatorCreate(ctx context.Context, kube kubernetes.Interface, dask versioned.Interface, ns string, n, workers int) (exist, running float64, err error) {
-	start := time.Now()
-	if err := createClusters(ctx, dask, ns, 0, n, workers); err != nil {
-		return 0, 0, err
-	}
+// waitCreated waits until the n clusters of ns have all their children and
+// are all Running, and returns both times since start.
+func waitCreated(ctx context.Context, kube kubernetes.Interface, dask versioned.Interface, ns string, n, workers int, start time.Time) (exist, running float64, err error) {
 	wantPods := n * (1 + workers)
 	for exist == 0 || running == 0 {
-		if time.Since(start) > 15*time.Minute {
-			return 0, 0, fmt.Errorf("clusters did not come up in 15 minutes")
+		if time.Since(start) > 30*time.Minute {
+			return 0, 0, fmt.Errorf("%d clusters in %s did not come up in 30 minutes", n, ns)
 		}
 		if exist == 0 {
 			pods, _ := kube.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{ResourceVersion: "0"})
 			svcs, _ := kube.CoreV1().Services(ns).List(ctx, metav1.ListOptions{ResourceVersion: "0"})
 			groups, _ := dask.KubernetesV1().DaskWorkerGroups(ns).List(ctx, metav1.ListOptions{ResourceVersion: "0"})
-			if len(pods.Items) >= wantPods && len(svcs.Items) >= n && len(groups.Items) >= n {
+			if pods != nil && svcs != nil && groups != nil && len(pods.Items) >= wantPods && len(svcs.Items) >= n && len(groups.Items) >= n {
 				exist = time.Since(start).Seconds()
 			}
 		}
 		if running == 0 && countRunning(ctx, dask, ns) >= n {
 			running = time.Since(start).Seconds()
 		}
-		time.Sleep(100 * time.Millisecond)
+		// Listing thousands of Pods costs the API server too: look less
+		// often, the more there are (100 ms at 100 clusters, 1 s from 1000).
+		time.Sleep(min(time.Second, time.Duration(max(1, n/100))*100*time.Millisecond))
 	}
 	return exist, running, nil
+}
+
+// writeClusters writes n DaskClusters (c0, c1, ...) as a List for kubectl.
+func writeClusters(path string, n, workers int) error {
+	list := map[string]any{"apiVersion": "v1", "kind": "List"}
+	items := make([]any, n)
+	for i := range items {
+		c := benchCluster("", fmt.Sprintf("c%d", i), workers)
+		c.TypeMeta = metav1.TypeMeta{APIVersion: daskv1.SchemeGroupVersion.String(), Kind: "DaskCluster"}
+		items[i] = c
+	}
+	list["items"] = items
+	data, err := json.Marshal(list)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, data, 0o644)
+}
+
+// scaleLatencies scales n clusters of namespaces, one at a time, by one
+// worker and returns how long each took until its new worker Pod existed
+// (seen by a watch started before the change).
+func scaleLatencies(ctx context.Context, kube kubernetes.Interface, dask versioned.Interface, namespaces []string, n int) ([]float64, error) {
+	var candidates []daskv1.DaskCluster
+	for _, ns := range namespaces {
+		list, err := dask.KubernetesV1().DaskClusters(ns).List(ctx, metav1.ListOptions{ResourceVersion: "0"})
+		if err != nil {
+			return nil, err
+		}
+		candidates = append(candidates, list.Items...)
+	}
+	if len(candidates) == 0 || n == 0 {
+		return nil, fmt.Errorf("no clusters to scale")
+	}
+	var out []float64
+	for i := 0; i < n; i++ {
+		c := candidates[i*len(candidates)/n]
+		sel := "dask.org/component=worker,dask.org/cluster-name=" + c.Name
+		pods, err := kube.CoreV1().Pods(c.Namespace).List(ctx, metav1.ListOptions{LabelSelector: sel})
+		if err != nil {
+			return nil, err
+		}
+		wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		w, err := kube.CoreV1().Pods(c.Namespace).Watch(wctx, metav1.ListOptions{LabelSelector: sel, ResourceVersion: pods.ResourceVersion})
+		if err != nil {
+			cancel()
+			return nil, err
+		}
+		replicas := int32(len(pods.Items)) + 1
+		start := time.Now()
+		_, err = dask.KubernetesV1().DaskClusters(c.Namespace).Patch(ctx, c.Name, types.MergePatchType,
+			[]byte(fmt.Sprintf(`{"spec":{"worker":{"replicas":%d}}}`, replicas)), metav1.PatchOptions{})
+		if err != nil {
+			cancel()
+			return nil, err
+		}
+		seen := false
+		for ev := range w.ResultChan() {
+			if ev.Type == "ADDED" {
+				seen = true
+				break
+			}
+		}
+		w.Stop()
+		cancel()
+		if !seen {
+			return nil, fmt.Errorf("cluster %s/%s: no new worker Pod within 30 s of the change", c.Namespace, c.Name)
+		}
+		out = append(out, time.Since(start).Seconds())
+	}
+	return out, nil
+}
+
+func percentile(v []float64, p float64) float64 {
+	s := append([]float64(nil), v...)
+	sort.Float64s(s)
+	i := int(float64(len(s))*p/100+0.5) - 1
+	return s[max(0, min(i, len(s)-1))]
 }
 
 func countRunning(ctx context.Context, dask versioned.Interface, ns string) int {
@@ -548,9 +804,12 @@ var notOperator = map[string]bool{
 	"pods/status": true, "ipaddresses": true, "serviceaccounts": true, "endpointslices": true,
 }
 
-// operatorProcess is the operator binary, measured through /proc.
+// operatorProcess is the operator binary, measured through /proc and its
+// metrics endpoint.
 type operatorProcess struct {
-	cmd *exec.Cmd
+	cmd     *exec.Cmd
+	metrics string
+	started time.Time
 }
 
 func startOperator(bin, kubeconfig, schedulerURL string) (*operatorProcess, error) {
@@ -558,17 +817,24 @@ func startOperator(bin, kubeconfig, schedulerURL string) (*operatorProcess, erro
 	if err != nil {
 		return nil, err
 	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	addr := l.Addr().String()
+	l.Close()
 	cmd := exec.Command(bin, "--kubeconfig="+kubeconfig, "--leader-elect=false",
 		"--kube-api-qps="+strconv.Itoa(*qps), "--kube-api-burst="+strconv.Itoa(*burst),
-		"--metrics-bind-address=0", "--health-probe-bind-address=0",
+		"--metrics-bind-address="+addr, "--health-probe-bind-address=0",
 		"--scheduler-url-template="+schedulerURL)
 	cmd.Stdout, cmd.Stderr = log, log
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	p := &operatorProcess{cmd: cmd, metrics: "http://" + addr + "/metrics", started: time.Now()}
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
 	time.Sleep(2 * time.Second)
-	return &operatorProcess{cmd: cmd}, nil
+	return p, nil
 }
 
 func (p *operatorProcess) stop() {
@@ -576,8 +842,52 @@ func (p *operatorProcess) stop() {
 	_ = p.cmd.Wait()
 }
 
-func (p *operatorProcess) status(field string) float64 {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
+// requests is how many requests the operator's clients have sent but
+// watches (client-go's rest_client_requests_total counts each watch once,
+// when it starts, as a GET; a re-established watch adds one).
+func (p *operatorProcess) requests() float64 {
+	resp, err := http.Get(p.metrics)
+	if err != nil {
+		return 0
+	}
+	defer resp.Body.Close()
+	total := 0.0
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if !strings.HasPrefix(line, "rest_client_requests_total{") {
+			continue
+		}
+		f := strings.Fields(line)
+		v, _ := strconv.ParseFloat(f[len(f)-1], 64)
+		total += v
+	}
+	return total
+}
+
+// quiet waits until the operator has sent no request for a while (its last
+// status writes done, every Pod ready), so that what is timed next, or
+// measured as idle, is not the tail of what came before.
+func (p *operatorProcess) quiet(ctx context.Context, spell time.Duration) {
+	last, since := p.requests(), time.Now()
+	for start := time.Now(); time.Since(start) < 10*time.Minute && ctx.Err() == nil; time.Sleep(time.Second) {
+		if n := p.requests(); n != last {
+			last, since = n, time.Now()
+		} else if time.Since(since) >= spell {
+			return
+		}
+	}
+	fmt.Println("  the operator never went quiet for", spell)
+}
+
+func (p *operatorProcess) rssMiB() float64     { return procMiB(p.cmd.Process.Pid, "VmRSS") }
+func (p *operatorProcess) peakRSSMiB() float64 { return procMiB(p.cmd.Process.Pid, "VmHWM") }
+func (p *operatorProcess) cpuSeconds() float64 { return cpuSeconds(p.cmd.Process.Pid) }
+
+// procMiB reads a memory field (VmRSS, VmHWM) of a process, in MiB.
+func procMiB(pid int, field string) float64 {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return 0
 	}
@@ -590,11 +900,9 @@ func (p *operatorProcess) status(field string) float64 {
 	return 0
 }
 
-func (p *operatorProcess) rssMiB() float64     { return p.status("VmRSS") }
-func (p *operatorProcess) peakRSSMiB() float64 { return p.status("VmHWM") }
-
-func (p *operatorProcess) cpuSeconds() float64 {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.cmd.Process.Pid))
+// cpuSeconds is the CPU time a process has used.
+func cpuSeconds(pid int) float64 {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
 		return 0
 	}

@@ -319,6 +319,17 @@ func (e *Env) Pids() []int {
 	return pids
 }
 
+// Pid returns the process id of a running component ("kube-apiserver",
+// "etcd", ...), or 0.
+func (e *Env) Pid(name string) int {
+	for _, p := range e.procs {
+		if p.name == name && !p.exited() {
+			return p.cmd.Process.Pid
+		}
+	}
+	return 0
+}
+
 // WriteKubeconfig writes a kubeconfig file for a rest.Config that uses a bearer token.
 func WriteKubeconfig(path string, cfg *rest.Config) error {
 	kc := clientcmdapi.NewConfig()
