@@ -262,29 +262,28 @@ func TestWorkerGroupDoesNotOvercreateWhileTheCacheLags(t *testing.T) {
 func TestWorkerGroupReadsExpectationsBeforeItsPods(t *testing.T) {
 	c, g := cluster("c"), group("g", "c", 3)
 	f := newFixture(t, c, g)
-	ctx := context.Background()
-	_, err := f.ctrl.syncWorkerGroup(ctx, "ns/g")
+	_, err := f.ctrl.syncWorkerGroup(t.Context(), "ns/g")
 	require.NoError(t, err)
-	creates := f.actions("create", "pods")
-	require.Len(t, creates, 3)
+	created := f.createdPodNames()
+	require.Len(t, created, 3)
 	f.clearActions()
 
 	read := f.ctrl.groupPods
 	f.ctrl.groupPods = func(ns, uid string) []*corev1.Pod {
 		pods := read(ns, uid) // without the new Pods yet
-		for _, a := range creates {
-			p := a.(k8stesting.CreateAction).GetObject().(*corev1.Pod)
+		for _, name := range created {
+			p := workerPod(g, name, pending, 0)
 			f.addToCache(p)
 			f.ctrl.onPodAdd(p) // their events come just after the read
 		}
 		f.ctrl.groupPods = read
 		return pods
 	}
-	_, err = f.ctrl.syncWorkerGroup(ctx, "ns/g")
+	_, err = f.ctrl.syncWorkerGroup(t.Context(), "ns/g")
 	require.NoError(t, err)
 	assert.Equal(t, 0, len(f.actions("create", "pods")), "a list read before the expectations were met is not acted on")
 
-	_, err = f.ctrl.syncWorkerGroup(ctx, "ns/g")
+	_, err = f.ctrl.syncWorkerGroup(t.Context(), "ns/g")
 	require.NoError(t, err)
 	assert.Equal(t, 0, len(f.actions("create", "pods")), "the next sync sees the Pods")
 	assert.Empty(t, f.actions("delete", "pods"))
