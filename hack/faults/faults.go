@@ -30,6 +30,9 @@ import (
 
 // Config sizes a run.
 type Config struct {
+	// Rounds is how many times the operator is killed during a scale (the
+	// quickest fault); each other fault runs at most its share of them
+	// (faultRounds), so that a full run takes under 30 minutes on 2 cores.
 	Rounds, Scale, Down, Burst int
 	// APIDownMin and APIDownMax bound how long kube-apiserver stays down.
 	APIDownMin, APIDownMax time.Duration
@@ -46,6 +49,18 @@ type Config struct {
 func defaultConfig() Config {
 	return Config{Rounds: 20, Scale: 300, Down: 20, Burst: 50, APIDownMin: 5 * time.Second, APIDownMax: 20 * time.Second, Timeout: 3 * time.Minute, BadInput: 100, Clusters: 50}
 }
+
+// Rounds of the slower faults in a full run of 20 (issue 16 asks 20 kills
+// and 5 rounds of API server outages, mid-scale and mid-creation); a run of
+// fewer rounds caps them at as many.
+const (
+	apiDownRounds    = 5
+	compactionRounds = 3
+	otherRounds      = 2
+)
+
+// faultRounds is how many of cfg.Rounds rounds a fault of max rounds runs.
+func faultRounds(cfg Config, max int) int { return min(cfg.Rounds, max) }
 
 // FaultResult is what one fault's rounds showed.
 type FaultResult struct {
@@ -87,7 +102,8 @@ const (
 )
 
 // Run starts a control plane, the operator binary and a fake scheduler, and
-// injects every fault cfg.Rounds times.
+// injects the faults: the operator kill cfg.Rounds times, the others as
+// faultRounds says.
 func Run(cfg Config) (*Results, error) {
 	root, err := testenv.RepoRoot()
 	if err != nil {
@@ -164,32 +180,59 @@ func Run(cfg Config) (*Results, error) {
 	}
 	for r := 0; r < cfg.Rounds; r++ {
 		fmt.Printf("round %d/%d\n", r+1, cfg.Rounds)
+		other := r < faultRounds(cfg, otherRounds)
 		for _, target := range []int{cfg.Scale, cfg.Down} {
 			d.record(kill, func() (time.Time, error) { return d.scaleWithKill(target) }, target)
 		}
-		d.record(burst, d.burst, cfg.Scale)
-		d.record(stuck, d.stuckScaleDown, cfg.Down)
-		d.record(nodeGone, d.nodeDeleted, cfg.Scale)
+		if other {
+			d.record(burst, d.burst, cfg.Scale)
+			d.record(stuck, d.stuckScaleDown, cfg.Down)
+			d.record(nodeGone, d.nodeDeleted, cfg.Scale)
+		}
 		if err := d.scale(0); err != nil {
 			return nil, err
 		}
 		if _, err := d.converge(0); err != nil {
 			return nil, fmt.Errorf("reset to 0 workers: %w", err)
 		}
-		for _, target := range []int{cfg.Scale, cfg.Down} {
-			d.record(apiDown, func() (time.Time, error) { return d.scaleWithAPIServerDown(target) }, target)
+		// An outage or a compaction interrupts a scale-up or a scale-down:
+		// both in a run of one round, else one each round, in turn.
+		outageScales, compactionScales := []int{cfg.Scale}, []int{cfg.Down}
+		switch {
+		case cfg.Rounds == 1:
+			outageScales = []int{cfg.Scale, cfg.Down}
+			compactionScales = outageScales
+		case r%2 == 1:
+			outageScales, compactionScales = compactionScales, outageScales
 		}
-		for _, target := range []int{cfg.Scale, cfg.Down} {
-			d.record(compaction, func() (time.Time, error) { return d.scaleWithCompaction(target) }, target)
+		if r < faultRounds(cfg, apiDownRounds) {
+			for _, target := range outageScales {
+				if err := d.before(target); err != nil {
+					return nil, err
+				}
+				d.record(apiDown, func() (time.Time, error) { return d.scaleWithAPIServerDown(target) }, target)
+			}
 		}
-		for _, f := range schedFaults {
-			d.record(bySched[f], func() (time.Time, error) { return d.schedulerFault(f) }, cfg.Down)
+		if r < faultRounds(cfg, compactionRounds) {
+			for _, target := range compactionScales {
+				if err := d.before(target); err != nil {
+					return nil, err
+				}
+				d.record(compaction, func() (time.Time, error) { return d.scaleWithCompaction(target) }, target)
+			}
 		}
-		if err := d.leaderFaults(leaderKilled, leaderPaused); err != nil {
-			return nil, fmt.Errorf("leader election faults: %w", err)
+		if other {
+			for _, f := range schedFaults {
+				d.record(bySched[f], func() (time.Time, error) { return d.schedulerFault(f) }, cfg.Down)
+			}
+			if err := d.leaderFaults(leaderKilled, leaderPaused); err != nil {
+				return nil, fmt.Errorf("leader election faults: %w", err)
+			}
+			d.badInput(bad, cfg.BadInput)
 		}
-		d.outageCreation(outage, cfg.Clusters)
-		d.badInput(bad, cfg.BadInput)
+		if r < faultRounds(cfg, apiDownRounds) {
+			d.outageCreation(outage, cfg.Clusters)
+		}
 		if err := d.scale(0); err != nil {
 			return nil, err
 		}
@@ -339,6 +382,16 @@ func (d *driver) fill(n int) ([]string, error) {
 		return nil, err
 	}
 	return d.livePods()
+}
+
+// before brings the group to where a fault that scales to target starts
+// from: a scale-down starts from cfg.Scale workers.
+func (d *driver) before(target int) error {
+	if target != d.cfg.Down {
+		return nil
+	}
+	_, err := d.fill(d.cfg.Scale)
+	return err
 }
 
 // scaleWithAPIServerDown scales to n and, at a random moment of the scale,
