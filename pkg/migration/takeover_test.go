@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -87,8 +88,7 @@ print("done", flush=True)
 	client.WaitLine(t, "held", 3*time.Minute)
 
 	kopf.stop(t)
-	before, err := kube.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
-	require.NoError(t, err)
+	before := settledKopfPods(t, ns)
 	require.Len(t, before.Items, 6, "two schedulers and four workers, from the Python operator's Deployments")
 	watcher := watchPods(t, ns, before)
 
@@ -299,6 +299,44 @@ func waitKopfCluster(t *testing.T, ns, name string, kopf *kopfOperator) string {
 			fmt.Sprintf("cluster %s: %d Deployments, ready Pods %v", name, len(deps.Items), ready)
 	})
 	return ip
+}
+
+// settledKopfPods waits until what the Python operator left has settled
+// (it may have changed a Deployment just before it stopped: the Deployment
+// controller then rolls its Pod), every Deployment rolled out and ready
+// and the same Pods for two seconds, and returns those Pods.
+func settledKopfPods(t *testing.T, ns string) *corev1.PodList {
+	t.Helper()
+	ctx := context.Background()
+	var pods *corev1.PodList
+	uids := func(l *corev1.PodList) string {
+		var out []string
+		for _, p := range l.Items {
+			out = append(out, string(p.UID))
+		}
+		slices.Sort(out)
+		return strings.Join(out, ",")
+	}
+	testenv.Eventually(t, kopfCreates, func() (bool, string) {
+		deps, err := kube.AppsV1().Deployments(ns).List(ctx, metav1.ListOptions{})
+		require.NoError(t, err)
+		for _, d := range deps.Items {
+			want := int32(1)
+			if d.Spec.Replicas != nil {
+				want = *d.Spec.Replicas
+			}
+			if st := d.Status; st.ObservedGeneration != d.Generation || st.Replicas != want || st.UpdatedReplicas != want || st.ReadyReplicas != want {
+				return false, fmt.Sprintf("Deployment %s not rolled out: %+v", d.Name, st)
+			}
+		}
+		first, err := kube.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
+		require.NoError(t, err)
+		time.Sleep(2 * time.Second)
+		pods, err = kube.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
+		require.NoError(t, err)
+		return uids(first) == uids(pods), "the Pods keep changing"
+	})
+	return pods
 }
 
 // podWatcher records, at every Pod event, what must hold while a cluster is
