@@ -40,12 +40,6 @@ func (f *writeFence) renew(sent time.Time) {
 	}
 }
 
-// check returns an error unless a write may be sent now.
-func (f *writeFence) check(now time.Time) error {
-	_, err := f.open(now)
-	return err
-}
-
 // open returns until when a write may be sent (the last renewal plus the
 // renew deadline), or an error if not now.
 func (f *writeFence) open(now time.Time) (time.Time, error) {

@@ -70,17 +70,19 @@ func TestWriteFenceFollowsTheLease(t *testing.T) {
 			return nil
 		})
 	}()
-	require.Error(t, fence.check(time.Now()), "closed before the Lease is held")
+	_, err := fence.open(time.Now())
+	require.Error(t, err, "closed before the Lease is held")
 	select {
 	case <-leading:
 	case <-time.After(10 * time.Second):
 		t.Fatal("never became the leader")
 	}
 	time.Sleep(3 * f.retryPeriod)
-	assert.NoError(t, fence.check(time.Now()), "open while renewals succeed, past one retry period")
+	_, err = fence.open(time.Now())
+	assert.NoError(t, err, "open while renewals succeed, past one retry period")
 	partitioned.Store(true)
 	start := time.Now()
-	for fence.check(time.Now()) == nil {
+	for _, err := fence.open(time.Now()); err == nil; _, err = fence.open(time.Now()) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	assert.Less(t, time.Since(start), f.renewDeadline+f.retryPeriod, "closed within the renew deadline of the last renewal")

@@ -278,7 +278,8 @@ func run() error {
 		list, _ := kube.CoreV1().Namespaces().List(ctx, metav1.ListOptions{})
 		var out []string
 		for _, n := range list.Items {
-			if strings.HasPrefix(n.Name, "bench-op-") || strings.HasPrefix(n.Name, "bench-cold-") || strings.HasPrefix(n.Name, "bench-apply-") && !strings.HasPrefix(n.Name, "bench-apply-alone") {
+			// bench-apply-alone-* is gone by now (deleteNamespace waits).
+			if strings.HasPrefix(n.Name, "bench-op-") || strings.HasPrefix(n.Name, "bench-cold-") || strings.HasPrefix(n.Name, "bench-apply-") {
 				out = append(out, n.Name)
 			}
 		}
@@ -320,7 +321,11 @@ func run() error {
 func measure(ctx context.Context, rep *report, env *testenv.Env, kube kubernetes.Interface, dask versioned.Interface, op *operatorProcess, n int, namespaces []string) {
 	op.quiet(ctx, 10*time.Second)
 	cpu0, req0 := op.cpuSeconds(), op.requests()
-	apiCPU0, etcdCPU0 := cpuSeconds(env.Pid("kube-apiserver")), cpuSeconds(env.Pid("etcd"))
+	planes := []string{"kube-apiserver", "etcd"}
+	planeCPU0 := map[string]float64{}
+	for _, c := range planes {
+		planeCPU0[c] = cpuSeconds(env.Pid(c))
+	}
 	time.Sleep(*idle)
 	idleCPU := (op.cpuSeconds() - cpu0) / idle.Seconds() * 100
 	req := (op.requests() - req0) / idle.Minutes()
@@ -329,9 +334,9 @@ func measure(ctx context.Context, rep *report, env *testenv.Env, kube kubernetes
 	rep.add("operator peak RSS, "+at, op.peakRSSMiB(), 0, "MiB", "")
 	rep.add("operator idle CPU "+at, idleCPU, 0, "% of a core", fmt.Sprintf("over %s", *idle))
 	rep.add("operator API requests per minute, idle, "+at, req, 0, "requests", "watches excluded (long-running); no leader election in the benchmark")
-	for _, c := range []string{"kube-apiserver", "etcd"} {
+	for _, c := range planes {
 		pid := env.Pid(c)
-		cpu := (cpuSeconds(pid) - map[string]float64{"kube-apiserver": apiCPU0, "etcd": etcdCPU0}[c]) / idle.Seconds() * 100
+		cpu := (cpuSeconds(pid) - planeCPU0[c]) / idle.Seconds() * 100
 		rep.add(c+" RSS "+at, procMiB(pid, "VmRSS"), 0, "MiB", "")
 		rep.add(c+" idle CPU "+at, cpu, 0, "% of a core", "")
 	}

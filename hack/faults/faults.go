@@ -59,8 +59,8 @@ const (
 	otherRounds      = 2
 )
 
-// faultRounds is how many of cfg.Rounds rounds a fault of max rounds runs.
-func faultRounds(cfg Config, max int) int { return min(cfg.Rounds, max) }
+// faultRounds is how many of cfg.Rounds rounds a fault of at most limit rounds runs.
+func faultRounds(cfg Config, limit int) int { return min(cfg.Rounds, limit) }
 
 // FaultResult is what one fault's rounds showed.
 type FaultResult struct {

@@ -276,8 +276,7 @@ func (c *Controller) writeClusterStatus(ctx context.Context, cached *daskv1.Dask
 	if err == nil {
 		key := cached.Namespace + "/" + cached.Name
 		c.clusterWrites.remember(key, written)
-		progressOnly, settled := clusterStatusPacing(&cached.Status, status)
-		klog.V(4).InfoS("Wrote status", "daskcluster", klog.KObj(cached), "settled", settled, "progressOnly", progressOnly, "phase", status.Phase,
+		klog.V(4).InfoS("Wrote status", "daskcluster", klog.KObj(cached), "phase", status.Phase,
 			"replicas", status.Replicas, "ready", status.ReadyReplicas)
 		c.statusWritten("DaskCluster/" + key)
 	}

@@ -14,9 +14,9 @@ import (
 // progressing (Pods being created or becoming ready, a scheduler starting):
 // a change that is only progress waits this long from when it is first
 // seen, so that a burst of progress (workers coming up together) lands in
-// one write, and such writes come at most once per interval. A status that has settled (everything asked for is there and
-// ready) and any other change (an error, a condition users or events act on)
-// is written at once. While workers are being created, every Pod event would
+// one write, and such writes come at most once per interval. A status that
+// has settled (everything asked for is there and ready) and any other
+// change (an error, a condition users or events act on) is written at once. While workers are being created, every Pod event would
 // otherwise cost a status write, and those writes share the client's rate
 // limit, and the API server, with the creation of Pods.
 const statusWriteInterval = 2 * time.Second
@@ -27,7 +27,7 @@ const statusWriteInterval = 2 * time.Second
 const clusterStatusFactor = 2
 
 // pacer remembers, per key, a time before which something must wait: the
-// next counts-only status write, or the next creation batch when
+// next progress-only status write (deferral), or the next creation batch when
 // DASK_KUBERNETES__CONTROLLER__WORKER_ALLOCATION__DELAY is set.
 type pacer struct {
 	mu        sync.Mutex
