@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"runtime/debug"
@@ -48,6 +49,7 @@ type flags struct {
 	renewDeadline   time.Duration
 	retryPeriod     time.Duration
 	metricsAddr     string
+	profiling       bool
 	healthAddr      string
 	shutdownTimeout time.Duration
 	namespaces      stringList
@@ -86,6 +88,7 @@ func parseFlags(args []string) (*flags, error) {
 	fs.DurationVar(&f.renewDeadline, "leader-election-renew-deadline", 10*time.Second, "How long the leader retries renewing before it stops working (less than the lease duration).")
 	fs.DurationVar(&f.retryPeriod, "leader-election-retry-period", 2*time.Second, "How often replicas try to acquire or renew the Lease.")
 	fs.StringVar(&f.metricsAddr, "metrics-bind-address", ":8080", "Address of the Prometheus /metrics endpoint; 0 turns it off.")
+	fs.BoolVar(&f.profiling, "profiling", false, "Serve Go's profiles (net/http/pprof) under /debug/pprof/ on the metrics address, as Kubernetes components do; for finding where memory or CPU goes.")
 	fs.StringVar(&f.healthAddr, "health-probe-bind-address", ":8081", "Address of /healthz and /readyz; 0 turns them off.")
 	fs.DurationVar(&f.shutdownTimeout, "shutdown-timeout", 30*time.Second, "On SIGTERM, how long in-flight syncs may take to finish.")
 	if err := fs.Parse(args); err != nil {
@@ -179,9 +182,7 @@ func run(ctx context.Context, args []string) error {
 	if err := metrics.RegisterState(ctrl); err != nil {
 		return err
 	}
-	if err := serve(ctx, f.metricsAddr, map[string]http.Handler{
-		"/metrics": promhttp.HandlerFor(metrics.Registry, promhttp.HandlerOpts{}),
-	}); err != nil {
+	if err := serve(ctx, f.metricsAddr, metricsHandlers(f.profiling)); err != nil {
 		return err
 	}
 	if err := serve(ctx, f.healthAddr, map[string]http.Handler{
@@ -248,6 +249,24 @@ func serve(ctx context.Context, addr string, handlers map[string]http.Handler) e
 	}()
 	klog.InfoS("Serving", "address", l.Addr().String(), "paths", fmt.Sprint(mapKeys(handlers)))
 	return nil
+}
+
+// metricsHandlers are what the metrics address serves: /metrics and, with
+// --profiling, net/http/pprof's handlers (heap, goroutine, CPU profile...)
+// under /debug/pprof/.
+func metricsHandlers(profiling bool) map[string]http.Handler {
+	handlers := map[string]http.Handler{
+		"/metrics": promhttp.HandlerFor(metrics.Registry, promhttp.HandlerOpts{}),
+	}
+	if !profiling {
+		return handlers
+	}
+	handlers["/debug/pprof/"] = http.HandlerFunc(pprof.Index)
+	handlers["/debug/pprof/cmdline"] = http.HandlerFunc(pprof.Cmdline)
+	handlers["/debug/pprof/profile"] = http.HandlerFunc(pprof.Profile)
+	handlers["/debug/pprof/symbol"] = http.HandlerFunc(pprof.Symbol)
+	handlers["/debug/pprof/trace"] = http.HandlerFunc(pprof.Trace)
+	return handlers
 }
 
 func mapKeys(m map[string]http.Handler) []string {
