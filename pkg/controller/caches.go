@@ -2,6 +2,7 @@ package controller
 
 import (
 	"fmt"
+	"sync"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -120,9 +121,11 @@ func stripManagedFields(obj any) (any, error) {
 }
 
 // trimPod keeps of a Pod only what the controllers read: its metadata, the
-// node it is bound to, and its phase, conditions, IP and container states.
-// Container specs, volumes and managed fields are most of a Pod's size, and
-// the cache holds every Dask Pod.
+// node it is bound to, and its phase, Ready condition, IP and container
+// states. Container specs, volumes, managed fields and the other conditions
+// are most of a Pod's size, and the cache holds every Dask Pod. Strings
+// that every Pod repeats (label and annotation keys, the owner's kind) are
+// shared rather than held once per Pod.
 func trimPod(obj any) (any, error) {
 	p, ok := obj.(*corev1.Pod)
 	if !ok {
@@ -133,20 +136,84 @@ func trimPod(obj any) (any, error) {
 		ObjectMeta: p.ObjectMeta,
 		Spec:       corev1.PodSpec{NodeName: p.Spec.NodeName, RestartPolicy: p.Spec.RestartPolicy},
 		Status: corev1.PodStatus{
-			Phase:      p.Status.Phase,
-			Conditions: p.Status.Conditions,
-			Message:    p.Status.Message,
-			Reason:     p.Status.Reason,
-			PodIP:      p.Status.PodIP,
+			Phase:   p.Status.Phase,
+			Message: p.Status.Message,
+			Reason:  p.Status.Reason,
+			PodIP:   p.Status.PodIP,
 		},
 	}
 	out.ManagedFields = nil
-	for _, cs := range p.Status.ContainerStatuses {
-		out.Status.ContainerStatuses = append(out.Status.ContainerStatuses, corev1.ContainerStatus{
-			Name: cs.Name, Ready: cs.Ready, RestartCount: cs.RestartCount, State: cs.State,
-		})
+	out.Namespace = podStrings.intern(out.Namespace)
+	out.Labels = podStrings.internMap(out.Labels)
+	out.Annotations = podStrings.internMap(out.Annotations)
+	for i := range out.OwnerReferences {
+		ref := &out.OwnerReferences[i]
+		ref.APIVersion, ref.Kind = podStrings.intern(ref.APIVersion), podStrings.intern(ref.Kind)
+	}
+	for i := range p.Status.Conditions {
+		if c := p.Status.Conditions[i]; c.Type == corev1.PodReady {
+			c.Type = corev1.PodReady // the constant, not a copy per Pod
+			out.Status.Conditions = []corev1.PodCondition{c}
+			break
+		}
+	}
+	if n := len(p.Status.ContainerStatuses); n > 0 {
+		out.Status.ContainerStatuses = make([]corev1.ContainerStatus, n)
+		for i, cs := range p.Status.ContainerStatuses {
+			out.Status.ContainerStatuses[i] = corev1.ContainerStatus{
+				Name: podStrings.intern(cs.Name), Ready: cs.Ready, RestartCount: cs.RestartCount, State: cs.State,
+			}
+		}
 	}
 	return out, nil
+}
+
+// podStrings holds the strings trimmed Pods share.
+var podStrings = newInterner(8192)
+
+// interner hands out one copy of each string it has seen, up to a number
+// of distinct strings: past it, strings are returned as they are, so that
+// what it holds stays bounded whatever the Pods carry (it never forgets, and
+// keys and kinds are few; names beyond the bound are simply not shared).
+type interner struct {
+	mu    sync.Mutex
+	max   int
+	known map[string]string
+}
+
+func newInterner(max int) *interner { return &interner{max: max, known: map[string]string{}} }
+
+func (in *interner) intern(s string) string {
+	if s == "" {
+		return s
+	}
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if v, ok := in.known[s]; ok {
+		return v
+	}
+	if len(in.known) < in.max {
+		in.known[s] = s
+	}
+	return s
+}
+
+// internMap returns m with interned keys, and interned values for the keys
+// whose values come from a few (the component, the Istio switch): a new
+// map, since the decoded one may be shared with other event handlers.
+// Names and hashes are not shared: they differ from cluster to cluster.
+func (in *interner) internMap(m map[string]string) map[string]string {
+	if len(m) == 0 {
+		return m
+	}
+	out := make(map[string]string, len(m))
+	for k, v := range m {
+		if k == resources.LabelComponent || k == resources.LabelIstioInject {
+			v = in.intern(v)
+		}
+		out[in.intern(k)] = v
+	}
+	return out
 }
 
 // metadataOnly keeps a Deployment's or ReplicaSet's metadata, without

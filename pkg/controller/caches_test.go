@@ -2,11 +2,14 @@ package controller
 
 import (
 	"testing"
+	"unsafe"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/dask-operator/dask-operator/pkg/resources"
 )
 
 func TestTrimPodKeepsWhatTheControllersRead(t *testing.T) {
@@ -19,7 +22,8 @@ func TestTrimPodKeepsWhatTheControllersRead(t *testing.T) {
 			Containers: []corev1.Container{{Name: "c", Image: "big", Env: []corev1.EnvVar{{Name: "X", Value: "Y"}}}}},
 		Status: corev1.PodStatus{
 			Phase: corev1.PodRunning, PodIP: "10.0.0.1", Message: "m", Reason: "r",
-			Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}},
+			Conditions: []corev1.PodCondition{{Type: corev1.PodScheduled, Status: corev1.ConditionTrue},
+				{Type: corev1.PodReady, Status: corev1.ConditionTrue}, {Type: corev1.ContainersReady, Status: corev1.ConditionTrue}},
 			ContainerStatuses: []corev1.ContainerStatus{{Name: "c", RestartCount: 2, Image: "big",
 				State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 3}}}},
 		},
@@ -34,9 +38,49 @@ func TestTrimPodKeepsWhatTheControllersRead(t *testing.T) {
 	assert.Equal(t, p.Labels, got.Labels)
 	assert.Equal(t, "2", got.Annotations["kubernetes.dask.org/attempt"])
 	assert.True(t, podReady(got))
+	assert.Len(t, got.Status.Conditions, 1, "only the Ready condition is read")
 	assert.Equal(t, int32(2), restarts(got))
 	assert.Equal(t, "10.0.0.1", got.Status.PodIP)
 	assert.Contains(t, podFailureMessage(got), "exited with code 3")
 	tomb, _ := trimPod("not a pod")
 	assert.Equal(t, "not a pod", tomb)
+}
+
+// Label keys, the component and the owner's kind are held once, not once
+// per cached Pod; names are not shared.
+func TestTrimmedPodsShareTheirRepeatedStrings(t *testing.T) {
+	decoded := func(name string) *corev1.Pod {
+		// Each string a copy of its own, as decoding makes them.
+		cp := func(s string) string { return string([]byte(s)) }
+		return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{
+			Name: cp(name), Namespace: cp("ns"),
+			Labels:          map[string]string{cp(resources.LabelComponent): cp(resources.ComponentWorker), cp(resources.LabelClusterName): cp("c1")},
+			OwnerReferences: []metav1.OwnerReference{{APIVersion: cp("kubernetes.dask.org/v1"), Kind: cp("DaskWorkerGroup"), Name: cp("g")}},
+		}}
+	}
+	a1, _ := trimPod(decoded("w1"))
+	a2, _ := trimPod(decoded("w2"))
+	p1, p2 := a1.(*corev1.Pod), a2.(*corev1.Pod)
+	same := func(x, y string) bool { return unsafe.StringData(x) == unsafe.StringData(y) }
+	assert.True(t, same(p1.Labels[resources.LabelComponent], p2.Labels[resources.LabelComponent]))
+	assert.True(t, same(p1.OwnerReferences[0].Kind, p2.OwnerReferences[0].Kind))
+	assert.True(t, same(p1.Namespace, p2.Namespace))
+	for k1 := range p1.Labels {
+		for k2 := range p2.Labels {
+			if k1 == k2 {
+				assert.True(t, same(k1, k2), "label key %s", k1)
+			}
+		}
+	}
+	assert.False(t, same(p1.Labels[resources.LabelClusterName], p2.Labels[resources.LabelClusterName]), "names are not interned")
+	assert.Equal(t, "c1", p2.Labels[resources.LabelClusterName])
+}
+
+func TestInternerHoldsAtMostItsBound(t *testing.T) {
+	in := newInterner(2)
+	a, b := in.intern(string([]byte("a"))), in.intern(string([]byte("b")))
+	assert.Equal(t, "c", in.intern("c"))
+	assert.Len(t, in.known, 2)
+	assert.Equal(t, unsafe.StringData(a), unsafe.StringData(in.intern(string([]byte("a")))))
+	assert.Equal(t, unsafe.StringData(b), unsafe.StringData(in.intern(string([]byte("b")))))
 }
