@@ -14,6 +14,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -27,12 +28,14 @@ import (
 	"syscall"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+	"sigs.k8s.io/yaml"
 
 	daskv1 "github.com/dask-operator/dask-operator/pkg/apis/kubernetes.dask.org/v1"
 	"github.com/dask-operator/dask-operator/pkg/generated/clientset/versioned"
@@ -148,6 +151,14 @@ func run() error {
 		if err := deleteNamespace(ctx, kube, ns); err != nil {
 			return err
 		}
+	}
+	shipped, err := shippedEnv(root)
+	if err != nil {
+		return err
+	}
+	rep.Config += " operator-env=" + strings.Join(shipped, ",")
+	startOperator := func(bin, kubeconfig, schedulerURL string) (*operatorProcess, error) {
+		return startOperatorWith(bin, kubeconfig, schedulerURL, shipped)
 	}
 	op, err := startOperator(bin, env.Kubeconfig, sched.URL())
 	if err != nil {
@@ -330,8 +341,12 @@ func measure(ctx context.Context, rep *report, env *testenv.Env, kube kubernetes
 	idleCPU := (op.cpuSeconds() - cpu0) / idle.Seconds() * 100
 	req := (op.requests() - req0) / idle.Minutes()
 	at := fmt.Sprintf("at %d clusters (%d worker Pods)", n, n**workers)
-	rep.add("operator RSS "+at, op.rssMiB(), 0, "MiB", "")
+	pid := op.cmd.Process.Pid
+	rep.add("operator RSS "+at, op.rssMiB(), 0, "MiB", fmt.Sprintf("%.1f MiB anonymous, %.1f MiB of the binary's pages",
+		procMiB(pid, "RssAnon"), procMiB(pid, "RssFile")))
 	rep.add("operator peak RSS, "+at, op.peakRSSMiB(), 0, "MiB", "")
+	heap, profile := op.heapProfile(fmt.Sprintf("heap-%d.pb.gz", n))
+	rep.add("operator Go heap in use "+at, heap, 0, "MiB", "after a collection; profile: "+profile)
 	rep.add("operator idle CPU "+at, idleCPU, 0, "% of a core", fmt.Sprintf("over %s", *idle))
 	rep.add("operator API requests per minute, idle, "+at, req, 0, "requests", "watches excluded (long-running); no leader election in the benchmark")
 	for _, c := range planes {
@@ -814,10 +829,34 @@ var notOperator = map[string]bool{
 type operatorProcess struct {
 	cmd     *exec.Cmd
 	metrics string
+	pprof   string
 	started time.Time
 }
 
-func startOperator(bin, kubeconfig, schedulerURL string) (*operatorProcess, error) {
+// shippedEnv is the environment the shipped Deployment
+// (manifests/deploy/40-deployment.yaml) gives the operator (GOMEMLIMIT),
+// so that memory is measured as users run it.
+func shippedEnv(root string) ([]string, error) {
+	data, err := os.ReadFile(filepath.Join(root, "manifests", "deploy", "40-deployment.yaml"))
+	if err != nil {
+		return nil, err
+	}
+	var d appsv1.Deployment
+	if err := yaml.Unmarshal(data, &d); err != nil {
+		return nil, fmt.Errorf("40-deployment.yaml: %w", err)
+	}
+	var out []string
+	for _, c := range d.Spec.Template.Spec.Containers {
+		for _, e := range c.Env {
+			if e.ValueFrom == nil {
+				out = append(out, e.Name+"="+e.Value)
+			}
+		}
+	}
+	return out, nil
+}
+
+func startOperatorWith(bin, kubeconfig, schedulerURL string, env []string) (*operatorProcess, error) {
 	log, err := os.Create(filepath.Join(os.TempDir(), "dask-operator-bench.log"))
 	if err != nil {
 		return nil, err
@@ -830,11 +869,12 @@ func startOperator(bin, kubeconfig, schedulerURL string) (*operatorProcess, erro
 	l.Close()
 	cmd := exec.Command(bin, "--kubeconfig="+kubeconfig, "--leader-elect=false",
 		"--kube-api-qps="+strconv.Itoa(*qps), "--kube-api-burst="+strconv.Itoa(*burst),
-		"--metrics-bind-address="+addr, "--health-probe-bind-address=0",
+		"--metrics-bind-address="+addr, "--health-probe-bind-address=0", "--profiling",
 		"--scheduler-url-template="+schedulerURL)
 	cmd.Stdout, cmd.Stderr = log, log
+	cmd.Env = append(os.Environ(), env...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	p := &operatorProcess{cmd: cmd, metrics: "http://" + addr + "/metrics", started: time.Now()}
+	p := &operatorProcess{cmd: cmd, metrics: "http://" + addr + "/metrics", pprof: "http://" + addr + "/debug/pprof/", started: time.Now()}
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
@@ -851,6 +891,12 @@ func (p *operatorProcess) stop() {
 // watches (client-go's rest_client_requests_total counts each watch once,
 // when it starts, as a GET; a re-established watch adds one).
 func (p *operatorProcess) requests() float64 {
+	return p.metric("rest_client_requests_total{")
+}
+
+// metric sums the samples of the operator's metrics whose line starts with
+// prefix.
+func (p *operatorProcess) metric(prefix string) float64 {
 	resp, err := http.Get(p.metrics)
 	if err != nil {
 		return 0
@@ -861,7 +907,7 @@ func (p *operatorProcess) requests() float64 {
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	for sc.Scan() {
 		line := sc.Text()
-		if !strings.HasPrefix(line, "rest_client_requests_total{") {
+		if !strings.HasPrefix(line, prefix) {
 			continue
 		}
 		f := strings.Fields(line)
@@ -869,6 +915,26 @@ func (p *operatorProcess) requests() float64 {
 		total += v
 	}
 	return total
+}
+
+// heapProfile saves the operator's heap profile (taken after a collection)
+// in the temporary folder as name, for `go tool pprof`, and returns the
+// live heap in MiB and the profile's path.
+func (p *operatorProcess) heapProfile(name string) (float64, string) {
+	path := filepath.Join(os.TempDir(), "dask-operator-bench-"+name)
+	resp, err := http.Get(p.pprof + "heap?gc=1")
+	if err != nil {
+		return -1, err.Error()
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err == nil {
+		err = os.WriteFile(path, data, 0o644)
+	}
+	if err != nil {
+		return -1, err.Error()
+	}
+	return p.metric("go_memstats_heap_alloc_bytes ") / (1 << 20), path
 }
 
 // quiet waits until the operator has sent no request for a while (its last
