@@ -26,6 +26,16 @@ const statusWriteInterval = 2 * time.Second
 // a group's progress reaches the cluster in one write rather than two.
 const clusterStatusFactor = 2
 
+// progressWriteBudget bounds the progress-only status writes of all objects
+// together, per second: while many objects progress at once (a thousand
+// clusters starting), each one's interval grows so that their progress
+// writes stay within it, and their Pods' creation keeps the client's rate
+// and the API server. One cluster starting alone keeps statusWriteInterval.
+const progressWriteBudget = 25
+
+// maxProgressInterval bounds how stale a progressing status may become.
+const maxProgressInterval = 30 * time.Second
+
 // pacer remembers, per key, a time before which something must wait: the
 // next progress-only status write (deferral), or the next creation batch when
 // DASK_KUBERNETES__CONTROLLER__WORKER_ALLOCATION__DELAY is set.
@@ -45,6 +55,13 @@ func (p *pacer) wait(key string, now time.Time) time.Duration {
 	}
 	delete(p.notBefore, key)
 	return 0
+}
+
+// size is how many keys the pacer holds.
+func (p *pacer) size() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.notBefore)
 }
 
 func (p *pacer) hold(key string, until time.Time) {
@@ -81,10 +98,22 @@ func (p *pacer) deferral(key string, now time.Time, d time.Duration) time.Durati
 // interval: 0 for a change that is more than progress, or for a status that
 // has settled.
 func (c *Controller) statusWait(key string, factor time.Duration, progressOnly, settled bool) time.Duration {
-	if !progressOnly || settled {
+	if !progressOnly || settled || c.statusInterval == 0 {
 		return 0
 	}
-	return c.statusPace.deferral(key, c.now(), factor*c.statusInterval)
+	return c.statusPace.deferral(key, c.now(), progressInterval(c.statusInterval, factor, c.statusPace.size()))
+}
+
+// progressInterval is how long a progress-only status write waits with
+// progressing objects waiting already (each holds a deferral): factor times
+// the base interval, lengthened so that all of them together write within
+// progressWriteBudget, up to maxProgressInterval.
+func progressInterval(base, factor time.Duration, progressing int) time.Duration {
+	d := factor * base
+	if spread := factor * time.Duration(progressing) * time.Second / progressWriteBudget; spread > d {
+		d = spread
+	}
+	return min(d, max(maxProgressInterval, factor*base))
 }
 
 // statusWritten ends the wait of key: the next progress waits again, from

@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -177,4 +178,28 @@ func TestGroupStatusIsNotWrittenTwiceWhileTheCacheLags(t *testing.T) {
 		require.NoError(t, err)
 	}
 	assert.Equal(t, 1, writes(), "the cache still holds resourceVersion 10: the status is written once")
+}
+
+// Many objects progressing at once share a budget of progress writes: each
+// waits longer, up to a bound; one alone waits the base interval.
+func TestProgressIntervalGrowsWithTheObjectsProgressing(t *testing.T) {
+	assert.Equal(t, 2*time.Second, progressInterval(2*time.Second, 1, 0))
+	assert.Equal(t, 2*time.Second, progressInterval(2*time.Second, 1, 1))
+	assert.Equal(t, 4*time.Second, progressInterval(2*time.Second, 2, 1), "a cluster waits twice as long")
+	assert.Equal(t, 8*time.Second, progressInterval(2*time.Second, 1, 200), "200 objects: 25 writes a second")
+	assert.Equal(t, maxProgressInterval, progressInterval(2*time.Second, 1, 5000))
+	assert.Equal(t, maxProgressInterval, progressInterval(2*time.Second, 2, 5000))
+
+	// Through the controller: with 500 groups progressing, the next waits 20 s.
+	c, g := cluster("c"), group("g", "c", 2)
+	f := newFixture(t, c, g)
+	now := time.Unix(1_800_000_000, 0)
+	f.ctrl.now = func() time.Time { return now }
+	for i := range 500 {
+		f.ctrl.statusPace.deferral(fmt.Sprintf("DaskWorkerGroup/ns/other-%d", i), now, time.Second)
+	}
+	requeue, err := f.ctrl.syncWorkerGroup(context.Background(), "ns/g")
+	require.NoError(t, err)
+	require.Len(t, f.actions("create", "pods"), 2)
+	assert.Equal(t, 20*time.Second, requeue, "0/2 workers is progress: it waits its share")
 }
