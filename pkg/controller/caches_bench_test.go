@@ -1,6 +1,7 @@
 package controller
 
 import (
+	"encoding/json"
 	"fmt"
 	goruntime "runtime"
 	"testing"
@@ -13,6 +14,8 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes/scheme"
 
+	daskv1 "github.com/dask-operator/dask-operator/pkg/apis/kubernetes.dask.org/v1"
+	daskscheme "github.com/dask-operator/dask-operator/pkg/generated/clientset/versioned/scheme"
 	"github.com/dask-operator/dask-operator/pkg/resources"
 )
 
@@ -73,9 +76,42 @@ func BenchmarkCachedPodBytes(b *testing.B) {
 		}
 		wire[i] = data
 	}
-	decoder := codecs.UniversalDeserializer()
+	cachedBytes(b, wire, codecs.UniversalDeserializer(), trimPod, "bytes/pod")
+}
+
+// BenchmarkCachedClusterBytes is BenchmarkCachedPodBytes for DaskClusters,
+// decoded from JSON (custom resources have no protobuf) and compacted by
+// the cache's transform.
+func BenchmarkCachedClusterBytes(b *testing.B) {
+	const n = 5000
+	wire := make([][]byte, n)
+	for i := range wire {
+		c := cluster(fmt.Sprintf("bench-%05d", i))
+		c.TypeMeta = metav1.TypeMeta{APIVersion: "kubernetes.dask.org/v1", Kind: "DaskCluster"}
+		c.Spec.Worker.Spec.Containers[0].Image = "ghcr.io/dask/dask:2026.1.0"
+		c.Spec.Worker.Spec.Containers[0].Args = []string{"dask-worker", "--name", "$(DASK_WORKER_NAME)"}
+		c.Spec.Scheduler.Spec.Containers[0].Image = "ghcr.io/dask/dask:2026.1.0"
+		c.Spec.Scheduler.Spec.Containers[0].Args = []string{"dask-scheduler"}
+		c.Status.Phase = daskv1.DaskClusterRunning
+		for _, ty := range []string{CondResourcesCreated, CondSchedulerReady, CondWorkersReady, CondWorkersUpdated, CondServiceSelectsScheduler} {
+			c.Status.Conditions = append(c.Status.Conditions, metav1.Condition{Type: ty, Status: metav1.ConditionTrue,
+				Reason: "AllReady", Message: "3/3 workers ready", LastTransitionTime: metav1.NewTime(time.Unix(1_790_000_000, 0))})
+		}
+		data, err := json.Marshal(c)
+		if err != nil {
+			b.Fatal(err)
+		}
+		wire[i] = data
+	}
+	codecs := serializer.NewCodecFactory(daskscheme.Scheme)
+	cachedBytes(b, wire, codecs.UniversalDeserializer(), compactDaskObject, "bytes/cluster")
+}
+
+// cachedBytes decodes every object of wire, as an informer does, keeps what
+// transform returns, and reports the heap that holds per object.
+func cachedBytes(b *testing.B, wire [][]byte, decoder runtime.Decoder, transform func(any) (any, error), unit string) {
 	for b.Loop() {
-		kept := make([]any, 0, n)
+		kept := make([]any, 0, len(wire))
 		goruntime.GC()
 		var before, after goruntime.MemStats
 		goruntime.ReadMemStats(&before)
@@ -84,15 +120,15 @@ func BenchmarkCachedPodBytes(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			trimmed, err := trimPod(obj)
+			kept1, err := transform(obj)
 			if err != nil {
 				b.Fatal(err)
 			}
-			kept = append(kept, trimmed)
+			kept = append(kept, kept1)
 		}
 		goruntime.GC()
 		goruntime.ReadMemStats(&after)
-		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/n, "bytes/pod")
+		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/float64(len(wire)), unit)
 		goruntime.KeepAlive(kept)
 	}
 }

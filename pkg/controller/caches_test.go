@@ -9,6 +9,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	daskv1 "github.com/dask-operator/dask-operator/pkg/apis/kubernetes.dask.org/v1"
 	"github.com/dask-operator/dask-operator/pkg/resources"
 )
 
@@ -83,4 +84,38 @@ func TestInternerHoldsAtMostItsBound(t *testing.T) {
 	assert.Len(t, in.known, 2)
 	assert.Equal(t, unsafe.StringData(a), unsafe.StringData(in.intern(string([]byte("a")))))
 	assert.Equal(t, unsafe.StringData(b), unsafe.StringData(in.intern(string([]byte("b")))))
+}
+
+// Dask objects are cached as compact deep copies: the same content, no
+// managed fields, slices no longer than their contents, and the condition
+// strings every object repeats held once.
+func TestCompactDaskObjectKeepsTheContent(t *testing.T) {
+	decoded := func() *daskv1.DaskCluster {
+		c := cluster("c")
+		c.ManagedFields = []metav1.ManagedFieldsEntry{{Manager: "kubectl"}}
+		conds := make([]metav1.Condition, 0, 8) // as decoding grows them
+		for _, ty := range []string{CondSchedulerReady, CondWorkersReady} {
+			conds = append(conds, metav1.Condition{Type: string([]byte(ty)), Status: metav1.ConditionStatus([]byte("True")),
+				Reason: string([]byte("AllReady")), Message: "1/1"})
+		}
+		c.Status.Conditions = conds
+		return c
+	}
+	in := decoded()
+	want := in.DeepCopy()
+	want.ManagedFields = nil
+	a, err := compactDaskObject(in)
+	require.NoError(t, err)
+	b, _ := compactDaskObject(decoded())
+	ca, cb := a.(*daskv1.DaskCluster), b.(*daskv1.DaskCluster)
+	assert.Equal(t, want, ca)
+	assert.Equal(t, len(ca.Status.Conditions), cap(ca.Status.Conditions))
+	for i := range ca.Status.Conditions {
+		x, y := ca.Status.Conditions[i], cb.Status.Conditions[i]
+		assert.Equal(t, unsafe.StringData(x.Type), unsafe.StringData(y.Type))
+		assert.Equal(t, unsafe.StringData(x.Reason), unsafe.StringData(y.Reason))
+		assert.Equal(t, unsafe.StringData(string(x.Status)), unsafe.StringData(string(y.Status)))
+	}
+	tomb, _ := compactDaskObject("not an object")
+	assert.Equal(t, "not an object", tomb)
 }

@@ -278,7 +278,8 @@ func (c *Controller) writeClusterStatus(ctx context.Context, cached *daskv1.Dask
 		c.clusterWrites.remember(key, written)
 		klog.V(4).InfoS("Wrote status", "daskcluster", klog.KObj(cached), "phase", status.Phase,
 			"replicas", status.Replicas, "ready", status.ReadyReplicas)
-		c.statusWritten("DaskCluster/" + key)
+		_, settled := clusterStatusPacing(&cached.Status, status)
+		c.statusWritten("DaskCluster/"+key, settled)
 	}
 	return err
 }

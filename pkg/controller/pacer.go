@@ -77,13 +77,13 @@ func (p *pacer) forget(key string) {
 }
 
 // deferral returns how long a progress-only status write of key must still
-// wait at now: its first call starts a wait of d, and it returns 0 once
-// that has passed, until the write that follows forgets the entry.
+// wait at now: its first call (or the first after a progress write) starts a
+// wait of d, and it returns 0 once that has passed.
 func (p *pacer) deferral(key string, now time.Time, d time.Duration) time.Duration {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	t, ok := p.notBefore[key]
-	if !ok {
+	if !ok || t.IsZero() {
 		p.notBefore[key] = now.Add(d)
 		return d
 	}
@@ -91,6 +91,14 @@ func (p *pacer) deferral(key string, now time.Time, d time.Duration) time.Durati
 		return t.Sub(now)
 	}
 	return 0
+}
+
+// progressWritten keeps key counted among the progressing objects, with no
+// wait started: its next progress waits again, from when it is first seen.
+func (p *pacer) progressWritten(key string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.notBefore[key] = time.Time{}
 }
 
 // statusWait says how long a changed status of the object paced under key
@@ -105,7 +113,8 @@ func (c *Controller) statusWait(key string, factor time.Duration, progressOnly, 
 }
 
 // progressInterval is how long a progress-only status write waits with
-// progressing objects waiting already (each holds a deferral): factor times
+// other objects progressing (that have not settled since their first
+// progress): factor times
 // the base interval, lengthened so that all of them together write within
 // progressWriteBudget, up to maxProgressInterval.
 func progressInterval(base, factor time.Duration, progressing int) time.Duration {
@@ -116,11 +125,19 @@ func progressInterval(base, factor time.Duration, progressing int) time.Duration
 	return min(d, max(maxProgressInterval, factor*base))
 }
 
-// statusWritten ends the wait of key: the next progress waits again, from
-// when it is first seen, so that each write of a progressing object
-// gathers what came within one interval.
-func (c *Controller) statusWritten(key string) {
-	c.statusPace.forget(key)
+// statusWritten records a status write of the object paced under key. A
+// settled status ends its pacing; after progress, the object still counts
+// among those progressing (whose number lengthens everyone's interval: an
+// object that wrote its progress and waits for its Pods is progressing as
+// much as one that waits to write), and its next progress waits again, from
+// when it is first seen, so that each write gathers what came within one
+// interval.
+func (c *Controller) statusWritten(key string, settled bool) {
+	if settled {
+		c.statusPace.forget(key)
+		return
+	}
+	c.statusPace.progressWritten(key)
 }
 
 // progressConditions are the conditions that tell how far an object has

@@ -203,3 +203,22 @@ func TestProgressIntervalGrowsWithTheObjectsProgressing(t *testing.T) {
 	require.Len(t, f.actions("create", "pods"), 2)
 	assert.Equal(t, 20*time.Second, requeue, "0/2 workers is progress: it waits its share")
 }
+
+// An object that wrote its progress and waits for its Pods still counts
+// among those progressing, until a settled write; its next progress waits a
+// full interval again.
+func TestProgressWrittenStillCounts(t *testing.T) {
+	c, g := cluster("c"), group("g", "c", 2)
+	f := newFixture(t, c, g)
+	now := time.Unix(1_800_000_000, 0)
+	f.ctrl.now = func() time.Time { return now }
+	key := "DaskWorkerGroup/ns/g"
+	assert.Equal(t, 2*time.Second, f.ctrl.statusWait(key, 1, true, false))
+	now = now.Add(2 * time.Second)
+	assert.Zero(t, f.ctrl.statusWait(key, 1, true, false), "the wait is over: written")
+	f.ctrl.statusWritten(key, false)
+	assert.Equal(t, 1, f.ctrl.statusPace.size(), "still progressing")
+	assert.Equal(t, 2*time.Second, f.ctrl.statusWait(key, 1, true, false), "the next progress waits again")
+	f.ctrl.statusWritten(key, true)
+	assert.Zero(t, f.ctrl.statusPace.size(), "settled")
+}

@@ -181,7 +181,7 @@ func (c *Controller) syncWorkerGroup(ctx context.Context, key string) (time.Dura
 			klog.V(4).InfoS("Wrote status", "daskworkergroup", klog.KObj(group), "settled", settled, "progressOnly", progressOnly,
 				"replicas", status.Replicas, "ready", status.ReadyReplicas)
 			c.groupWrites.remember(key, written)
-			c.statusWritten("DaskWorkerGroup/" + key)
+			c.statusWritten("DaskWorkerGroup/"+key, settled)
 		}
 	}
 	return requeue, manageErr
