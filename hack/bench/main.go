@@ -60,17 +60,18 @@ type report struct {
 }
 
 var (
-	clusters = flag.String("clusters", "100,1000", "cluster counts whose creation is timed, each in a namespace of its own")
-	cold     = flag.Int("cold", 1000, "clusters that exist before the operator starts: the cold start (0 skips it)")
-	apply    = flag.Int("apply", 200, "clusters applied with kubectl, with no operator and while it runs (0 skips it)")
-	workers  = flag.Int("workers", 3, "workers per cluster")
-	scale    = flag.Int("scale", 500, "worker count of the scale-up and scale-down measurements")
-	levels   = flag.String("levels", "", "more cluster counts to grow to and measure at (for example 10000), beyond those the run makes anyway")
-	samples  = flag.Int("samples", 50, "single-cluster scale changes timed at each level")
-	idle     = flag.Duration("idle", 60*time.Second, "how long idle CPU and requests are measured at each level")
-	qps      = flag.Int("qps", 100, "client QPS of the operator and of the baseline")
-	burst    = flag.Int("burst", 200, "client burst of the operator and of the baseline")
-	out      = flag.String("out", "hack/bench/results", "folder for results.json and results.md")
+	clusters  = flag.String("clusters", "100,1000", "cluster counts whose creation is timed, each in a namespace of its own")
+	cold      = flag.Int("cold", 1000, "clusters that exist before the operator starts: the cold start (0 skips it)")
+	apply     = flag.Int("apply", 200, "clusters applied with kubectl, with no operator and while it runs (0 skips it)")
+	workers   = flag.Int("workers", 3, "workers per cluster")
+	scale     = flag.Int("scale", 500, "worker count of the scale-up and scale-down measurements")
+	levels    = flag.String("levels", "", "more cluster counts to grow to and measure at (for example 10000), beyond those the run makes anyway")
+	samples   = flag.Int("samples", 50, "single-cluster scale changes timed at each level")
+	idle      = flag.Duration("idle", 60*time.Second, "how long idle CPU and requests are measured at each level")
+	qps       = flag.Int("qps", 100, "client QPS of the operator and of the baseline")
+	burst     = flag.Int("burst", 200, "client burst of the operator and of the baseline")
+	verbosity = flag.Int("operator-v", 0, "the operator's log verbosity (its log: $TMPDIR/dask-operator-bench.log; 4 logs every status write)")
+	out       = flag.String("out", "hack/bench/results", "folder for results.json and results.md")
 )
 
 func main() {
@@ -313,6 +314,11 @@ func run() error {
 			return err
 		}
 		rep.add(fmt.Sprintf("grow to %d clusters (%d created): all Running", lv, lv-existing), time.Since(start).Seconds(), 0, "s", "")
+		if err := waitSettled(ctx, dask, all(), 60*time.Minute); err != nil {
+			return err
+		}
+		rep.add(fmt.Sprintf("grow to %d clusters (%d created): converged", lv, lv-existing), time.Since(start).Seconds(), 0, "s",
+			"every cluster Running with all its workers ready, as its status says")
 		existing = lv
 		measure(ctx, rep, env, kube, dask, op, existing, all())
 	}
@@ -330,6 +336,9 @@ func run() error {
 // watches aside), the p50/p99 of single-cluster scale changes (until the
 // new worker Pod exists), and kube-apiserver's and etcd's memory and CPU.
 func measure(ctx context.Context, rep *report, env *testenv.Env, kube kubernetes.Interface, dask versioned.Interface, op *operatorProcess, n int, namespaces []string) {
+	if err := waitSettled(ctx, dask, namespaces, 30*time.Minute); err != nil {
+		fmt.Println("  not settled:", err)
+	}
 	op.quiet(ctx, 10*time.Second)
 	cpu0, req0 := op.cpuSeconds(), op.requests()
 	planes := []string{"kube-apiserver", "etcd"}
@@ -674,6 +683,40 @@ func countRunning(ctx context.Context, dask versioned.Interface, ns string) int 
 	return n
 }
 
+// waitSettled waits until every DaskCluster of the namespaces is Running
+// with all its workers ready, as its status says: the operator has
+// converged, and what is measured next is idle, not the tail of Pods that
+// kwok makes Ready late.
+func waitSettled(ctx context.Context, dask versioned.Interface, namespaces []string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		unsettled, example := 0, ""
+		for _, ns := range namespaces {
+			list, err := dask.KubernetesV1().DaskClusters(ns).List(ctx, metav1.ListOptions{ResourceVersion: "0"})
+			if err != nil {
+				return err
+			}
+			for _, c := range list.Items {
+				want := int32(1)
+				if c.Spec.Worker.Replicas != nil {
+					want = *c.Spec.Worker.Replicas
+				}
+				if c.Status.Phase != daskv1.DaskClusterRunning || c.Status.ReadyReplicas != want {
+					unsettled++
+					example = fmt.Sprintf("%s/%s (%s, %d/%d ready)", ns, c.Name, c.Status.Phase, c.Status.ReadyReplicas, want)
+				}
+			}
+		}
+		if unsettled == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%d clusters not settled after %s, for example %s", unsettled, timeout, example)
+		}
+		time.Sleep(2 * time.Second)
+	}
+}
+
 func waitRunning(ctx context.Context, dask versioned.Interface, ns string, n int, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	for countRunning(ctx, dask, ns) < n {
@@ -835,7 +878,8 @@ type operatorProcess struct {
 
 // shippedEnv is the environment the shipped Deployment
 // (manifests/deploy/40-deployment.yaml) gives the operator (GOMEMLIMIT),
-// so that memory is measured as users run it.
+// so that memory is measured as users run it; a variable set in the
+// environment wins.
 func shippedEnv(root string) ([]string, error) {
 	data, err := os.ReadFile(filepath.Join(root, "manifests", "deploy", "40-deployment.yaml"))
 	if err != nil {
@@ -848,7 +892,8 @@ func shippedEnv(root string) ([]string, error) {
 	var out []string
 	for _, c := range d.Spec.Template.Spec.Containers {
 		for _, e := range c.Env {
-			if e.ValueFrom == nil {
+			// One set in the environment wins, to try another setting.
+			if _, set := os.LookupEnv(e.Name); !set && e.ValueFrom == nil {
 				out = append(out, e.Name+"="+e.Value)
 			}
 		}
@@ -870,7 +915,7 @@ func startOperatorWith(bin, kubeconfig, schedulerURL string, env []string) (*ope
 	cmd := exec.Command(bin, "--kubeconfig="+kubeconfig, "--leader-elect=false",
 		"--kube-api-qps="+strconv.Itoa(*qps), "--kube-api-burst="+strconv.Itoa(*burst),
 		"--metrics-bind-address="+addr, "--health-probe-bind-address=0", "--profiling",
-		"--scheduler-url-template="+schedulerURL)
+		"--scheduler-url-template="+schedulerURL, "--v="+strconv.Itoa(*verbosity))
 	cmd.Stdout, cmd.Stderr = log, log
 	cmd.Env = append(os.Environ(), env...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
