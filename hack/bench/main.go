@@ -300,11 +300,21 @@ func run() error {
 	measure(ctx, rep, env, kube, dask, op, existing, all())
 	growNS := mustNamespace(ctx, kube, "bench-op")
 	grown := 0
+	const podsPerNode = 20000 // testenv's kwok nodes
+	nodes := 1
 	for _, lv := range parseLevels(*levels) {
 		if lv <= existing {
 			continue
 		}
 		fmt.Printf("growing to %d clusters...\n", lv)
+		// A kwok node takes 20 000 Pods: enough nodes for every Pod of the
+		// level (one more for the rest), or Pods wait unschedulable and the
+		// level never settles.
+		for ; nodes*podsPerNode < lv*(*workers+1)+podsPerNode; nodes++ {
+			if err := env.AddKwokNode(ctx, fmt.Sprintf("kwok-node-%d", nodes)); err != nil {
+				return err
+			}
+		}
 		start := time.Now()
 		if err := createClusters(ctx, dask, growNS, grown, grown+lv-existing, *workers); err != nil {
 			return err
