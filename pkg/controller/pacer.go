@@ -113,10 +113,9 @@ func (c *Controller) statusWait(key string, factor time.Duration, progressOnly, 
 }
 
 // progressInterval is how long a progress-only status write waits with
-// other objects progressing (that have not settled since their first
-// progress): factor times
-// the base interval, lengthened so that all of them together write within
-// progressWriteBudget, up to maxProgressInterval.
+// other objects progressing (not settled since their first progress):
+// factor times the base interval, lengthened so that all of them together
+// write within progressWriteBudget, up to maxProgressInterval.
 func progressInterval(base, factor time.Duration, progressing int) time.Duration {
 	d := factor * base
 	if spread := factor * time.Duration(progressing) * time.Second / progressWriteBudget; spread > d {
