@@ -280,6 +280,13 @@ func ownerUIDIndex(obj any) ([]string, error) {
 		return nil, err
 	}
 	if ref := metav1.GetControllerOf(m); ref != nil {
+		if name := m.GetLabels()[resources.LabelClusterName]; name != "" && ref.Kind == "ReplicaSet" && ref.APIVersion == appsv1.SchemeGroupVersion.String() {
+			// A Pod of a cluster that a ReplicaSet controls is the
+			// Python operator's: indexed also by the cluster, so that a
+			// takeover still finds it when its ReplicaSet is already gone
+			// and its owner reference not yet removed.
+			return []string{string(ref.UID), replicaSetPodKey(m.GetNamespace(), name)}, nil
+		}
 		return []string{string(ref.UID)}, nil
 	}
 	if name := m.GetLabels()[resources.LabelClusterName]; name != "" {
@@ -291,6 +298,10 @@ func ownerUIDIndex(obj any) ([]string, error) {
 // orphanKey is the ownerUID index key of the objects of a cluster that no
 // controller owns; it cannot collide with a UID.
 func orphanKey(ns, cluster string) string { return "orphan:" + ns + "/" + cluster }
+
+// replicaSetPodKey is the ownerUID index key of a cluster's Pods that a
+// ReplicaSet controls; it cannot collide with a UID.
+func replicaSetPodKey(ns, cluster string) string { return "replicaset:" + ns + "/" + cluster }
 
 func clusterLabelIndex(obj any) ([]string, error) {
 	m, err := metaOf(obj)

@@ -89,6 +89,9 @@ func (in incumbent) pending(group string) bool {
 	return false
 }
 
+// podLive tells a Pod neither ended nor being deleted.
+func podLive(p *corev1.Pod) bool { return p.DeletionTimestamp == nil && !podTerminal(p) }
+
 // incumbentComponent tells a scheduler's or worker's labels.
 func incumbentComponent(labels map[string]string) bool {
 	c := labels[resources.LabelComponent]
@@ -105,7 +108,8 @@ func (c *Controller) incumbentOf(cluster *daskv1.DaskCluster) incumbent {
 	deployments := c.caches.deploymentsOf(ns, cluster.Name)
 	replicaSets := c.caches.replicaSetsOf(ns, cluster.Name)
 	orphans := c.caches.podsControlledBy(ns, orphanKey(ns, cluster.Name))
-	if len(deployments)+len(replicaSets)+len(orphans) == 0 {
+	rsPods := c.caches.podsControlledBy(ns, replicaSetPodKey(ns, cluster.Name))
+	if len(deployments)+len(replicaSets)+len(orphans)+len(rsPods) == 0 {
 		return in // the common case: nothing to look up
 	}
 	groups := map[types.UID]bool{}
@@ -130,7 +134,9 @@ func (c *Controller) incumbentOf(cluster *daskv1.DaskCluster) incumbent {
 			byUID[d.UID] = true
 		}
 	}
+	cached := map[types.UID]bool{}
 	for _, rs := range replicaSets {
+		cached[rs.UID] = true
 		if !incumbentComponent(rs.Labels) {
 			continue
 		}
@@ -142,8 +148,17 @@ func (c *Controller) incumbentOf(cluster *daskv1.DaskCluster) incumbent {
 		in.replicaSets = append(in.replicaSets, rs)
 		in.controlled = append(in.controlled, c.caches.podsControlledBy(ns, string(rs.UID))...)
 	}
+	// A Pod whose ReplicaSet is gone from the cache before the garbage
+	// collector's removal of its owner reference is: it is about to be
+	// orphaned (or, should the collector have missed it, deleted), and holds
+	// the takeover back until then.
+	for _, p := range rsPods {
+		if ref := metav1.GetControllerOf(p); ref != nil && !cached[ref.UID] && incumbentComponent(p.Labels) && podLive(p) {
+			in.controlled = append(in.controlled, p)
+		}
+	}
 	for _, p := range orphans {
-		if incumbentComponent(p.Labels) && p.DeletionTimestamp == nil && !podTerminal(p) {
+		if incumbentComponent(p.Labels) && podLive(p) {
 			in.orphans = append(in.orphans, p)
 		}
 	}

@@ -140,10 +140,21 @@ func TestTakeoverFromThePythonOperatorKeepsItsPods(t *testing.T) {
 	groupWaits("ReplicaSets removed")
 	f.clearActions()
 
-	// 3. The Pods are orphans: the cluster adopts them.
+	// 3. The ReplicaSets are gone from the cache before their Pods' update
+	// (the garbage collector removed their owner references) arrives: the
+	// Pods still name a ReplicaSet, and must still hold the cluster and the
+	// group back, or the group would create workers beside the ones it is
+	// about to adopt.
 	for _, rs := range kopf.replicaSets {
 		require.NoError(t, s.replicaSets.GetIndexer().Delete(rs))
 	}
+	_, err = f.ctrl.syncCluster(ctx, "ns/c")
+	require.NoError(t, err)
+	noPodChanges("ReplicaSets gone, Pods not yet orphaned")
+	groupWaits("ReplicaSets gone, Pods not yet orphaned")
+	f.clearActions()
+
+	// 4. The Pods are orphans: the cluster adopts them.
 	for i, p := range kopf.pods {
 		p = p.DeepCopy() // the cache's copy must not change under it
 		p.OwnerReferences = nil
@@ -175,7 +186,7 @@ func TestTakeoverFromThePythonOperatorKeepsItsPods(t *testing.T) {
 	assert.Equal(t, 1, countEvents(f, ReasonAdoptedSchedulerWithoutAPI), "the adopted scheduler serves no /api/v1: users are told")
 	f.clearActions()
 
-	// 4. Done: the adopted scheduler is the cluster's, the group has its two
+	// 5. Done: the adopted scheduler is the cluster's, the group has its two
 	// workers; nothing is created, and the conditions go.
 	_, err = f.ctrl.syncCluster(ctx, "ns/c")
 	require.NoError(t, err)
@@ -194,7 +205,7 @@ func TestTakeoverFromThePythonOperatorKeepsItsPods(t *testing.T) {
 	assert.Nil(t, apimeta.FindStatusCondition(gotGroup.Status.Conditions, CondTakingOver))
 	assert.Equal(t, int32(2), gotGroup.Status.ReadyReplicas)
 
-	// 5. When the adopted scheduler ends, it is replaced by one of ours.
+	// 6. When the adopted scheduler ends, it is replaced by one of ours.
 	sched := kopf.pods[0].DeepCopy()
 	sched.Status.Phase = corev1.PodFailed
 	live, err := f.kube.CoreV1().Pods("ns").Get(ctx, sched.Name, metav1.GetOptions{})
