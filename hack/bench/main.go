@@ -351,6 +351,7 @@ func measure(ctx context.Context, rep *report, env *testenv.Env, kube kubernetes
 	}
 	op.quiet(ctx, 10*time.Second)
 	cpu0, req0 := op.cpuSeconds(), op.requests()
+	gc0, alloc0 := op.metric("go_gc_duration_seconds_count "), op.metric("go_memstats_alloc_bytes_total ")
 	planes := []string{"kube-apiserver", "etcd"}
 	planeCPU0 := map[string]float64{}
 	for _, c := range planes {
@@ -359,6 +360,8 @@ func measure(ctx context.Context, rep *report, env *testenv.Env, kube kubernetes
 	time.Sleep(*idle)
 	idleCPU := (op.cpuSeconds() - cpu0) / idle.Seconds() * 100
 	req := (op.requests() - req0) / idle.Minutes()
+	gcs := (op.metric("go_gc_duration_seconds_count ") - gc0) / idle.Minutes()
+	allocated := (op.metric("go_memstats_alloc_bytes_total ") - alloc0) / (1 << 20) / idle.Minutes()
 	at := fmt.Sprintf("at %d clusters (%d worker Pods)", n, n**workers)
 	pid := op.cmd.Process.Pid
 	rep.add("operator RSS "+at, op.rssMiB(), 0, "MiB", fmt.Sprintf("%.1f MiB anonymous, %.1f MiB of the binary's pages",
@@ -368,6 +371,10 @@ func measure(ctx context.Context, rep *report, env *testenv.Env, kube kubernetes
 	rep.add("operator Go heap in use "+at, heap, 0, "MiB", "after a collection; profile: "+profile)
 	rep.add("operator idle CPU "+at, idleCPU, 0, "% of a core", fmt.Sprintf("over %s", *idle))
 	rep.add("operator API requests per minute, idle, "+at, req, 0, "requests", "watches excluded (long-running); no leader election in the benchmark")
+	// Where idle CPU goes: a live heap close to GOMEMLIMIT makes the
+	// runtime collect at every few MiB allocated.
+	rep.add("operator garbage collections per minute, idle, "+at, gcs, 0, "collections", "")
+	rep.add("operator allocations per minute, idle, "+at, allocated, 0, "MiB", "")
 	for _, c := range planes {
 		pid := env.Pid(c)
 		cpu := (cpuSeconds(pid) - planeCPU0[c]) / idle.Seconds() * 100
