@@ -149,6 +149,7 @@ func run(ctx context.Context, args []string) error {
 	// The Lease identity in the user agent tells replicas apart in audit logs.
 	id := leaseIdentity()
 	cfg.UserAgent = "dask-operator (" + id + ")"
+	cfg.Wrap(metrics.CountRequests) // inside the fence: what is sent is counted
 	// The Lease is renewed with cfg; everything else goes through the fence,
 	// so that only the leader writes.
 	leaseCfg := rest.CopyConfig(cfg)

@@ -21,6 +21,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -350,7 +351,7 @@ func measure(ctx context.Context, rep *report, env *testenv.Env, kube kubernetes
 		fmt.Println("  not settled:", err)
 	}
 	op.quiet(ctx, 10*time.Second)
-	cpu0, req0 := op.cpuSeconds(), op.requests()
+	cpu0, req0, watch0 := op.cpuSeconds(), op.requests(), op.watches()
 	gc0, alloc0 := op.metric("go_gc_duration_seconds_count "), op.metric("go_memstats_alloc_bytes_total ")
 	planes := []string{"kube-apiserver", "etcd"}
 	planeCPU0 := map[string]float64{}
@@ -360,6 +361,7 @@ func measure(ctx context.Context, rep *report, env *testenv.Env, kube kubernetes
 	time.Sleep(*idle)
 	idleCPU := (op.cpuSeconds() - cpu0) / idle.Seconds() * 100
 	req := (op.requests() - req0) / idle.Minutes()
+	watches := (op.watches() - watch0) / idle.Minutes()
 	gcs := (op.metric("go_gc_duration_seconds_count ") - gc0) / idle.Minutes()
 	allocated := (op.metric("go_memstats_alloc_bytes_total ") - alloc0) / (1 << 20) / idle.Minutes()
 	at := fmt.Sprintf("at %d clusters (%d worker Pods)", n, n**workers)
@@ -370,7 +372,8 @@ func measure(ctx context.Context, rep *report, env *testenv.Env, kube kubernetes
 	heap, profile := op.heapProfile(fmt.Sprintf("heap-%d.pb.gz", n))
 	rep.add("operator Go heap in use "+at, heap, 0, "MiB", "after a collection; profile: "+profile)
 	rep.add("operator idle CPU "+at, idleCPU, 0, "% of a core", fmt.Sprintf("over %s", *idle))
-	rep.add("operator API requests per minute, idle, "+at, req, 0, "requests", "watches excluded (long-running); no leader election in the benchmark")
+	rep.add("operator API requests per minute, idle, "+at, req, 0, "requests", "watches excluded; no leader election in the benchmark")
+	rep.add("operator watches started per minute, idle, "+at, watches, 0, "watches", "reflectors start their watches again every 5-10 minutes")
 	// Where idle CPU goes: a live heap close to GOMEMLIMIT makes the
 	// runtime collect at every few MiB allocated.
 	rep.add("operator garbage collections per minute, idle, "+at, gcs, 0, "collections", "")
@@ -949,16 +952,22 @@ func (p *operatorProcess) stop() {
 	_ = p.cmd.Wait()
 }
 
-// requests is how many requests the operator's clients have sent but
-// watches (client-go's rest_client_requests_total counts each watch once,
-// when it starts, as a GET; a re-established watch adds one).
+// requests is how many requests the operator's clients have sent, watches
+// excluded (its dask_operator_api_requests_total tells them apart; each is
+// counted when it starts, and a reflector starts one again every few
+// minutes).
 func (p *operatorProcess) requests() float64 {
-	return p.metric("rest_client_requests_total{")
+	return p.metric("dask_operator_api_requests_total{") - p.watches()
+}
+
+// watches is how many watches the operator has started.
+func (p *operatorProcess) watches() float64 {
+	return p.metric("dask_operator_api_requests_total{", `verb="watch"`)
 }
 
 // metric sums the samples of the operator's metrics whose line starts with
-// prefix.
-func (p *operatorProcess) metric(prefix string) float64 {
+// prefix and contains every one of also.
+func (p *operatorProcess) metric(prefix string, also ...string) float64 {
 	resp, err := http.Get(p.metrics)
 	if err != nil {
 		return 0
@@ -969,7 +978,7 @@ func (p *operatorProcess) metric(prefix string) float64 {
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	for sc.Scan() {
 		line := sc.Text()
-		if !strings.HasPrefix(line, prefix) {
+		if !strings.HasPrefix(line, prefix) || slices.ContainsFunc(also, func(a string) bool { return !strings.Contains(line, a) }) {
 			continue
 		}
 		f := strings.Fields(line)

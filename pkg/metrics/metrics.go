@@ -46,7 +46,7 @@ var installOnce sync.Once
 func Install() {
 	installOnce.Do(func() {
 		Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-		Registry.MustRegister(ScaleUps, ScaleDowns, SchedulerCalls, SyncDuration)
+		Registry.MustRegister(ScaleUps, ScaleDowns, SchedulerCalls, SyncDuration, APIRequests)
 		registerWorkqueue()
 		registerRESTClient()
 	})

@@ -172,6 +172,9 @@ func TestOperatorWithTheShippedClusterRole(t *testing.T) {
 		`dask_operator_worker_groups \d`,
 		`dask_operator_workers_desired \d`,
 		`dask_operator_sync_duration_seconds_count\{controller="daskcluster",result="ok"\} [1-9]`,
+		`dask_operator_api_requests_total\{resource="pods",verb="create"\} [1-9]`,
+		`dask_operator_api_requests_total\{resource="daskclusters/status",verb="update"\} [1-9]`,
+		`dask_operator_api_requests_total\{resource="daskclusters",verb="watch"\} [1-9]`,
 		`dask_operator_scheduler_calls_total\{result="error",route="get_workers"\} [1-9]`,
 	} {
 		if !regexp.MustCompile(want).MatchString(body) {
