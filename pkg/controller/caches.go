@@ -7,6 +7,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	kubeinformers "k8s.io/client-go/informers"
@@ -48,7 +49,6 @@ type scope struct {
 	groupLister      dasklisters.DaskWorkerGroupLister
 	jobLister        dasklisters.DaskJobLister
 	autoscalerLister dasklisters.DaskAutoscalerLister
-	podLister        corelisters.PodLister
 	serviceLister    corelisters.ServiceLister
 }
 
@@ -75,7 +75,7 @@ func newCaches(kube kubernetes.Interface, dask versioned.Interface, namespaces [
 		s.groups, s.groupLister = v1.DaskWorkerGroups().Informer(), v1.DaskWorkerGroups().Lister()
 		s.jobs, s.jobLister = v1.DaskJobs().Informer(), v1.DaskJobs().Lister()
 		s.autoscalers, s.autoscalerLister = v1.DaskAutoscalers().Informer(), v1.DaskAutoscalers().Lister()
-		s.pods, s.podLister = s.kube.Core().V1().Pods().Informer(), s.kube.Core().V1().Pods().Lister()
+		s.pods = s.kube.Core().V1().Pods().Informer()
 		s.services, s.serviceLister = s.kube.Core().V1().Services().Informer(), s.kube.Core().V1().Services().Lister()
 		s.deployments, s.replicaSets = s.kube.Apps().V1().Deployments().Informer(), s.kube.Apps().V1().ReplicaSets().Informer()
 
@@ -167,18 +167,16 @@ func compactDaskObject(obj any) (any, error) {
 func trimPod(obj any) (any, error) {
 	p, ok := obj.(*corev1.Pod)
 	if !ok {
-		return obj, nil // a tombstone
+		return obj, nil // a tombstone, or already trimmed
 	}
-	out := &corev1.Pod{
-		TypeMeta:   p.TypeMeta,
-		ObjectMeta: p.ObjectMeta,
-		Spec:       corev1.PodSpec{NodeName: p.Spec.NodeName, RestartPolicy: p.Spec.RestartPolicy},
-		Status: corev1.PodStatus{
-			Phase:   p.Status.Phase,
-			Message: p.Status.Message,
-			Reason:  p.Status.Reason,
-			PodIP:   p.Status.PodIP,
-		},
+	out := &cachedPod{
+		ObjectMeta:    p.ObjectMeta,
+		nodeName:      p.Spec.NodeName,
+		restartPolicy: p.Spec.RestartPolicy,
+		phase:         p.Status.Phase,
+		message:       p.Status.Message,
+		reason:        p.Status.Reason,
+		podIP:         p.Status.PodIP,
 	}
 	out.ManagedFields = nil
 	out.Namespace = sharedStrings.intern(out.Namespace)
@@ -191,19 +189,71 @@ func trimPod(obj any) (any, error) {
 	for i := range p.Status.Conditions {
 		if c := p.Status.Conditions[i]; c.Type == corev1.PodReady {
 			c.Type = corev1.PodReady // the constant, not a copy per Pod
-			out.Status.Conditions = []corev1.PodCondition{c}
+			out.ready = []corev1.PodCondition{c}
 			break
 		}
 	}
 	if n := len(p.Status.ContainerStatuses); n > 0 {
-		out.Status.ContainerStatuses = make([]corev1.ContainerStatus, n)
+		out.containers = make([]cachedContainer, n)
 		for i, cs := range p.Status.ContainerStatuses {
-			out.Status.ContainerStatuses[i] = corev1.ContainerStatus{
-				Name: sharedStrings.intern(cs.Name), Ready: cs.Ready, RestartCount: cs.RestartCount, State: cs.State,
-			}
+			out.containers[i] = cachedContainer{name: sharedStrings.intern(cs.Name), ready: cs.Ready, restartCount: cs.RestartCount, state: cs.State}
 		}
 	}
 	return out, nil
+}
+
+// cachedPod is what the Pod cache holds of a Pod (trimPod): a corev1.Pod is
+// 1.2 KB before it holds anything, most of it an empty PodSpec, and the
+// cache holds every Dask Pod. The controllers read Pods as corev1.Pods,
+// which podFromCache makes anew on each read; its maps and slices are the
+// cache's, shared and never to be changed.
+type cachedPod struct {
+	metav1.ObjectMeta
+	nodeName               string
+	restartPolicy          corev1.RestartPolicy
+	phase                  corev1.PodPhase
+	message, reason, podIP string
+	ready                  []corev1.PodCondition // the Ready condition, if any
+	containers             []cachedContainer
+}
+
+type cachedContainer struct {
+	name         string
+	ready        bool
+	restartCount int32
+	state        corev1.ContainerState
+}
+
+func (cp *cachedPod) pod() *corev1.Pod {
+	p := &corev1.Pod{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"},
+		ObjectMeta: cp.ObjectMeta,
+		Spec:       corev1.PodSpec{NodeName: cp.nodeName, RestartPolicy: cp.restartPolicy},
+		Status: corev1.PodStatus{Phase: cp.phase, Message: cp.message, Reason: cp.reason, PodIP: cp.podIP,
+			Conditions: cp.ready},
+	}
+	if len(cp.containers) > 0 {
+		p.Status.ContainerStatuses = make([]corev1.ContainerStatus, len(cp.containers))
+		for i, c := range cp.containers {
+			p.Status.ContainerStatuses[i] = corev1.ContainerStatus{Name: c.name, Ready: c.ready, RestartCount: c.restartCount, State: c.state}
+		}
+	}
+	return p
+}
+
+// podFromCache returns the Pod an object of the Pod cache (or a tombstone
+// of one) holds. Tests put corev1.Pods in the cache as they are.
+func podFromCache(obj any) (*corev1.Pod, bool) {
+	if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		obj = t.Obj
+	}
+	switch p := obj.(type) {
+	case *cachedPod:
+		return p.pod(), true
+	case *corev1.Pod:
+		return p, true
+	}
+	return nil, false
 }
 
 // sharedStrings holds the strings cached Pods and Dask objects share.
@@ -413,7 +463,15 @@ func (c *caches) pod(ns, name string) (*corev1.Pod, error) {
 	if s == nil {
 		return nil, errNotWatched(ns)
 	}
-	return s.podLister.Pods(ns).Get(name)
+	obj, exists, err := s.pods.GetIndexer().GetByKey(ns + "/" + name)
+	if err != nil {
+		return nil, err
+	}
+	p, ok := podFromCache(obj)
+	if !exists || !ok {
+		return nil, apierrors.NewNotFound(corev1.Resource("pods"), name)
+	}
+	return p, nil
 }
 
 func (c *caches) service(ns, name string) (*corev1.Service, error) {
@@ -433,7 +491,7 @@ func (c *caches) podsControlledBy(ns string, uid string) []*corev1.Pod {
 	objs, _ := s.pods.GetIndexer().ByIndex(indexOwnerUID, uid)
 	out := make([]*corev1.Pod, 0, len(objs))
 	for _, o := range objs {
-		if p, ok := o.(*corev1.Pod); ok {
+		if p, ok := podFromCache(o); ok {
 			out = append(out, p)
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/cache"
 
 	daskv1 "github.com/dask-operator/dask-operator/pkg/apis/kubernetes.dask.org/v1"
 	"github.com/dask-operator/dask-operator/pkg/resources"
@@ -31,7 +32,13 @@ func TestTrimPodKeepsWhatTheControllersRead(t *testing.T) {
 	}
 	obj, err := trimPod(p)
 	require.NoError(t, err)
-	got := obj.(*corev1.Pod)
+	_, isPod := obj.(*corev1.Pod)
+	assert.False(t, isPod, "the cache holds a compact type of its own")
+	again, err := trimPod(obj)
+	require.NoError(t, err)
+	assert.Same(t, obj, again, "trimming is idempotent")
+	got, ok := podFromCache(obj)
+	require.True(t, ok)
 	assert.Empty(t, got.Spec.Containers, "container specs are dropped")
 	assert.Empty(t, got.ManagedFields)
 	assert.Equal(t, "n", got.Spec.NodeName)
@@ -43,6 +50,12 @@ func TestTrimPodKeepsWhatTheControllersRead(t *testing.T) {
 	assert.Equal(t, int32(2), restarts(got))
 	assert.Equal(t, "10.0.0.1", got.Status.PodIP)
 	assert.Contains(t, podFailureMessage(got), "exited with code 3")
+	assert.Equal(t, corev1.PodRunning, got.Status.Phase)
+	assert.Equal(t, "m", got.Status.Message)
+	assert.Equal(t, "r", got.Status.Reason)
+	fromTombstone, ok := podFromCache(cache.DeletedFinalStateUnknown{Key: "ns/w", Obj: obj})
+	require.True(t, ok)
+	assert.Equal(t, "w", fromTombstone.Name)
 	tomb, _ := trimPod("not a pod")
 	assert.Equal(t, "not a pod", tomb)
 }
@@ -61,7 +74,8 @@ func TestTrimmedPodsShareTheirRepeatedStrings(t *testing.T) {
 	}
 	a1, _ := trimPod(decoded("w1"))
 	a2, _ := trimPod(decoded("w2"))
-	p1, p2 := a1.(*corev1.Pod), a2.(*corev1.Pod)
+	p1, _ := podFromCache(a1)
+	p2, _ := podFromCache(a2)
 	same := func(x, y string) bool { return unsafe.StringData(x) == unsafe.StringData(y) }
 	assert.True(t, same(p1.Labels[resources.LabelComponent], p2.Labels[resources.LabelComponent]))
 	assert.True(t, same(p1.OwnerReferences[0].Kind, p2.OwnerReferences[0].Kind))

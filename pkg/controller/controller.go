@@ -509,7 +509,10 @@ func expectationKey(p *corev1.Pod) (string, bool) {
 }
 
 func (c *Controller) onPodAdd(obj any) {
-	p := obj.(*corev1.Pod)
+	p, ok := podFromCache(obj)
+	if !ok {
+		return
+	}
 	if key, ok := expectationKey(p); ok {
 		c.expect.CreationObserved(key, p.Name)
 		if p.DeletionTimestamp != nil {
@@ -520,9 +523,13 @@ func (c *Controller) onPodAdd(obj any) {
 }
 
 func (c *Controller) onPodUpdate(old, obj any) {
-	o, p := old.(*corev1.Pod), obj.(*corev1.Pod)
-	if o.ResourceVersion == p.ResourceVersion {
+	o, oldOK := old.(metav1.Object)
+	if oldOK && o.GetResourceVersion() == objResourceVersion(obj) {
 		return // a resync: nothing changed
+	}
+	p, ok := podFromCache(obj)
+	if !ok {
+		return
 	}
 	if key, ok := expectationKey(p); ok && p.DeletionTimestamp != nil {
 		c.expect.DeletionObserved(key, p.Name)
@@ -531,7 +538,7 @@ func (c *Controller) onPodUpdate(old, obj any) {
 }
 
 func (c *Controller) onPodDelete(obj any) {
-	p, ok := tombstoneAs[*corev1.Pod](obj)
+	p, ok := podFromCache(obj)
 	if !ok {
 		return
 	}
@@ -539,6 +546,13 @@ func (c *Controller) onPodDelete(obj any) {
 		c.expect.DeletionObserved(key, p.Name)
 	}
 	c.enqueueOwner(p)
+}
+
+func objResourceVersion(obj any) string {
+	if m, ok := obj.(metav1.Object); ok {
+		return m.GetResourceVersion()
+	}
+	return ""
 }
 
 func tombstoneAs[T any](obj any) (T, bool) {

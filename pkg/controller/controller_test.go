@@ -122,7 +122,9 @@ func (f *fixture) addToCache(o runtime.Object) {
 		err = s.autoscalers.GetIndexer().Add(obj)
 		_ = f.dask.Tracker().Add(obj)
 	case *corev1.Pod:
-		err = s.pods.GetIndexer().Add(obj)
+		// As the informer's transform stores it.
+		trimmed, _ := trimPod(obj.DeepCopy())
+		err = s.pods.GetIndexer().Add(trimmed)
 		_ = f.kube.Tracker().Add(obj)
 	case *appsv1.Deployment:
 		err = s.deployments.GetIndexer().Add(obj)
