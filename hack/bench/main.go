@@ -61,14 +61,17 @@ type report struct {
 }
 
 var (
-	clusters  = flag.String("clusters", "100,1000", "cluster counts whose creation is timed, each in a namespace of its own")
-	cold      = flag.Int("cold", 1000, "clusters that exist before the operator starts: the cold start (0 skips it)")
-	apply     = flag.Int("apply", 200, "clusters applied with kubectl, with no operator and while it runs (0 skips it)")
-	workers   = flag.Int("workers", 3, "workers per cluster")
-	scale     = flag.Int("scale", 500, "worker count of the scale-up and scale-down measurements")
-	levels    = flag.String("levels", "", "more cluster counts to grow to and measure at (for example 10000), beyond those the run makes anyway")
-	samples   = flag.Int("samples", 50, "single-cluster scale changes timed at each level")
-	idle      = flag.Duration("idle", 60*time.Second, "how long idle CPU and requests are measured at each level")
+	clusters = flag.String("clusters", "100,1000", "cluster counts whose creation is timed, each in a namespace of its own")
+	cold     = flag.Int("cold", 1000, "clusters that exist before the operator starts: the cold start (0 skips it)")
+	apply    = flag.Int("apply", 200, "clusters applied with kubectl, with no operator and while it runs (0 skips it)")
+	workers  = flag.Int("workers", 3, "workers per cluster")
+	scale    = flag.Int("scale", 500, "worker count of the scale-up and scale-down measurements")
+	levels   = flag.String("levels", "", "more cluster counts to grow to and measure at (for example 10000), beyond those the run makes anyway")
+	samples  = flag.Int("samples", 50, "single-cluster scale changes timed at each level")
+	// Longer than the Go runtime's forced collection period (2 minutes):
+	// RSS, read at the end, is then what an idle operator holds, not what
+	// the work before it grew to and the last collection's goal still keeps.
+	idle      = flag.Duration("idle", 150*time.Second, "how long idle CPU and requests are measured at each level (RSS is read at its end)")
 	qps       = flag.Int("qps", 100, "client QPS of the operator and of the baseline")
 	burst     = flag.Int("burst", 200, "client burst of the operator and of the baseline")
 	verbosity = flag.Int("operator-v", 0, "the operator's log verbosity (its log: $TMPDIR/dask-operator-bench.log; 4 logs every status write)")
