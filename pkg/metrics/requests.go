@@ -18,17 +18,15 @@ var APIRequests = prometheus.NewCounterVec(prometheus.CounterOpts{
 
 // CountRequests wraps a transport so that every request it sends is counted
 // in APIRequests. Use it as a rest.Config's WrapTransport.
-func CountRequests(rt http.RoundTripper) http.RoundTripper {
-	return roundTripperFunc(func(req *http.Request) (*http.Response, error) {
-		verb, resource := RequestVerb(req)
-		APIRequests.WithLabelValues(verb, resource).Inc()
-		return rt.RoundTrip(req)
-	})
+func CountRequests(rt http.RoundTripper) http.RoundTripper { return countingTransport{rt} }
+
+type countingTransport struct{ next http.RoundTripper }
+
+func (t countingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	verb, resource := RequestVerb(req)
+	APIRequests.WithLabelValues(verb, resource).Inc()
+	return t.next.RoundTrip(req)
 }
-
-type roundTripperFunc func(*http.Request) (*http.Response, error)
-
-func (f roundTripperFunc) RoundTrip(req *http.Request) (*http.Response, error) { return f(req) }
 
 // RequestVerb tells a request's Kubernetes verb and resource from its method
 // and path: /api/v1/namespaces/ns/pods/name/status is ("update",
@@ -59,8 +57,8 @@ func RequestVerb(req *http.Request) (verb, resource string) {
 	}
 	switch req.Method {
 	case http.MethodGet, http.MethodHead:
-		switch {
-		case req.URL.Query().Get("watch") == "true" || req.URL.Query().Get("watch") == "1":
+		switch watch := req.URL.Query().Get("watch"); {
+		case watch == "true" || watch == "1":
 			verb = "watch"
 		case name == "":
 			verb = "list"
