@@ -188,7 +188,11 @@ func (c *Controller) syncCluster(ctx context.Context, key string) (time.Duration
 
 	if !equality.Semantic.DeepEqual(&cached.Status, status) {
 		progressOnly, settled := clusterStatusPacing(&cached.Status, status)
-		if wait := c.statusWait("DaskCluster/"+key, clusterStatusFactor, progressOnly, settled); wait > 0 {
+		wait := c.statusWait("DaskCluster/"+key, clusterStatusFactor, progressOnly, settled)
+		if wait == 0 {
+			wait = c.firstStatusWait("DaskCluster/"+key, &cached.Status, status, settled)
+		}
+		if wait > 0 {
 			if createErr != nil && isPermanent(createErr) {
 				return wait, nil
 			}

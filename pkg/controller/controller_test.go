@@ -126,6 +126,9 @@ func (f *fixture) addToCache(o runtime.Object) {
 		trimmed, _ := trimPod(obj.DeepCopy())
 		err = s.pods.GetIndexer().Add(trimmed)
 		_ = f.kube.Tracker().Add(obj)
+	case *corev1.Service:
+		err = s.services.GetIndexer().Add(obj)
+		_ = f.kube.Tracker().Add(obj)
 	case *appsv1.Deployment:
 		err = s.deployments.GetIndexer().Add(obj)
 		_ = f.kube.Tracker().Add(obj)

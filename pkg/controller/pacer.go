@@ -124,6 +124,26 @@ func progressInterval(base, factor time.Duration, progressing int) time.Duration
 	return min(d, max(maxProgressInterval, factor*base))
 }
 
+// firstStatusHold is how long a new cluster's first status, Running with
+// its scheduler and workers still starting, waits for them: when they are
+// ready within it, one write says it all, where two would (Running, then
+// the workers ready a moment later). The KubeCluster client, which waits
+// for Running, then waits for the scheduler Pod to run, so the hold costs
+// it nothing while the scheduler starts, and at most this long otherwise.
+const firstStatusHold = time.Second
+
+// firstStatusWait says how long the first status of a cluster (it has none
+// yet) waits: firstStatusHold from when it is first seen, while it is
+// Running and has not settled, and differs from nothing in progress only
+// (the Service exists; a failure or another phase is written at once).
+func (c *Controller) firstStatusWait(key string, old, status *daskv1.DaskClusterStatus, settled bool) time.Duration {
+	if c.statusInterval == 0 || settled || old.Phase != "" || status.Phase != daskv1.DaskClusterRunning ||
+		!conditionsProgressOnly(old.Conditions, status.Conditions) {
+		return 0
+	}
+	return c.statusPace.deferral(key, c.now(), firstStatusHold)
+}
+
 // statusWritten records a status write of the object paced under key. A
 // settled status ends its pacing; after progress, the object still counts
 // among those progressing (whose number lengthens everyone's interval: an

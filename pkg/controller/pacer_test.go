@@ -9,6 +9,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -221,4 +222,86 @@ func TestProgressWrittenStillCounts(t *testing.T) {
 	assert.Equal(t, 2*time.Second, f.ctrl.statusWait(key, 1, true, false), "the next progress waits again")
 	f.ctrl.statusWritten(key, true)
 	assert.Zero(t, f.ctrl.statusPace.size(), "settled")
+}
+
+// Issue 19: a new cluster's first status (Running: its Service exists) waits
+// up to firstStatusHold for the scheduler and workers, so that a cluster
+// whose Pods start quickly costs one DaskCluster status write, not two
+// (Running with nothing ready, then everything ready a moment later).
+func TestFirstClusterStatusWaitsBrieflyForItsPods(t *testing.T) {
+	statusWrites := func(f *fixture) int {
+		n := 0
+		for _, a := range f.dask.Actions() {
+			if a.GetSubresource() == "status" && a.GetResource().Resource == "daskclusters" {
+				n++
+			}
+		}
+		return n
+	}
+	start := time.Unix(1_800_000_000, 0)
+	ctx := context.Background()
+	newCluster := func(t *testing.T) (*fixture, *time.Time) {
+		f := newFixture(t, cluster("c"))
+		now := start
+		f.ctrl.now = func() time.Time { return now }
+		requeue, err := f.ctrl.syncCluster(ctx, "ns/c")
+		require.NoError(t, err)
+		require.Len(t, f.actions("create", "services"), 1)
+		assert.Zero(t, statusWrites(f), "Running with nothing ready yet waits")
+		assert.Equal(t, firstStatusHold, requeue, "until the hold is over")
+		// The informers bring what it created.
+		for _, res := range []string{"services", "pods", "daskworkergroups"} {
+			f.addToCache(f.actions("create", res)[0].(k8stesting.CreateAction).GetObject())
+		}
+		return f, &now
+	}
+
+	t.Run("settled within the hold: one write", func(t *testing.T) {
+		f, now := newCluster(t)
+		c := cluster("c")
+		*now = now.Add(300 * time.Millisecond)
+		sched := f.actions("create", "pods")[0].(k8stesting.CreateAction).GetObject().(*corev1.Pod).DeepCopy()
+		sched.Status.Phase = corev1.PodRunning
+		sched.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}}
+		require.NoError(t, f.ctrl.caches.in("").pods.GetIndexer().Update(sched))
+		g := f.actions("create", "daskworkergroups")[0].(k8stesting.CreateAction).GetObject().(*daskv1.DaskWorkerGroup).DeepCopy()
+		g.UID = "uid-default"
+		g.Status = daskv1.DaskWorkerGroupStatus{Replicas: 1, ReadyReplicas: 1, ObservedGeneration: g.Generation,
+			TemplateHash: f.ctrl.hashes.clusterWorker(c),
+			Conditions:   []metav1.Condition{{Type: CondUpdated, Status: metav1.ConditionTrue, Reason: "Updated"}}}
+		require.NoError(t, f.ctrl.caches.in("").groups.GetIndexer().Update(g))
+
+		_, err := f.ctrl.syncCluster(ctx, "ns/c")
+		require.NoError(t, err)
+		require.Equal(t, 1, statusWrites(f), "settled: written at once")
+		st := lastClusterStatus(t, f)
+		assert.Equal(t, daskv1.DaskClusterRunning, st.Phase)
+		assert.Equal(t, [2]int32{1, 1}, [2]int32{st.Replicas, st.ReadyReplicas})
+		assert.Zero(t, f.ctrl.statusPace.size(), "and its pacing is over")
+	})
+
+	t.Run("not settled: written when the hold is over", func(t *testing.T) {
+		f, now := newCluster(t)
+		*now = now.Add(firstStatusHold / 2)
+		requeue, err := f.ctrl.syncCluster(ctx, "ns/c")
+		require.NoError(t, err)
+		assert.Zero(t, statusWrites(f))
+		assert.Equal(t, firstStatusHold/2, requeue, "the hold is not pushed back")
+		*now = start.Add(firstStatusHold)
+		_, err = f.ctrl.syncCluster(ctx, "ns/c")
+		require.NoError(t, err)
+		require.Equal(t, 1, statusWrites(f))
+		assert.Equal(t, daskv1.DaskClusterRunning, lastClusterStatus(t, f).Phase, "clients waiting for Running see it")
+	})
+
+	t.Run("a failure is written at once", func(t *testing.T) {
+		f := newFixture(t, cluster("c"))
+		f.ctrl.now = func() time.Time { return start }
+		f.kube.PrependReactor("create", "pods", func(k8stesting.Action) (bool, runtime.Object, error) {
+			return true, nil, fmt.Errorf("the API server is unreachable")
+		})
+		_, err := f.ctrl.syncCluster(ctx, "ns/c")
+		require.Error(t, err)
+		assert.Equal(t, 1, statusWrites(f), "a condition users act on is not held")
+	})
 }
