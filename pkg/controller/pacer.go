@@ -136,9 +136,19 @@ const firstStatusHold = time.Second
 // yet) waits: firstStatusHold from when it is first seen, while it is
 // Running and has not settled, and differs from nothing in progress only
 // (the Service exists; a failure or another phase is written at once).
+//
+// It is not held while the cluster queue has a backlog (more keys waiting
+// than workers to sync them): the held key would come back behind every
+// key queued before its hold ends, and with hundreds of clusters created at
+// once, each waiting for its creates under the client's rate limit, that is
+// the whole burst, where the Pods take far longer than the hold to start
+// anyway. Running is then written with the creates, in the first sync.
 func (c *Controller) firstStatusWait(key string, old, status *daskv1.DaskClusterStatus, settled bool) time.Duration {
 	if c.statusInterval == 0 || settled || old.Phase != "" || status.Phase != daskv1.DaskClusterRunning ||
 		!conditionsProgressOnly(old.Conditions, status.Conditions) {
+		return 0
+	}
+	if c.clusters.q.Len() >= c.opts.Workers {
 		return 0
 	}
 	return c.statusPace.deferral(key, c.now(), firstStatusHold)

@@ -294,6 +294,18 @@ func TestFirstClusterStatusWaitsBrieflyForItsPods(t *testing.T) {
 		assert.Equal(t, daskv1.DaskClusterRunning, lastClusterStatus(t, f).Phase, "clients waiting for Running see it")
 	})
 
+	t.Run("not held while the queue has a backlog", func(t *testing.T) {
+		f := newFixture(t, cluster("c"))
+		f.ctrl.now = func() time.Time { return start }
+		for i := range f.ctrl.opts.Workers {
+			f.ctrl.clusters.add(fmt.Sprintf("ns/other-%d", i))
+		}
+		_, err := f.ctrl.syncCluster(ctx, "ns/c")
+		require.NoError(t, err)
+		require.Equal(t, 1, statusWrites(f), "the held key would come back behind the burst: Running is written now")
+		assert.Equal(t, daskv1.DaskClusterRunning, lastClusterStatus(t, f).Phase)
+	})
+
 	t.Run("a failure is written at once", func(t *testing.T) {
 		f := newFixture(t, cluster("c"))
 		f.ctrl.now = func() time.Time { return start }
