@@ -55,20 +55,45 @@ func permanent(err error) error { return errPermanent{err} }
 // every error joined in it is. One permanent error among transient ones
 // (errors.Join) must not stop the retries the others need.
 func isPermanent(err error) bool {
+	return everyError(err, func(e error) bool {
+		var p errPermanent
+		return errors.As(e, &p)
+	})
+}
+
+// errCacheLag is a child we created that the create found existing while
+// the cache does not hold it yet: it exists, and the next sync (its watch
+// event brings one) sees it. Not a problem to report in the status.
+type errCacheLag struct{ kind, name string }
+
+func (e errCacheLag) Error() string {
+	return fmt.Sprintf("%s %s exists but is not in the cache yet", e.kind, e.name)
+}
+
+// onlyCacheLag reports whether every error joined in err is an errCacheLag.
+func onlyCacheLag(err error) bool {
+	return everyError(err, func(e error) bool {
+		var l errCacheLag
+		return errors.As(e, &l)
+	})
+}
+
+// everyError reports whether err is not nil and is, or joins only, errors
+// for which is holds.
+func everyError(err error, is func(error) bool) bool {
 	if err == nil {
 		return false
 	}
 	if joined, ok := err.(interface{ Unwrap() []error }); ok {
 		errs := joined.Unwrap()
 		for _, e := range errs {
-			if e != nil && !isPermanent(e) {
+			if e != nil && !everyError(e, is) {
 				return false
 			}
 		}
 		return len(errs) > 0
 	}
-	var p errPermanent
-	return errors.As(err, &p)
+	return is(err)
 }
 
 func (c *Controller) syncCluster(ctx context.Context, key string) (time.Duration, error) {
@@ -124,8 +149,10 @@ func (c *Controller) syncCluster(ctx context.Context, key string) (time.Duration
 	adoptErr := c.adoptClusterMembers(ctx, cluster)
 	createErr := errors.Join(svcErr, podErr, groupErr, adoptErr)
 
-	// Status, from what exists now.
-	if createErr != nil {
+	// Status, from what exists now. A child we created that the cache does
+	// not hold yet exists: the retry sees it, and the status need not say
+	// (a write the next sync would replace).
+	if createErr != nil && !onlyCacheLag(createErr) {
 		reason := ReasonCreateFailed
 		if isPermanent(createErr) {
 			status.Phase = daskv1.DaskClusterError
@@ -329,7 +356,7 @@ func alreadyExists[T metav1.Object](ctx context.Context, owner metav1.Object, ow
 	case err != nil:
 		return fmt.Errorf("%s %s exists; reading it: %w", kind, name, err)
 	case ownedBy(live, owner):
-		return fmt.Errorf("%s %s exists but is not in the cache yet", kind, name)
+		return errCacheLag{kind: kind, name: name}
 	}
 	return nameConflict(kind, name, ownerKind)
 }

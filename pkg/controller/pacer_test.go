@@ -306,6 +306,21 @@ func TestFirstClusterStatusWaitsBrieflyForItsPods(t *testing.T) {
 		assert.Equal(t, daskv1.DaskClusterRunning, lastClusterStatus(t, f).Phase)
 	})
 
+	t.Run("a child the cache lags behind does not end the hold", func(t *testing.T) {
+		f := newFixture(t, cluster("c"))
+		f.ctrl.now = func() time.Time { return start }
+		_, err := f.ctrl.syncCluster(ctx, "ns/c")
+		require.NoError(t, err)
+		// The Service and Pod events came; the group's has not.
+		for _, res := range []string{"services", "pods"} {
+			f.addToCache(f.actions("create", res)[0].(k8stesting.CreateAction).GetObject())
+		}
+		_, err = f.ctrl.syncCluster(ctx, "ns/c")
+		require.Error(t, err, "retried until the cache holds the group")
+		assert.True(t, onlyCacheLag(err), err.Error())
+		assert.Zero(t, statusWrites(f), "the group exists: nothing to report, and the hold goes on")
+	})
+
 	t.Run("a failure is written at once", func(t *testing.T) {
 		f := newFixture(t, cluster("c"))
 		f.ctrl.now = func() time.Time { return start }
