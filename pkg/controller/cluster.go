@@ -215,9 +215,10 @@ func (c *Controller) syncCluster(ctx context.Context, key string) (time.Duration
 
 	if !equality.Semantic.DeepEqual(&cached.Status, status) {
 		progressOnly, settled := clusterStatusPacing(&cached.Status, status)
-		wait := c.statusWait("DaskCluster/"+key, clusterStatusFactor, progressOnly, settled)
+		paceKey := "DaskCluster/" + key
+		wait := c.statusWait(paceKey, clusterStatusFactor, progressOnly, settled)
 		if wait == 0 {
-			wait = c.firstStatusWait("DaskCluster/"+key, &cached.Status, status, settled)
+			wait = c.firstStatusWait(paceKey, &cached.Status, status, settled)
 		}
 		if wait > 0 {
 			if createErr != nil && isPermanent(createErr) {

@@ -102,15 +102,7 @@ func TestProgressingStatusWaitsAndSettledIsWrittenAtOnce(t *testing.T) {
 	now := time.Unix(1_800_000_000, 0)
 	f.ctrl.now = func() time.Time { return now }
 	ctx := context.Background()
-	statusWrites := func() int {
-		n := 0
-		for _, a := range f.dask.Actions() {
-			if a.GetSubresource() == "status" && a.GetResource().Resource == "daskworkergroups" {
-				n++
-			}
-		}
-		return n
-	}
+	statusWrites := func() int { return statusWritesOf(f, "daskworkergroups") }
 
 	requeue, err := f.ctrl.syncWorkerGroup(ctx, "ns/g")
 	require.NoError(t, err)
@@ -229,15 +221,7 @@ func TestProgressWrittenStillCounts(t *testing.T) {
 // whose Pods start quickly costs one DaskCluster status write, not two
 // (Running with nothing ready, then everything ready a moment later).
 func TestFirstClusterStatusWaitsBrieflyForItsPods(t *testing.T) {
-	statusWrites := func(f *fixture) int {
-		n := 0
-		for _, a := range f.dask.Actions() {
-			if a.GetSubresource() == "status" && a.GetResource().Resource == "daskclusters" {
-				n++
-			}
-		}
-		return n
-	}
+	statusWrites := func(f *fixture) int { return statusWritesOf(f, "daskclusters") }
 	start := time.Unix(1_800_000_000, 0)
 	ctx := context.Background()
 	newCluster := func(t *testing.T) (*fixture, *time.Time) {
@@ -265,7 +249,6 @@ func TestFirstClusterStatusWaitsBrieflyForItsPods(t *testing.T) {
 		sched.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}}
 		require.NoError(t, f.ctrl.caches.in("").pods.GetIndexer().Update(sched))
 		g := f.actions("create", "daskworkergroups")[0].(k8stesting.CreateAction).GetObject().(*daskv1.DaskWorkerGroup).DeepCopy()
-		g.UID = "uid-default"
 		g.Status = daskv1.DaskWorkerGroupStatus{Replicas: 1, ReadyReplicas: 1, ObservedGeneration: g.Generation,
 			TemplateHash: f.ctrl.hashes.clusterWorker(c),
 			Conditions:   []metav1.Condition{{Type: CondUpdated, Status: metav1.ConditionTrue, Reason: "Updated"}}}
@@ -331,4 +314,15 @@ func TestFirstClusterStatusWaitsBrieflyForItsPods(t *testing.T) {
 		require.Error(t, err)
 		assert.Equal(t, 1, statusWrites(f), "a condition users act on is not held")
 	})
+}
+
+// statusWritesOf counts the status writes of a resource sent so far.
+func statusWritesOf(f *fixture, resource string) int {
+	n := 0
+	for _, a := range f.dask.Actions() {
+		if a.GetSubresource() == "status" && a.GetResource().Resource == resource {
+			n++
+		}
+	}
+	return n
 }
