@@ -201,13 +201,16 @@ func (c *Controller) syncCluster(ctx context.Context, key string) (time.Duration
 	c.serviceSelectorStatus(cluster, svc, pod, status)
 	c.clusterWorkerStatus(cluster, status)
 
-	requeue := time.Duration(0)
+	// A child used in place of the cache's copy is looked at again once it
+	// is no longer remembered, should the cache never see it.
+	requeue := c.created.stale(createdKey("Service", ns, resources.SchedulerName(name)),
+		createdKey("Pod", ns, resources.SchedulerName(name)), createdKey("DaskWorkerGroup", ns, resources.DefaultWorkerGroupName(name)))
 	if cluster.Spec.IdleTimeout > 0 {
-		var deleted bool
-		deleted, requeue = c.checkIdle(ctx, key, cluster, pod, status)
+		deleted, idleRequeue := c.checkIdle(ctx, key, cluster, pod, status)
 		if deleted {
 			return 0, nil
 		}
+		requeue = soonest(requeue, idleRequeue)
 	} else {
 		c.idleChecks.forget(key)
 		apimeta.RemoveStatusCondition(&status.Conditions, CondIdleShutdown)
@@ -399,6 +402,11 @@ func (c *Controller) ensureSchedulerService(ctx context.Context, cluster *daskv1
 	desired := resources.SchedulerService(cluster)
 	existing, err := c.caches.service(cluster.Namespace, desired.Name)
 	if apierrors.IsNotFound(err) {
+		if created, ok := createdAs[*corev1.Service](c.created, "Service", cluster.Namespace, desired.Name); ok {
+			existing, err = created, nil
+		}
+	}
+	if apierrors.IsNotFound(err) {
 		created, err := c.kube.CoreV1().Services(cluster.Namespace).Create(ctx, desired, metav1.CreateOptions{})
 		if apierrors.IsAlreadyExists(err) {
 			return nil, alreadyExists(ctx, cluster, "DaskCluster", "Service", desired.Name, c.kube.CoreV1().Services(cluster.Namespace).Get)
@@ -406,6 +414,7 @@ func (c *Controller) ensureSchedulerService(ctx context.Context, cluster *daskv1
 		if err != nil {
 			return nil, c.createFailed(cluster, "Service", desired.Name, err)
 		}
+		c.created.remember("Service", created)
 		klog.InfoS("Created scheduler Service", "daskcluster", klog.KObj(cluster), "service", klog.KObj(created))
 		return created, nil
 	}
@@ -505,6 +514,9 @@ func (c *Controller) schedulerOutdated(ctx context.Context, cluster *daskv1.Dask
 func (c *Controller) schedulerPod(cluster *daskv1.DaskCluster, name string) (*corev1.Pod, error) {
 	pod, err := c.caches.pod(cluster.Namespace, name)
 	if apierrors.IsNotFound(err) {
+		if created, ok := createdAs[*corev1.Pod](c.created, "Pod", cluster.Namespace, name); ok {
+			return created, nil
+		}
 		if adopted := c.adoptedScheduler(cluster); adopted != nil {
 			return adopted, nil
 		}
@@ -523,6 +535,7 @@ func (c *Controller) ensureSchedulerPod(ctx context.Context, cluster *daskv1.Das
 		if err != nil {
 			return nil, c.createFailed(cluster, "Pod", desired.Name, err)
 		}
+		c.created.remember("Pod", created)
 		klog.InfoS("Created scheduler Pod", "daskcluster", klog.KObj(cluster), "pod", klog.KObj(created))
 		return created, nil
 	}
@@ -565,6 +578,11 @@ func (c *Controller) ensureDefaultWorkerGroup(ctx context.Context, cluster *dask
 	desired := resources.DefaultWorkerGroup(cluster)
 	existing, err := c.caches.group(cluster.Namespace, desired.Name)
 	if apierrors.IsNotFound(err) {
+		if created, ok := createdAs[*daskv1.DaskWorkerGroup](c.created, "DaskWorkerGroup", cluster.Namespace, desired.Name); ok {
+			existing, err = created, nil
+		}
+	}
+	if apierrors.IsNotFound(err) {
 		created, err := c.dask.KubernetesV1().DaskWorkerGroups(cluster.Namespace).Create(ctx, desired, metav1.CreateOptions{})
 		if apierrors.IsAlreadyExists(err) {
 			return nil, alreadyExists(ctx, cluster, "DaskCluster", "DaskWorkerGroup", desired.Name, c.dask.KubernetesV1().DaskWorkerGroups(cluster.Namespace).Get)
@@ -572,6 +590,7 @@ func (c *Controller) ensureDefaultWorkerGroup(ctx context.Context, cluster *dask
 		if err != nil {
 			return nil, c.createFailed(cluster, "DaskWorkerGroup", desired.Name, err)
 		}
+		c.created.remember("DaskWorkerGroup", created)
 		klog.InfoS("Created default worker group", "daskcluster", klog.KObj(cluster), "daskworkergroup", klog.KObj(created))
 		return created, nil
 	}

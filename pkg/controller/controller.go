@@ -168,6 +168,7 @@ type Controller struct {
 	clusterWrites *latestWrites[*daskv1.DaskCluster]
 	groupWrites   *latestWrites[*daskv1.DaskWorkerGroup]
 	statusPace    *pacer
+	created       *createdChildren
 	// groupPods reads a group's Pods from the cache (a seam for tests that
 	// deliver an event right after the read).
 	groupPods func(ns, uid string) []*corev1.Pod
@@ -212,6 +213,7 @@ func New(kube kubernetes.Interface, dask versioned.Interface, opts Options) (*Co
 		groupWrites:   newLatestWrites[*daskv1.DaskWorkerGroup](),
 		statusPace:    newPacer(),
 	}
+	c.created = newCreatedChildren(func() time.Time { return c.now() })
 	c.groupPods = caches.podsControlledBy
 	c.statusInterval = statusWriteInterval
 	c.clusters = newQueue("daskcluster", c.syncCluster)
@@ -368,9 +370,9 @@ func (c *Controller) addEventHandlers() error {
 				DeleteFunc: c.onPodDelete,
 			}},
 			{s.services, cache.ResourceEventHandlerFuncs{
-				AddFunc:    c.enqueueOwner,
-				UpdateFunc: func(_, obj any) { c.enqueueOwner(obj) },
-				DeleteFunc: c.enqueueOwner,
+				AddFunc:    c.onService,
+				UpdateFunc: func(_, obj any) { c.onService(obj) },
+				DeleteFunc: c.onService,
 			}},
 		}
 		workload := cache.ResourceEventHandlerFuncs{
@@ -403,6 +405,7 @@ func (c *Controller) enqueue(q *queue, obj any) {
 }
 
 func (c *Controller) onCluster(obj any, related bool) {
+	c.created.observed("DaskCluster", obj)
 	c.enqueue(c.clusters, obj)
 	m, err := metaOf(obj)
 	if err != nil {
@@ -431,6 +434,7 @@ func (c *Controller) onClusterUpdate(old, obj any) {
 }
 
 func (c *Controller) onGroup(obj any) {
+	c.created.observed("DaskWorkerGroup", obj)
 	c.enqueue(c.groups, obj)
 	if g, ok := tombstoneAs[*daskv1.DaskWorkerGroup](obj); ok {
 		c.clusters.add(g.Namespace + "/" + g.Spec.Cluster)
@@ -442,6 +446,11 @@ func (c *Controller) onAutoscaler(obj any) {
 	if a, ok := tombstoneAs[*daskv1.DaskAutoscaler](obj); ok {
 		c.clusters.add(a.Namespace + "/" + a.Spec.Cluster)
 	}
+}
+
+func (c *Controller) onService(obj any) {
+	c.created.observed("Service", obj)
+	c.enqueueOwner(obj)
 }
 
 // enqueueOwner enqueues the Dask object that controls a Pod or Service.
@@ -509,6 +518,7 @@ func expectationKey(p *corev1.Pod) (string, bool) {
 }
 
 func (c *Controller) onPodAdd(obj any) {
+	c.created.observed("Pod", obj)
 	p, ok := podFromCache(obj)
 	if !ok {
 		return
@@ -527,6 +537,7 @@ func (c *Controller) onPodUpdate(old, obj any) {
 	if oldOK && o.GetResourceVersion() == objResourceVersion(obj) {
 		return // a resync: nothing changed
 	}
+	c.created.observed("Pod", obj)
 	p, ok := podFromCache(obj)
 	if !ok {
 		return
@@ -538,6 +549,7 @@ func (c *Controller) onPodUpdate(old, obj any) {
 }
 
 func (c *Controller) onPodDelete(obj any) {
+	c.created.observed("Pod", obj)
 	p, ok := podFromCache(obj)
 	if !ok {
 		return

@@ -145,6 +145,7 @@ func (c *Controller) reconcileJob(ctx context.Context, key string, job *daskv1.D
 			fmt.Sprintf("the job was active longer than activeDeadlineSeconds (%ds)", *job.Spec.ActiveDeadlineSeconds), true)
 	}
 	requeue, err := c.reconcileActiveJob(ctx, key, job, status, now)
+	requeue = soonest(requeue, c.created.stale(createdKey("DaskCluster", job.Namespace, resources.JobClusterName(job.Name))))
 	if hasDeadline && !jobFinished(status.JobStatus) {
 		requeue = soonest(requeue, deadline.Sub(now)+100*time.Millisecond)
 	}
@@ -344,6 +345,11 @@ func (c *Controller) jobTTL(ctx context.Context, job *daskv1.DaskJob, status *da
 func (c *Controller) ensureJobCluster(ctx context.Context, job *daskv1.DaskJob) (*daskv1.DaskCluster, error) {
 	desired := resources.JobCluster(job)
 	existing, err := c.caches.cluster(job.Namespace, desired.Name)
+	if apierrors.IsNotFound(err) {
+		if created, ok := createdAs[*daskv1.DaskCluster](c.created, "DaskCluster", job.Namespace, desired.Name); ok {
+			existing, err = created, nil
+		}
+	}
 	if err == nil {
 		if !ownedBy(existing, job) {
 			return nil, nameConflict("DaskCluster", desired.Name, "DaskJob")
@@ -368,6 +374,7 @@ func (c *Controller) ensureJobCluster(ctx context.Context, job *daskv1.DaskJob) 
 		c.recorder.Event(job, corev1.EventTypeWarning, ReasonCreateFailed, msg)
 		return nil, errors.New(msg)
 	}
+	c.created.remember("DaskCluster", created)
 	klog.InfoS("Created job cluster", "daskjob", klog.KObj(job), "daskcluster", created.Name)
 	return created, nil
 }
