@@ -106,7 +106,7 @@ func (c *Controller) syncCluster(ctx context.Context, key string) (time.Duration
 		c.idleChecks.forget(key)
 		c.clusterWrites.forget(key)
 		c.hashes.forget([]string{"DaskCluster.worker", "DaskCluster.scheduler"}, key)
-		c.statusPace.forget("DaskCluster/" + key)
+		c.statusPace.forget(clusterPaceKey(key))
 		return 0, nil
 	}
 	if err != nil {
@@ -218,10 +218,9 @@ func (c *Controller) syncCluster(ctx context.Context, key string) (time.Duration
 
 	if !equality.Semantic.DeepEqual(&cached.Status, status) {
 		progressOnly, settled := clusterStatusPacing(&cached.Status, status)
-		paceKey := "DaskCluster/" + key
-		wait := c.statusWait(paceKey, clusterStatusFactor, progressOnly, settled)
+		wait := c.statusWait(clusterPaceKey(key), clusterStatusFactor, progressOnly, settled)
 		if wait == 0 {
-			wait = c.firstStatusWait(paceKey, &cached.Status, status, settled)
+			wait = c.firstStatusWait(key, &cached.Status, status, settled)
 		}
 		if wait > 0 {
 			if createErr != nil && isPermanent(createErr) {
@@ -314,7 +313,7 @@ func (c *Controller) writeClusterStatus(ctx context.Context, cached *daskv1.Dask
 		klog.V(4).InfoS("Wrote status", "daskcluster", klog.KObj(cached), "phase", status.Phase,
 			"replicas", status.Replicas, "ready", status.ReadyReplicas)
 		_, settled := clusterStatusPacing(&cached.Status, status)
-		c.statusWritten("DaskCluster/"+key, settled)
+		c.statusWritten(clusterPaceKey(key), settled)
 	}
 	return err
 }

@@ -285,8 +285,36 @@ func TestFirstClusterStatusWaitsBrieflyForItsPods(t *testing.T) {
 		}
 		_, err := f.ctrl.syncCluster(ctx, "ns/c")
 		require.NoError(t, err)
-		require.Equal(t, 1, statusWrites(f), "the held key would come back behind the burst: Running is written now")
+		require.Equal(t, 1, statusWrites(f), "its Pods would start long after the hold: Running is written now")
 		assert.Equal(t, daskv1.DaskClusterRunning, lastClusterStatus(t, f).Phase)
+	})
+
+	t.Run("held before a burst arrives, synced ahead of the burst when the hold ends", func(t *testing.T) {
+		f := newFixture(t, cluster("c"))
+		now := start
+		f.ctrl.now = func() time.Time { return now }
+		requeue, err := f.ctrl.syncCluster(ctx, "ns/c")
+		require.NoError(t, err)
+		assert.Zero(t, statusWrites(f), "Running with nothing ready yet waits")
+		require.Equal(t, firstStatusHold, requeue)
+		// Hundreds of clusters are applied during the hold, and an event
+		// for this one queues it behind them...
+		for i := range 2 * f.ctrl.opts.Workers {
+			f.ctrl.clusters.add(fmt.Sprintf("ns/other-%d", i))
+		}
+		f.ctrl.clusters.add("ns/c")
+		// ...but the delayed add that ends the hold puts it first.
+		now = now.Add(firstStatusHold)
+		f.ctrl.clusters.add("ns/c")
+		key, _ := f.ctrl.clusters.q.Get()
+		f.ctrl.clusters.q.Done(key)
+		require.Equal(t, "ns/c", key, "not behind the %d clusters queued during its hold", 2*f.ctrl.opts.Workers)
+		_, err = f.ctrl.syncCluster(ctx, key)
+		require.NoError(t, err)
+		require.Equal(t, 1, statusWrites(f), "the hold is over, whatever the queue holds")
+		assert.Equal(t, daskv1.DaskClusterRunning, lastClusterStatus(t, f).Phase)
+		next, _ := f.ctrl.clusters.q.Get()
+		assert.Equal(t, "ns/other-0", next, "the others keep their order")
 	})
 
 	t.Run("a child the cache lags behind is not created again and does not end the hold", func(t *testing.T) {
