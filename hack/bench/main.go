@@ -145,12 +145,15 @@ func run() error {
 	// the operator has made them (the clusters too, which the operator's run
 	// creates as well), before the operator runs; then the operator.
 	base := map[int]float64{}
+	calm := func() { calmControlPlane(ctx, env, kube) }
 	for _, n := range creates {
+		calm()
 		fmt.Printf("baseline: creating %d clusters and their objects directly...\n", n)
 		ns := mustNamespace(ctx, kube, "bench-baseline")
 		if base[n], err = baselineCreate(ctx, baseKube, baseDask, ns, n, *workers, true); err != nil {
 			return err
 		}
+		calm()
 		// Its deletion (the namespace controller's writes) must be over
 		// before anything else is timed.
 		if err := deleteNamespace(ctx, kube, ns); err != nil {
@@ -173,6 +176,7 @@ func run() error {
 	existing := 0
 	for _, n := range creates {
 		op.quiet(ctx, 5*time.Second)
+		calm()
 		fmt.Printf("operator: creating %d DaskClusters...\n", n)
 		api0 := apiserverWrites(ctx, kube)
 		ns := mustNamespace(ctx, kube, "bench-op")
@@ -217,6 +221,7 @@ func run() error {
 		}
 		op.quiet(ctx, 5*time.Second)
 		op.stop()
+		calm()
 		fmt.Printf("kubectl apply of %d clusters, no operator running...\n", *apply)
 		ns := mustNamespace(ctx, kube, "bench-apply-alone")
 		alone, err := kubectl("apply", "-n", ns, "-f", manifest)
@@ -230,6 +235,7 @@ func run() error {
 			return err
 		}
 		op.quiet(ctx, 5*time.Second)
+		calm()
 		fmt.Printf("kubectl apply of %d clusters while the operator creates their children...\n", *apply)
 		ns = mustNamespace(ctx, kube, "bench-apply")
 		start := time.Now()
@@ -250,12 +256,14 @@ func run() error {
 	if *cold > 0 {
 		op.quiet(ctx, 5*time.Second)
 		op.stop()
+		calm()
 		fmt.Printf("baseline: creating the objects of %d existing clusters directly...\n", *cold)
 		ns := mustNamespace(ctx, kube, "bench-baseline")
 		baseCold, err := baselineCreate(ctx, baseKube, baseDask, ns, *cold, *workers, false)
 		if err != nil {
 			return err
 		}
+		calm()
 		if err := deleteNamespace(ctx, kube, ns); err != nil {
 			return err
 		}
@@ -264,6 +272,7 @@ func run() error {
 		if err := createClusters(ctx, dask, coldNS, 0, *cold, *workers); err != nil {
 			return err
 		}
+		calm()
 		if err := restart(); err != nil {
 			return err
 		}
@@ -278,12 +287,14 @@ func run() error {
 
 	// 4. Scale-up and scale-down of one group.
 	op.quiet(ctx, 5*time.Second)
+	calm()
 	fmt.Printf("scale-up 0 -> %d...\n", *scale)
 	upNS := mustNamespace(ctx, kube, "bench-scale")
 	baseUp, err := baselinePods(ctx, baseKube, mustNamespace(ctx, kube, "bench-scale-baseline"), *scale)
 	if err != nil {
 		return err
 	}
+	calm()
 	up, peak, down, err := scaleUpDown(ctx, kube, dask, upNS, *scale, sched)
 	if err != nil {
 		return err
@@ -1013,6 +1024,51 @@ func (p *operatorProcess) heapProfile(name string) (float64, string) {
 		return -1, err.Error()
 	}
 	return p.metric("go_memstats_heap_alloc_bytes ") / (1 << 20), path
+}
+
+// calmControlPlane waits until kube-scheduler has bound every Pod and the
+// control plane's processes (kube-apiserver, etcd, kube-scheduler,
+// kube-controller-manager, kwok) together use less than 30 % of a core for
+// 3 seconds in a row, at most 5 minutes. kube-scheduler binds at most 50
+// Pods a second (its client's default rate limit): the Pods of a thousand
+// clusters take it over a minute, and a namespace deleted before they were
+// bound keeps it retrying them for as long, at little CPU. Every Pod
+// created meanwhile waits its turn: a single cluster's Pods, created right
+// after the baseline of a thousand, were ready after more than a second
+// instead of 0.1 s. So a baseline's Pods are bound before its namespace is
+// deleted, and every timed step starts on a calm control plane.
+func calmControlPlane(ctx context.Context, env *testenv.Env, kube kubernetes.Interface) {
+	busy := func() float64 {
+		total := 0.0
+		for _, pid := range env.Pids() {
+			total += cpuSeconds(pid)
+		}
+		return total
+	}
+	unbound := func() int {
+		pods, err := kube.CoreV1().Pods("").List(ctx, metav1.ListOptions{FieldSelector: "spec.nodeName=", ResourceVersion: "0"})
+		if err != nil {
+			return -1
+		}
+		return len(pods.Items)
+	}
+	start, calmFor := time.Now(), 0
+	for time.Since(start) < 5*time.Minute && ctx.Err() == nil {
+		before := busy()
+		time.Sleep(time.Second)
+		if busy()-before < 0.3 && unbound() == 0 {
+			calmFor++
+		} else {
+			calmFor = 0
+		}
+		if calmFor == 3 {
+			if waited := time.Since(start); waited > 5*time.Second {
+				fmt.Printf("  (waited %.0f s for the control plane to bind every Pod and calm down)\n", waited.Seconds())
+			}
+			return
+		}
+	}
+	fmt.Println("  the control plane stayed busy for 5 minutes; measuring anyway")
 }
 
 // quiet waits until the operator has sent no request for a while (its last
