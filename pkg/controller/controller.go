@@ -213,10 +213,11 @@ func New(kube kubernetes.Interface, dask versioned.Interface, opts Options) (*Co
 		groupWrites:   newLatestWrites[*daskv1.DaskWorkerGroup](),
 		statusPace:    newPacer(),
 	}
-	c.created = newCreatedChildren(func() time.Time { return c.now() })
+	// c.now is replaced by tests after New: read it at each call.
+	clock := func() time.Time { return c.now() }
+	c.created = newCreatedChildren(clock)
 	c.groupPods = caches.podsControlledBy
 	c.statusInterval = statusWriteInterval
-	clock := func() time.Time { return c.now() }
 	c.clusters = newQueue("daskcluster", c.syncCluster, clock)
 	c.groups = newQueue("daskworkergroup", c.syncWorkerGroup, clock)
 	c.jobs = newQueue("daskjob", c.syncJob, clock)
