@@ -68,13 +68,45 @@ func (c *Client) RetireWorkers(ctx context.Context, t Target, addresses []string
 		Name json.RawMessage `json:"name"`
 	}
 	if err := c.do(ctx, t, http.MethodPost, "retire_workers", body, &resp); err != nil {
-		return nil, err
+		var status *StatusError
+		if !errors.As(err, &status) || status.Code < 500 {
+			return nil, err
+		}
+		// Dask before 2025.9 can answer 500 after it retired the workers
+		// (it could not encode its reply: dask/distributed#8996). Which
+		// of them went is told by the scheduler's list of workers.
+		return c.retiredAfterFailure(ctx, t, addresses, err)
 	}
 	out := make([]Worker, 0, len(resp))
 	for addr, info := range resp {
 		out = append(out, Worker{Name: nameString(info.Name), Address: addr})
 	}
 	return out, nil
+}
+
+// retiredAfterFailure lists the scheduler's workers after a retire that
+// failed on the scheduler's side and returns those asked for that are gone
+// (they were retired; their names are not told, their addresses are). When
+// none is gone, or the list cannot be had, it returns the retire's error.
+func (c *Client) retiredAfterFailure(ctx context.Context, t Target, addresses []string, retireErr error) ([]Worker, error) {
+	known, err := c.GetWorkers(ctx, t)
+	if err != nil {
+		return nil, retireErr
+	}
+	present := make(map[string]bool, len(known))
+	for _, w := range known {
+		present[w.Address] = true
+	}
+	var gone []Worker
+	for _, a := range addresses {
+		if !present[a] {
+			gone = append(gone, Worker{Address: a})
+		}
+	}
+	if len(gone) == 0 {
+		return nil, retireErr
+	}
+	return gone, nil
 }
 
 // AdaptiveTarget returns the number of workers the scheduler wants.
@@ -195,13 +227,21 @@ func (c *Client) call(ctx context.Context, t Target, method, route, path string,
 		return fmt.Errorf("%s %s: %w", method, route, ErrNotSupported)
 	}
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("%s %s: HTTP %s: %s", method, route, strconv.Itoa(resp.StatusCode), truncate(data, 200))
+		return fmt.Errorf("%s %s: %w", method, route, &StatusError{Code: resp.StatusCode, Body: truncate(data, 200)})
 	}
 	if err := json.Unmarshal(data, out); err != nil {
 		return fmt.Errorf("%s %s: decode %q: %w", method, route, truncate(data, 200), err)
 	}
 	return nil
 }
+
+// StatusError is an answer other than 200 OK (and 404, ErrNotSupported).
+type StatusError struct {
+	Code int
+	Body string // its start
+}
+
+func (e *StatusError) Error() string { return "HTTP " + strconv.Itoa(e.Code) + ": " + e.Body }
 
 func truncate(b []byte, n int) string {
 	if len(b) > n {

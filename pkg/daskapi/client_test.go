@@ -86,3 +86,54 @@ func TestProxyResolverLeavesDeadlinesToTheContext(t *testing.T) {
 	_, client, _ = DirectResolver{}.Resolve(Target{})
 	assert.Zero(t, client.Timeout)
 }
+
+// Issue 28, item 4: distributed before 2025.9 can answer retire_workers
+// with HTTP 500 after it has retired the workers. The workers that are gone
+// from the scheduler's list count as retired; those still listed do not.
+func TestRetireAnswered500CountsTheWorkersThatAreGone(t *testing.T) {
+	t.Parallel()
+	c, target := scheduler(t, func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/api/v1/retire_workers":
+			http.Error(w, "500: Internal Server Error", http.StatusInternalServerError)
+		case "/api/v1/get_workers":
+			_, _ = w.Write([]byte(`{"num_workers": 1, "workers": [{"name": "w2", "address": "tcp://10.0.0.2:4000"}]}`))
+		}
+	})
+	got, err := c.RetireWorkers(context.Background(), target, []string{"tcp://10.0.0.1:4000", "tcp://10.0.0.2:4000"})
+	require.NoError(t, err)
+	assert.Equal(t, []Worker{{Address: "tcp://10.0.0.1:4000"}}, got)
+}
+
+// A failed retire after which every worker asked for is still there, a 4xx,
+// or a scheduler that cannot list its workers any more, is a failure.
+func TestRetireFailureWithTheWorkersStillThereIsAnError(t *testing.T) {
+	t.Parallel()
+	for name, tc := range map[string]struct {
+		retire, list int
+	}{
+		"500, all still listed": {http.StatusInternalServerError, http.StatusOK},
+		"500, list fails":       {http.StatusInternalServerError, http.StatusBadGateway},
+		"400":                   {http.StatusBadRequest, http.StatusOK},
+	} {
+		t.Run(name, func(t *testing.T) {
+			listed := false
+			c, target := scheduler(t, func(w http.ResponseWriter, r *http.Request) {
+				switch r.URL.Path {
+				case "/api/v1/retire_workers":
+					http.Error(w, "no", tc.retire)
+				case "/api/v1/get_workers":
+					listed = true
+					w.WriteHeader(tc.list)
+					_, _ = w.Write([]byte(`{"workers": [{"name": "w1", "address": "tcp://10.0.0.1:4000"}]}`))
+				}
+			})
+			got, err := c.RetireWorkers(context.Background(), target, []string{"tcp://10.0.0.1:4000"})
+			var status *StatusError
+			require.ErrorAs(t, err, &status)
+			assert.Equal(t, tc.retire, status.Code)
+			assert.Empty(t, got)
+			assert.Equal(t, tc.retire >= 500, listed)
+		})
+	}
+}
