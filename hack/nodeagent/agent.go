@@ -1,7 +1,9 @@
 package main
 
 import (
+	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -41,6 +43,8 @@ type agent struct {
 	maxPeriod     time.Duration
 	logPort       int32      // the kubelet port the log server answers on, 0 when none
 	api           *apiAccess // in-cluster API access for pods, or nil
+	images        images     // image name to file system root
+	self          string     // this binary, which starts processes in image roots (enter)
 
 	pods     corelisters.PodLister
 	services corelisters.ServiceLister
@@ -198,6 +202,11 @@ func (a *agent) syncPod(ctx context.Context, key string) error {
 	}
 	if rt == nil {
 		rt, err = a.create(pod)
+		var pullErr *imagePullError
+		if errors.As(err, &pullErr) {
+			klog.ErrorS(err, "Image not on this node", "pod", key)
+			return a.waitImage(ctx, pod, pullErr.Error())
+		}
 		if err != nil {
 			klog.ErrorS(err, "Cannot run pod", "pod", key)
 			return a.fail(ctx, pod, "CannotRun", err.Error())
@@ -256,6 +265,10 @@ func (a *agent) create(pod *corev1.Pod) (*podRuntime, error) {
 		return nil, fmt.Errorf("no containers")
 	}
 	c := &pod.Spec.Containers[0]
+	root, err := a.images.root(c.Image)
+	if err != nil {
+		return nil, &imagePullError{err}
+	}
 	idx, err := a.net.allocate()
 	if err != nil {
 		return nil, err
@@ -285,6 +298,7 @@ func (a *agent) create(pod *corev1.Pod) (*podRuntime, error) {
 		rt.period = min(time.Duration(max(p.PeriodSeconds, 1))*time.Second, a.maxPeriod)
 	}
 	rt.env = environ(pod.Name, rt.dir, a.shimDir, a.defaultEnv, vars, order)
+	mounts := map[string]string{}
 	if a.api != nil && automount(pod) {
 		saDir := filepath.Join(rt.dir, "serviceaccount")
 		switch err := a.writeServiceAccount(context.TODO(), pod, saDir); {
@@ -295,12 +309,17 @@ func (a *agent) create(pod *corev1.Pod) (*podRuntime, error) {
 		case err != nil:
 			return fail(err)
 		default:
-			rt.argv = withServiceAccount(saDir, rt.argv)
+			mounts[saMount] = saDir
 			rt.env = inClusterEnv(rt.env)
 		}
 	}
 	if rt.workDir, err = a.configMapVolumes(pod, c, rt.dir); err != nil {
 		return fail(err)
+	}
+	if root != "/" || len(mounts) > 0 {
+		// The state folder (HOME, TMPDIR, the python shims, ConfigMap
+		// files) is seen at the same path in the image's root.
+		rt.argv = enterArgs(a.self, root, cmp.Or(rt.workDir, rt.dir), []string{a.stateDir}, mounts, rt.argv)
 	}
 	rt.hosts = hostsFile(pod, podIP, a.clusterDomain, a.serviceEntries())
 	if err := a.net.addPod(idx, rt.hosts); err != nil {
@@ -313,7 +332,7 @@ func (a *agent) create(pod *corev1.Pod) (*podRuntime, error) {
 		// Reported as a failed run; restartPolicy decides what follows.
 		klog.ErrorS(err, "Start failed", "pod", key)
 	}
-	klog.InfoS("Pod started", "pod", key, "ip", podIP, "argv", rt.argv)
+	klog.InfoS("Pod started", "pod", key, "ip", podIP, "image", c.Image, "root", root, "argv", rt.argv)
 	return rt, nil
 }
 
@@ -356,6 +375,44 @@ func (a *agent) fail(ctx context.Context, pod *corev1.Pod, reason, message strin
 	p.Status.Reason = reason
 	p.Status.Message = message
 	_, err := a.client.CoreV1().Pods(p.Namespace).UpdateStatus(ctx, p, metav1.UpdateOptions{})
+	return err
+}
+
+// imagePullError is an image that is not on this node.
+type imagePullError struct{ err error }
+
+func (e *imagePullError) Error() string { return e.err.Error() }
+
+// waitImage reports a pod whose image is not on this node as a kubelet
+// does: Pending, its container waiting with ErrImagePull and the reason.
+// Nothing is retried: the node's images do not change while it runs.
+func (a *agent) waitImage(ctx context.Context, pod *corev1.Pod, message string) error {
+	p := pod.DeepCopy()
+	st := &p.Status
+	st.Phase = corev1.PodPending
+	st.HostIP = a.net.NodeIP()
+	st.HostIPs = []corev1.HostIP{{IP: st.HostIP}}
+	if st.StartTime == nil {
+		now := metav1.Now()
+		st.StartTime = &now
+	}
+	st.ContainerStatuses = nil
+	for _, c := range pod.Spec.Containers {
+		st.ContainerStatuses = append(st.ContainerStatuses, corev1.ContainerStatus{
+			Name: c.Name, Image: c.Image,
+			State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "ErrImagePull", Message: message}},
+		})
+	}
+	setCondition(st, corev1.PodInitialized, corev1.ConditionTrue)
+	setCondition(st, corev1.ContainersReady, corev1.ConditionFalse)
+	setCondition(st, corev1.PodReady, corev1.ConditionFalse)
+	if apiequality.Semantic.DeepEqual(pod.Status, p.Status) {
+		return nil
+	}
+	_, err := a.client.CoreV1().Pods(p.Namespace).UpdateStatus(ctx, p, metav1.UpdateOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
 	return err
 }
 

@@ -3,19 +3,24 @@
 // each in its own network namespace on a Linux bridge, so that Dask really
 // runs without a container runtime. It needs root and iproute2.
 //
-//	nodeagent --kubeconfig K --node-name N --bridge dko0 --cidr 10.250.0.0/24 --state-dir D
+//	nodeagent --kubeconfig K --node-name N --bridge dko0 --cidr 10.250.0.0/24 --state-dir D --image NAME=ROOT...
 //	nodeagent cleanup --bridge dko0
+//	nodeagent enter --root R [--share DIR]... -- ARGV...   (see enter.go)
 //
 // For each Pod it: creates the namespace <bridge>-<n> with the address
 // 10.250.x.<n> (the bridge has .1, and the host reaches every pod address);
 // writes /etc/netns/<namespace>/hosts (bind-mounted over /etc/hosts by
 // `ip netns exec`), mapping each Service's DNS names to a ready Pod it
 // selects; runs the first container's command and args ($(VAR) expanded from
-// its env; the image is ignored and host binaries are used) in its own
+// its env) in the file system root its image stands for (--image; "/" is the
+// host, and `nodeagent enter` runs a process in any other root) in its own
 // process group; reports Running with the pod IP, readiness from the HTTP or
 // TCP readiness probe, and Succeeded or Failed with the exit code, restarting
 // as restartPolicy says; and on deletion stops the process group (SIGTERM,
 // then SIGKILL after the grace period) and removes the namespace.
+//
+// An image that --image does not name is not pulled: the pod stays Pending
+// with ErrImagePull.
 //
 // Not done: init and other containers, volumes, resource limits, liveness
 // probes, Service virtual IPs (names resolve to a Pod's address).
@@ -48,6 +53,13 @@ func (s *stringList) String() string     { return strings.Join(*s, ",") }
 func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "enter" {
+		if err := enter(os.Args[2:]); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(127)
+		}
+		return
+	}
 	if len(os.Args) > 1 && os.Args[1] == "cleanup" {
 		fs := flag.NewFlagSet("cleanup", flag.ExitOnError)
 		bridge := fs.String("bridge", "", "Bridge whose pods to remove.")
@@ -82,7 +94,8 @@ func run(args []string) error {
 	maxPeriod := fs.Duration("max-probe-period", time.Second, "Readiness probes run at least this often (a kubelet's default is 10s).")
 	workers := fs.Int("workers", 8, "Pods handled at once.")
 	apiCA := fs.String("apiserver-ca", "", "The API server's CA bundle: when set, pods get their service account's token and in-cluster access to the API server.")
-	var env stringList
+	var env, imageFlags stringList
+	fs.Var(&imageFlags, "image", "NAME=ROOT: pods of image NAME run in the file system root ROOT (\"/\" is the host; NAME \"*\" is every image; repeatable). Other images fail with ErrImagePull.")
 	fs.Var(&env, "env", "NAME=VALUE set in every pod unless the pod sets NAME (repeatable): stands in for what an image would set.")
 	_ = fs.Parse(args)
 
@@ -90,6 +103,14 @@ func run(args []string) error {
 		return fmt.Errorf("network namespaces need root")
 	}
 	defaults, err := parseEnvFlags(env)
+	if err != nil {
+		return err
+	}
+	imageRoots, err := parseImages(imageFlags)
+	if err != nil {
+		return err
+	}
+	self, err := os.Executable()
 	if err != nil {
 		return err
 	}
@@ -122,7 +143,7 @@ func run(args []string) error {
 	defer stop()
 	a := &agent{
 		client: client, node: *node, net: network, stateDir: *stateDir, shimDir: shimDir,
-		clusterDomain: *clusterDomain, defaultEnv: defaults, maxPeriod: *maxPeriod,
+		clusterDomain: *clusterDomain, defaultEnv: defaults, maxPeriod: *maxPeriod, images: imageRoots, self: self,
 		queue: workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),
 			workqueue.TypedRateLimitingQueueConfig[string]{Name: "pods"}),
 		runtimes: map[string]*podRuntime{},

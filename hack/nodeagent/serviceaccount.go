@@ -143,13 +143,6 @@ func (a *agent) writeServiceAccount(ctx context.Context, pod *corev1.Pod, dir st
 	return nil
 }
 
-// withServiceAccount runs argv with dir bind-mounted on saMount, in the
-// mount namespace `ip netns exec` makes for the pod (the host does not see
-// the mount).
-func withServiceAccount(dir string, argv []string) []string {
-	return append([]string{"/bin/sh", "-c", `mount --bind "$0" ` + saMount + ` && exec "$@"`, dir}, argv...)
-}
-
 // inClusterEnv is what a kubelet sets for the kubernetes Service, unless
 // the pod sets it.
 func inClusterEnv(env []string) []string {

@@ -14,8 +14,10 @@ func TestInClusterEnvKeepsThePodsValues(t *testing.T) {
 }
 
 func TestServiceAccountIsMountedForTheProcessOnly(t *testing.T) {
-	argv := withServiceAccount("/state/pods/p/serviceaccount", []string{"python3", "-c", "print(1)"})
-	assert.Equal(t, []string{"/bin/sh", "-c", `mount --bind "$0" ` + saMount + ` && exec "$@"`, "/state/pods/p/serviceaccount", "python3", "-c", "print(1)"}, argv)
+	argv := enterArgs("/bin/nodeagent", "/", "/state/pods/p", []string{"/state"},
+		map[string]string{saMount: "/state/pods/p/serviceaccount"}, []string{"python3", "-c", "print(1)"})
+	assert.Equal(t, []string{"/bin/nodeagent", "enter", "--root=/", "--workdir=/state/pods/p", "--share=/state",
+		"--mount=/state/pods/p/serviceaccount=" + saMount, "--", "python3", "-c", "print(1)"}, argv)
 	no := false
 	assert.False(t, automount(&corev1.Pod{Spec: corev1.PodSpec{AutomountServiceAccountToken: &no}}))
 	assert.True(t, automount(&corev1.Pod{}))

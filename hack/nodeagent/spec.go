@@ -130,15 +130,15 @@ func fieldValue(pod *corev1.Pod, path, podIP, hostIP string) (string, error) {
 }
 
 // commandLine is what runs for a container: its command and args with
-// $(VAR) expanded. The image is not pulled, so a container without a command
-// runs its args (the Dask images' entrypoint runs them too).
+// $(VAR) expanded. An image's entrypoint is not known here, so a container
+// without a command runs its args (the Dask images' entrypoint runs them too).
 func commandLine(c *corev1.Container, vars map[string]string) ([]string, error) {
 	var argv []string
 	for _, s := range append(append([]string{}, c.Command...), c.Args...) {
 		argv = append(argv, expand(s, vars))
 	}
 	if len(argv) == 0 {
-		return nil, fmt.Errorf("container %s has neither command nor args, and images are not run here", c.Name)
+		return nil, fmt.Errorf("container %s has neither command nor args, and image entrypoints are not known here", c.Name)
 	}
 	return argv, nil
 }
