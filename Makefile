@@ -9,7 +9,7 @@ TEST_TIMEOUT ?= 40m
 # stay out of the operator's go.mod); its tests and checks run with ours.
 NODEAGENT := hack/nodeagent
 
-.PHONY: all build test test-unit verify codegen manifests lint dev tools deps bench faults clean
+.PHONY: all build test test-unit verify codegen manifests lint dev tools images deps bench faults clean
 
 all: build
 
@@ -21,6 +21,11 @@ build:
 ## tools: build (once) the local Kubernetes control plane used by tests and `make dev`
 tools:
 	@hack/tools.sh
+
+## images: build (once) the roots the process node runs Dask images in (Debian 12's, Debian 13's
+##         and the current Dask from ../shared/dask-current; README, "Dask versions")
+images:
+	@hack/dask-images.sh
 
 ## deps: the system packages tests and real Pods need (Debian's python3-distributed, iproute2)
 deps:
@@ -34,10 +39,11 @@ deps:
 # shared by every real scheduler and worker at once.
 test:
 	@hack/ensure-deps.sh --incumbent
+	@hack/dask-images.sh >/dev/null
 	@hack/tools.sh >/dev/null
 	@$(MAKE) --no-print-directory test-unit
-	DASK_OPERATOR_TOOLS_BIN=$$(hack/tools.sh) $(GO) test -count=1 -timeout $(TEST_TIMEOUT) $$($(GO) list ./... | grep -v '/pkg/e2e$$\|/pkg/migration$$')
-	DASK_OPERATOR_TOOLS_BIN=$$(hack/tools.sh) $(GO) test -count=1 -p 1 -timeout $(TEST_TIMEOUT) ./pkg/e2e ./pkg/migration
+	DASK_OPERATOR_TOOLS_BIN=$$(hack/tools.sh) DASK_OPERATOR_IMAGES=$$(hack/dask-images.sh) $(GO) test -count=1 -timeout $(TEST_TIMEOUT) $$($(GO) list ./... | grep -v '/pkg/e2e$$\|/pkg/migration$$')
+	DASK_OPERATOR_TOOLS_BIN=$$(hack/tools.sh) DASK_OPERATOR_IMAGES=$$(hack/dask-images.sh) $(GO) test -count=1 -p 1 -timeout $(TEST_TIMEOUT) ./pkg/e2e ./pkg/migration
 	@hack/check-leaks.sh
 	hack/test-fresh-clone.sh
 
