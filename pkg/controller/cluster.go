@@ -107,6 +107,7 @@ func (c *Controller) syncCluster(ctx context.Context, key string) (time.Duration
 		c.clusterWrites.forget(key)
 		c.hashes.forget([]string{"DaskCluster.worker", "DaskCluster.scheduler"}, key)
 		c.statusPace.forget(clusterPaceKey(key))
+		c.legacyNoted.forget("DaskCluster/" + key)
 		return 0, nil
 	}
 	if err != nil {
@@ -536,6 +537,7 @@ func (c *Controller) ensureSchedulerPod(ctx context.Context, cluster *daskv1.Das
 		}
 		c.created.remember("Pod", created)
 		klog.InfoS("Created scheduler Pod", "daskcluster", klog.KObj(cluster), "pod", klog.KObj(created))
+		c.noteLegacyCommands(cluster, "DaskCluster", cache.MetaObjectToName(cluster).String(), cluster.UID, &cluster.Spec.Scheduler.Spec, cluster.Annotations)
 		return created, nil
 	}
 	if err != nil {

@@ -169,6 +169,7 @@ type Controller struct {
 	groupWrites   *latestWrites[*daskv1.DaskWorkerGroup]
 	statusPace    *pacer
 	created       *createdChildren
+	legacyNoted   *notedOnce
 	// groupPods reads a group's Pods from the cache (a seam for tests that
 	// deliver an event right after the read).
 	groupPods func(ns, uid string) []*corev1.Pod
@@ -212,6 +213,7 @@ func New(kube kubernetes.Interface, dask versioned.Interface, opts Options) (*Co
 		clusterWrites: newLatestWrites[*daskv1.DaskCluster](),
 		groupWrites:   newLatestWrites[*daskv1.DaskWorkerGroup](),
 		statusPace:    newPacer(),
+		legacyNoted:   newNotedOnce(),
 	}
 	// c.now is replaced by tests after New: read it at each call.
 	clock := func() time.Time { return c.now() }

@@ -65,6 +65,7 @@ func (c *Controller) syncWorkerGroup(ctx context.Context, key string) (time.Dura
 		c.uncertain.forget(key)
 		c.statusPace.forget("DaskWorkerGroup/" + key)
 		c.groupWrites.forget(key)
+		c.legacyNoted.forget("DaskWorkerGroup/" + key)
 		return 0, nil
 	}
 	if err != nil {
@@ -511,6 +512,7 @@ func (c *Controller) createWorkers(ctx context.Context, key string, group *daskv
 	if successes > 0 {
 		klog.InfoS("Created worker Pods", "daskworkergroup", klog.KObj(group), "count", successes, "wanted", count)
 		c.recorder.Eventf(group, corev1.EventTypeNormal, ReasonScaledUp, "Created %d worker Pods", successes)
+		c.noteLegacyCommands(group, "DaskWorkerGroup", key, group.UID, &group.Spec.Worker.Spec, group.Annotations, cluster.Annotations)
 	}
 	if err != nil && namespaceTerminating(err) {
 		return 0, nil

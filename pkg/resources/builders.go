@@ -136,6 +136,9 @@ func SchedulerPodWithHash(c *daskv1.DaskCluster, hash string) *corev1.Pod {
 	meta := c.Spec.Scheduler.Metadata
 	spec := c.Spec.Scheduler.Spec.DeepCopy()
 	enableSchedulerAPI(spec)
+	if !LegacyCommandsKept(c.Annotations) {
+		rewriteLegacyCommands(spec)
+	}
 	return &corev1.Pod{
 		ObjectMeta: tracked(metav1.ObjectMeta{
 			Name:      SchedulerName(c.Name),
@@ -216,6 +219,9 @@ func WorkerPodWithHash(g *daskv1.DaskWorkerGroup, c *daskv1.DaskCluster, name, c
 		{Name: EnvWorkerName, Value: name},
 		{Name: EnvSchedulerAddress, Value: SchedulerAddress(c, clusterDomain)},
 	})
+	if !LegacyCommandsKept(g.Annotations, c.Annotations) {
+		rewriteLegacyCommands(spec)
+	}
 	return &corev1.Pod{
 		ObjectMeta: tracked(metav1.ObjectMeta{
 			Name:      name,
