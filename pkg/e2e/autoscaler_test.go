@@ -10,13 +10,19 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	daskv1 "github.com/dask-operator/dask-operator/pkg/apis/kubernetes.dask.org/v1"
+	"github.com/dask-operator/dask-operator/pkg/testenv"
 )
 
 // Under real load the autoscaler grows the group as the scheduler's
 // adaptive_target asks, new workers join, and it shrinks back afterwards.
+// On each Dask release the node has (issue 28).
 func TestAutoscalerGrowsUnderLoadAndShrinksAfter(t *testing.T) {
+	eachDask(t, testAutoscaler)
+}
+
+func testAutoscaler(t *testing.T, d testenv.DaskImage) {
 	ns := newNamespace(t)
-	createCluster(t, ns, "auto", 1)
+	createClusterOn(t, d, ns, "auto", 1)
 	ip := schedulerIP(t, ns, "auto")
 	waitRegistered(t, ns, "auto", "auto-default", ip, 1, 2*time.Minute)
 	_, err := dask.KubernetesV1().DaskAutoscalers(ns).Create(context.Background(), &daskv1.DaskAutoscaler{
@@ -25,7 +31,7 @@ func TestAutoscalerGrowsUnderLoadAndShrinksAfter(t *testing.T) {
 	}, metav1.CreateOptions{})
 	require.NoError(t, err)
 
-	load := startClient(t, `
+	load := startClientOn(t, d, `
 import time
 from dask.distributed import Client
 c = Client("tcp://`+ip+`:8786", timeout=30)

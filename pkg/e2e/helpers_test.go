@@ -28,22 +28,28 @@ func eventually(t *testing.T, timeout time.Duration, cond func() (bool, string))
 	testenv.Eventually(t, timeout, cond)
 }
 
-// clusterSpec is a DaskCluster as users write it for Dask's images: the node
-// agent runs the same commands with the host's Dask.
+// clusterSpec is a DaskCluster as users write it for Dask's latest image
+// (Dask 2026 when ../shared/dask-current is there).
 func clusterSpec(workers int32) daskv1.DaskClusterSpec {
+	return clusterSpecOn(testenv.DaskRepository+":latest", workers)
+}
+
+// clusterSpecOn is clusterSpec for another image: the node agent runs each
+// Dask image's commands with that image's Dask.
+func clusterSpecOn(image string, workers int32) daskv1.DaskClusterSpec {
 	return daskv1.DaskClusterSpec{
 		Worker: daskv1.WorkerSpec{
 			Replicas: &workers,
 			Spec: corev1.PodSpec{Containers: []corev1.Container{{
-				Name: "worker", Image: "ghcr.io/dask/dask:latest",
-				Args:  []string{"dask-worker", "--name", "$(DASK_WORKER_NAME)", "--nthreads", "1", "--dashboard-address", "8788"},
+				Name: "worker", Image: image,
+				Args:  []string{"dask", "worker", "--name", "$(DASK_WORKER_NAME)", "--nthreads", "1", "--dashboard-address", "8788"},
 				Ports: []corev1.ContainerPort{{Name: "http-dashboard", ContainerPort: 8788}},
 			}}},
 		},
 		Scheduler: daskv1.SchedulerSpec{
 			Spec: corev1.PodSpec{Containers: []corev1.Container{{
-				Name: "scheduler", Image: "ghcr.io/dask/dask:latest",
-				Args: []string{"dask-scheduler"},
+				Name: "scheduler", Image: image,
+				Args: []string{"dask", "scheduler"},
 				Ports: []corev1.ContainerPort{
 					{Name: "tcp-comm", ContainerPort: 8786},
 					{Name: "http-dashboard", ContainerPort: 8787},
@@ -62,9 +68,14 @@ func clusterSpec(workers int32) daskv1.DaskClusterSpec {
 
 func createCluster(t *testing.T, ns, name string, workers int32) *daskv1.DaskCluster {
 	t.Helper()
+	return createClusterOn(t, env.Latest(), ns, name, workers)
+}
+
+func createClusterOn(t *testing.T, d testenv.DaskImage, ns, name string, workers int32) *daskv1.DaskCluster {
+	t.Helper()
 	c, err := dask.KubernetesV1().DaskClusters(ns).Create(context.Background(), &daskv1.DaskCluster{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
-		Spec:       clusterSpec(workers),
+		Spec:       clusterSpecOn(d.Image(), workers),
 	}, metav1.CreateOptions{})
 	require.NoError(t, err)
 	return c
@@ -125,10 +136,23 @@ func waitRegistered(t *testing.T, ns, cluster, group, schedIP string, n int, tim
 func isReady(p *corev1.Pod) bool { return testenv.PodReady(p) }
 
 // client is a Dask client process on the host, talking to a scheduler at
-// its Pod address.
+// its Pod address, with the Python and Dask of the cluster's image (a
+// client and its scheduler must be of one Dask).
 type client = testenv.Python
 
-func startClient(t *testing.T, script string) *client { return testenv.StartPython(t, script) }
+func startClient(t *testing.T, script string) *client { return startClientOn(t, env.Latest(), script) }
+
+func startClientOn(t *testing.T, d testenv.DaskImage, script string) *client {
+	return env.StartPythonIn(t, d, script)
+}
+
+// eachDask runs a test on every Dask release the node has (Debian 12's
+// 2022.12, Debian 13's 2024.12 and 2026.7), oldest first.
+func eachDask(t *testing.T, test func(t *testing.T, d testenv.DaskImage)) {
+	for _, d := range env.Images {
+		t.Run("dask-"+d.Version, func(t *testing.T) { test(t, d) })
+	}
+}
 
 // portForward runs kubectl port-forward to a target (pod/NAME, svc/NAME) and
 // returns the local port, once kubectl listens on it.

@@ -14,11 +14,17 @@ import (
 
 	daskv1 "github.com/dask-operator/dask-operator/pkg/apis/kubernetes.dask.org/v1"
 	"github.com/dask-operator/dask-operator/pkg/resources"
+	"github.com/dask-operator/dask-operator/pkg/testenv"
 )
 
 // createJob runs script with `python -c` in the runner, as Dask's examples
 // do; Client() finds the job's scheduler in DASK_SCHEDULER_ADDRESS.
 func createJob(t *testing.T, ns, name, script string, backoffLimit int32, policy corev1.RestartPolicy) {
+	t.Helper()
+	createJobOn(t, env.Latest(), ns, name, script, backoffLimit, policy)
+}
+
+func createJobOn(t *testing.T, d testenv.DaskImage, ns, name, script string, backoffLimit int32, policy corev1.RestartPolicy) {
 	t.Helper()
 	_, err := dask.KubernetesV1().DaskJobs(ns).Create(context.Background(), &daskv1.DaskJob{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
@@ -27,11 +33,11 @@ func createJob(t *testing.T, ns, name, script string, backoffLimit int32, policy
 			Job: daskv1.JobRunnerSpec{Spec: corev1.PodSpec{
 				RestartPolicy: policy,
 				Containers: []corev1.Container{{
-					Name: "job", Image: "ghcr.io/dask/dask:latest",
+					Name: "job", Image: d.Image(),
 					Args: []string{"python", "-c", script},
 				}},
 			}},
-			Cluster: daskv1.JobClusterSpec{Spec: clusterSpec(2)},
+			Cluster: daskv1.JobClusterSpec{Spec: clusterSpecOn(d.Image(), 2)},
 		},
 	}, metav1.CreateOptions{})
 	require.NoError(t, err)
@@ -52,14 +58,23 @@ func waitJob(t *testing.T, ns, name string, want daskv1.JobStatus) *daskv1.DaskJ
 }
 
 // The runner computes through its own cluster's scheduler, found by its
-// Service name, and the job ends Successful; its cluster goes.
+// Service name, and the job ends Successful; its cluster goes. On each Dask
+// release the node has (issue 28); the runner checks that it runs that one.
 func TestDaskJobComputesOnItsCluster(t *testing.T) {
+	eachDask(t, testDaskJobComputes)
+}
+
+func testDaskJobComputes(t *testing.T, d testenv.DaskImage) {
 	ns := newNamespace(t)
-	createJob(t, ns, "sum", `
+	createJobOn(t, d, ns, "sum", `
+import distributed
 from dask.distributed import Client
+assert distributed.__version__.startswith("`+d.Version+`"), distributed.__version__
 client = Client()
 result = client.submit(sum, range(1000)).result()
 assert result == 499500, result
+versions = client.get_versions(check=True)
+assert versions["scheduler"]["packages"]["distributed"].startswith("`+d.Version+`"), versions["scheduler"]
 print("computed", result, "on", len(client.scheduler_info()["workers"]), "workers")
 `, 6, corev1.RestartPolicyOnFailure)
 

@@ -12,25 +12,35 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/dask-operator/dask-operator/pkg/testenv"
 )
 
 // Scaling down asks the scheduler which workers to retire: it keeps the one
 // that holds data and retires the idle ones, whose Pods then go.
 // The cluster sets no scheduler HTTP routes (a stock spec): the operator
 // enables the API that graceful scale-down uses (issue 14, part 2).
+// On each Dask release the node has (issue 28): distributed before 2025.9
+// may answer the retire with HTTP 500 once it has retired the workers.
 func TestScaleDownRetiresTheWorkersTheSchedulerChooses(t *testing.T) {
+	eachDask(t, testScaleDownRetires)
+}
+
+func testScaleDownRetires(t *testing.T, d testenv.DaskImage) {
 	ns := newNamespace(t)
-	createCluster(t, ns, "down", 3)
+	createClusterOn(t, d, ns, "down", 3)
 	ip := schedulerIP(t, ns, "down")
 	pods := waitRegistered(t, ns, "down", "down-default", ip, 3, 2*time.Minute)
 
 	// Data on the last worker by name: the one a blind scale-down (newest,
 	// or last by name) would pick first.
 	keeper := pods[len(pods)-1]
-	c := startClient(t, `
+	c := startClientOn(t, d, `
 import time
 from dask.distributed import Client, wait
 c = Client("tcp://`+ip+`:8786", timeout=30)
+v = c.get_versions()["scheduler"]["packages"]["distributed"]
+assert v.startswith("`+d.Version+`"), v
 addr = [a for a, w in c.scheduler_info()["workers"].items() if w["name"] == "`+keeper+`"][0]
 data = c.submit(lambda: b"x" * 50_000_000, workers=[addr], pure=False)
 wait(data)

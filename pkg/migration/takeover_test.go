@@ -252,13 +252,16 @@ func (k *kopfOperator) exited() bool {
 }
 
 // createWithTheClientsSpec applies the DaskCluster the Python client's
-// make_cluster_spec builds (with the scheduler's HTTP routes when given).
+// make_cluster_spec builds (with the scheduler's HTTP routes when given), on
+// Debian 12's Dask image: the Python operator starts dask-scheduler and
+// dask-worker as written, which only images of Dask before 2026.6 have, so
+// its users run those.
 func createWithTheClientsSpec(t *testing.T, incumbent, ns, name, routes string) {
 	t.Helper()
 	script := `
 import json, sys
 from dask_kubernetes.operator import make_cluster_spec
-spec = make_cluster_spec(name=sys.argv[1], n_workers=2)
+spec = make_cluster_spec(name=sys.argv[1], n_workers=2, image="` + env.Images[0].Image() + `")
 if sys.argv[2]:
     spec["spec"]["scheduler"]["spec"]["containers"][0]["env"] = [{"name": "DASK_DISTRIBUTED__SCHEDULER__HTTP__ROUTES", "value": sys.argv[2]}]
 print(json.dumps(spec))

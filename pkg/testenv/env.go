@@ -68,6 +68,9 @@ type Env struct {
 	EtcdURL string
 	// AuditLog is the API server's audit log when Options.AuditLog is set.
 	AuditLog string
+	// Images are the Dask releases the node runs when Options.RealPods is
+	// set, oldest first (see DaskImages).
+	Images []DaskImage
 
 	bins      Binaries
 	procs     []*process

@@ -25,15 +25,29 @@ type Python struct {
 // StartPython runs a script; the test's end kills it.
 func StartPython(t testing.TB, script string, env ...string) *Python {
 	t.Helper()
+	return startPython(t, t.TempDir(), []string{"/usr/bin/python3", "-c", script}, env)
+}
+
+// StartPythonIn runs a script with the Python and Dask of an image's root
+// (a client must be of the cluster's Dask); the test's end kills it. Its
+// working directory is a temporary folder seen at the same path in the root.
+func (e *Env) StartPythonIn(t testing.TB, d DaskImage, script string, env ...string) *Python {
+	t.Helper()
+	dir := t.TempDir()
+	return startPython(t, dir, e.EnterArgs(d, []string{dir}, "/usr/bin/python3", "-c", script), env)
+}
+
+func startPython(t testing.TB, dir string, argv, env []string) *Python {
+	t.Helper()
 	c := &Python{log: filepath.Join(t.TempDir(), "python.log")}
 	f, err := os.Create(c.log)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.cmd = exec.Command("/usr/bin/python3", "-c", script)
+	c.cmd = exec.Command(argv[0], argv[1:]...)
 	c.cmd.Env = append(os.Environ(), env...)
 	c.cmd.Stdout, c.cmd.Stderr = f, f
-	c.cmd.Dir = t.TempDir()
+	c.cmd.Dir = dir
 	c.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := c.cmd.Start(); err != nil {
 		t.Fatal(err)

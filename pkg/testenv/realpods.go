@@ -29,6 +29,11 @@ func (e *Env) startRealPods() error {
 	if err := e.buildNodeAgent(); err != nil {
 		return err
 	}
+	images, err := DaskImages()
+	if err != nil {
+		return err
+	}
+	e.Images = images
 	if err := e.claimBridge(); err != nil {
 		return err
 	}
@@ -36,7 +41,7 @@ func (e *Env) startRealPods() error {
 		return err
 	}
 	e.NodeName = "process-node-0"
-	agent, err := startProcess(e.Dir, "nodeagent", e.agentBin,
+	agent, err := startProcess(e.Dir, "nodeagent", e.agentBin, append(imageFlags(images),
 		"--kubeconfig="+e.Kubeconfig,
 		"--node-name="+e.NodeName,
 		"--bridge="+e.Bridge,
@@ -44,7 +49,7 @@ func (e *Env) startRealPods() error {
 		"--state-dir="+filepath.Join(e.Dir, "nodeagent"),
 		"--apiserver-ca="+filepath.Join(e.Dir, "apiserver-certs", "apiserver.crt"),
 		"-v=2",
-	)
+	)...)
 	if err != nil {
 		return err
 	}
