@@ -34,7 +34,9 @@ packages=(
   python3-idna python3-wsproto python3-rich python3-setuptools
   python3-cffi-backend  # debootstrap does not resolve the virtual package python3-cryptography needs
 )
-key=$( (cat "${BASH_SOURCE[0]}"; echo "${packages[*]}") | sha256sum | cut -c1-12)
+# Bump when a change below must rebuild the roots (other edits reuse them).
+layout=1
+key=$(echo "$layout ${packages[*]}" | sha256sum | cut -c1-12)
 
 mkdir -p "$cache"
 exec 9>"$cache/.lock"
@@ -66,8 +68,6 @@ if [[ ! -f "$trixie/.complete" ]]; then
     exit 1
   fi
   rm -f "$trixie.tmp"/var/cache/apt/archives/*.deb
-  # A mount point for each pod's service account files (hack/nodeagent).
-  mkdir -p "$trixie.tmp/var/run/secrets/kubernetes.io/serviceaccount"
   touch "$trixie.tmp/.complete"
   rm -rf "$trixie"
   mv "$trixie.tmp" "$trixie"
@@ -125,4 +125,7 @@ else
   echo "dask-images: no current Dask at $current_src (set DASK_CURRENT): images of Dask 2026 are not on the process node" >&2
 fi
 mv "$list.tmp" "$list"
+for old in "$cache"/images-*.txt; do
+  [[ "$old" != "$list" ]] && rm -f "$old"
+done
 echo "$list"

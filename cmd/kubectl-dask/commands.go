@@ -287,7 +287,7 @@ looks the same.`,
 	f.StringVar(&co.Image, "image", daskctl.DefaultImage, "Container image of the scheduler and workers.")
 	f.StringVar(&resources, "resources", "", "Resources of the scheduler and worker containers, as JSON (requests, limits).")
 	f.StringArrayVar(&env, "env", nil, "Environment variable NAME=VALUE of the scheduler and workers (repeatable).")
-	f.StringVar(&co.WorkerCommand, "worker-command", "dask-worker", "Command the workers run (split on spaces).")
+	f.StringVar(&co.WorkerCommand, "worker-command", "dask worker", "Command the workers run (split on spaces).")
 	f.StringVar(&svcType, "scheduler-service-type", "ClusterIP", "Type of the scheduler Service: ClusterIP, NodePort or LoadBalancer.")
 	f.Int64Var(&co.IdleTimeout, "idle-timeout", 0, "Delete the cluster after its scheduler is idle this many seconds (0: never).")
 	f.BoolVar(&co.Jupyter, "jupyter", false, "Start Jupyter on the scheduler.")

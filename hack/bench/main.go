@@ -497,10 +497,10 @@ func benchCluster(ns, name string, workers int) *daskv1.DaskCluster {
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
 		Spec: daskv1.DaskClusterSpec{
 			Worker: daskv1.WorkerSpec{Replicas: &r, Spec: corev1.PodSpec{Containers: []corev1.Container{{
-				Name: "worker", Image: "ghcr.io/dask/dask:latest", Args: []string{"dask-worker", "--name", "$(DASK_WORKER_NAME)"},
+				Name: "worker", Image: "ghcr.io/dask/dask:latest", Args: []string{"dask", "worker", "--name", "$(DASK_WORKER_NAME)"},
 			}}}},
 			Scheduler: daskv1.SchedulerSpec{
-				Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "scheduler", Image: "ghcr.io/dask/dask:latest", Args: []string{"dask-scheduler"}}}},
+				Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "scheduler", Image: "ghcr.io/dask/dask:latest", Args: []string{"dask", "scheduler"}}}},
 				Service: corev1.ServiceSpec{Ports: []corev1.ServicePort{
 					{Name: "tcp-comm", Port: 8786}, {Name: "http-dashboard", Port: 8787},
 				}},

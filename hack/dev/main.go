@@ -6,8 +6,10 @@
 // runs the operator against it, applies an example DaskCluster and prints
 // how to compute on it. Ctrl-C stops everything.
 //
-// The node is the node agent (hack/nodeagent): Pods run as host processes
-// with the host's Dask, each in a network namespace; it needs root.
+// The node is the node agent (hack/nodeagent): Pods run as host processes,
+// each in a network namespace, with the Dask of their image
+// (hack/dask-images.sh builds the roots: Debian 12's 2022.12, Debian 13's
+// 2024.12 and the current one); it needs root. The example runs the latest.
 // --sim=kwok (make dev SIM=kwok) uses a kwok node instead, where Pods only
 // pretend to run.
 package main
@@ -21,6 +23,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -129,21 +132,26 @@ Ctrl-C stops the operator and the control plane.
 		if err != nil {
 			return err
 		}
+		latest := env.Latest()
+		client := shellJoin(env.EnterArgs(latest, nil, "/usr/bin/python3", "-c",
+			fmt.Sprintf("from dask.distributed import Client; c = Client('%s'); print(c.submit(sum, range(1000)).result())", addr)))
 		fmt.Printf(`
-Local cluster and operator up in %s. Pods run as processes with this machine's
-Dask, each in a network namespace on bridge %s (%s); this machine reaches
-them at their Pod IPs. Service names resolve inside Pods only: from here, use
-the scheduler Pod's address, or hack/dask-address.sh <cluster> [namespace].
+Local cluster and operator up in %s. Pods run as processes, each in a network
+namespace on bridge %s (%s), with the Dask of their image (README, "Dask
+versions"); this machine reaches them at their Pod IPs. Service names resolve
+inside Pods only: from here, use the scheduler Pod's address, or
+hack/dask-address.sh <cluster> [namespace].
 
-Compute on the example cluster:
-  /usr/bin/python3 -c "from dask.distributed import Client; c = Client('%s'); print(c.submit(sum, range(1000)).result())"
+The example cluster runs %s:latest, Dask %s. Compute on it with a client of
+the same Dask (a client of another Dask release cannot talk to it):
+  %s
 
   %s get dsk,daskworkers,pods,svc -o wide
   %s scale dsk example --replicas=5
   (KUBECONFIG=%s hack/dask-address.sh example)
 
 Ctrl-C stops the operator, the control plane and every Pod process.
-`, time.Since(start).Round(time.Second), env.Bridge, env.PodCIDR, addr, kubectl, kubectl, env.Kubeconfig)
+`, time.Since(start).Round(time.Second), env.Bridge, env.PodCIDR, testenv.DaskRepository, latest.Version, client, kubectl, kubectl, env.Kubeconfig)
 	}
 
 	select {
@@ -157,6 +165,22 @@ Ctrl-C stops the operator, the control plane and every Pod process.
 		}
 		return fmt.Errorf("the operator stopped: %v", err)
 	}
+}
+
+// shellJoin quotes words for a POSIX shell, so that a printed command can
+// be pasted as it is.
+func shellJoin(words []string) string {
+	out := make([]string, len(words))
+	for i, w := range words {
+		if w != "" && strings.IndexFunc(w, func(r rune) bool {
+			return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_./=:,+@", r))
+		}) < 0 {
+			out[i] = w
+			continue
+		}
+		out[i] = "'" + strings.ReplaceAll(w, "'", `'"'"'`) + "'"
+	}
+	return strings.Join(out, " ")
 }
 
 // runOperator runs the operator binary until ctx ends, then stops it with

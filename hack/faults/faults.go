@@ -743,11 +743,11 @@ func faultCluster(ns string) *daskv1.DaskCluster {
 		ObjectMeta: metav1.ObjectMeta{Name: clusterName, Namespace: ns},
 		Spec: daskv1.DaskClusterSpec{
 			Worker: daskv1.WorkerSpec{Replicas: &zero, Spec: corev1.PodSpec{Containers: []corev1.Container{{
-				Name: "worker", Image: "ghcr.io/dask/dask:latest", Args: []string{"dask-worker", "--name", "$(DASK_WORKER_NAME)"},
+				Name: "worker", Image: "ghcr.io/dask/dask:latest", Args: []string{"dask", "worker", "--name", "$(DASK_WORKER_NAME)"},
 			}}}},
 			Scheduler: daskv1.SchedulerSpec{
 				Spec: corev1.PodSpec{Containers: []corev1.Container{{
-					Name: "scheduler", Image: "ghcr.io/dask/dask:latest", Args: []string{"dask-scheduler"},
+					Name: "scheduler", Image: "ghcr.io/dask/dask:latest", Args: []string{"dask", "scheduler"},
 					Ports: []corev1.ContainerPort{{Name: "tcp-comm", ContainerPort: 8786}, {Name: "http-dashboard", ContainerPort: 8787}},
 				}}},
 				Service: corev1.ServiceSpec{Ports: []corev1.ServicePort{

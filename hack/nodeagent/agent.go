@@ -316,6 +316,13 @@ func (a *agent) create(pod *corev1.Pod) (*podRuntime, error) {
 	if rt.workDir, err = a.configMapVolumes(pod, c, rt.dir); err != nil {
 		return fail(err)
 	}
+	for _, m := range c.VolumeMounts {
+		for _, v := range pod.Spec.Volumes {
+			if v.Name == m.Name && v.HostPath != nil {
+				mounts[m.MountPath] = v.HostPath.Path
+			}
+		}
+	}
 	if root != "/" || len(mounts) > 0 {
 		// The state folder (HOME, TMPDIR, the python shims, ConfigMap
 		// files) is seen at the same path in the image's root.

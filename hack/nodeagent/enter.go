@@ -74,14 +74,23 @@ func enter(args []string) error {
 			return fmt.Errorf("enter: /tmp: %w", err)
 		}
 		for _, f := range []string{"/etc/hosts", "/etc/resolv.conf"} {
-			if _, err := os.Stat(f); err == nil {
-				if err := bind(f, filepath.Join(r, f), false); err != nil {
-					return err
-				}
+			if _, err := os.Stat(f); err != nil {
+				continue
+			}
+			target, err := inRoot(r, f)
+			if err != nil {
+				return err
+			}
+			if err := bind(f, target, false); err != nil {
+				return err
 			}
 		}
 		for _, s := range share {
-			if err := bind(s, filepath.Join(r, s), true); err != nil {
+			target, err := inRoot(r, s)
+			if err != nil {
+				return err
+			}
+			if err := bind(s, target, true); err != nil {
 				return err
 			}
 		}
@@ -91,7 +100,11 @@ func enter(args []string) error {
 		if !ok || !filepath.IsAbs(dst) {
 			return fmt.Errorf("enter: --mount %q: want SRC=/DST", m)
 		}
-		if err := bind(src, filepath.Join(r, dst), false); err != nil {
+		target, err := inRoot(r, dst)
+		if err != nil {
+			return err
+		}
+		if err := bind(src, target, false); err != nil {
 			return err
 		}
 	}
@@ -138,4 +151,38 @@ func bind(src, dst string, recursive bool) error {
 		return fmt.Errorf("enter: bind %s on %s: %w", src, dst, err)
 	}
 	return nil
+}
+
+// inRoot returns where path, as seen from inside root, is on this machine:
+// symbolic links on the way are followed as they would be after chroot
+// (an absolute link starts again at root), so that a mount point such as
+// /var/run/secrets (with /var/run a link to /run, as in Debian) lands in
+// the root, not on the host. A part that does not exist yet ends the walk.
+func inRoot(root, path string) (string, error) {
+	if root == "/" {
+		return filepath.Clean(path), nil
+	}
+	rest := strings.Split(strings.TrimPrefix(filepath.Clean(path), "/"), "/")
+	cur := "/"
+	for hops := 0; len(rest) > 0; {
+		part := rest[0]
+		rest = rest[1:]
+		if part == "" || part == "." {
+			continue
+		}
+		next := filepath.Join(cur, part) // Join cleans "..", never above "/"
+		target, err := os.Readlink(filepath.Join(root, next))
+		if err != nil {
+			cur = next // not a link, or not there yet
+			continue
+		}
+		if hops++; hops > 40 {
+			return "", fmt.Errorf("enter: %s: too many symbolic links in %s", path, root)
+		}
+		if filepath.IsAbs(target) {
+			cur = "/"
+		}
+		rest = append(strings.Split(strings.TrimPrefix(target, "/"), "/"), rest...)
+	}
+	return filepath.Join(root, cur), nil
 }

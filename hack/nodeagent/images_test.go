@@ -1,6 +1,8 @@
 package main
 
 import (
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -35,5 +37,29 @@ func TestImagesResolveToTheirRoots(t *testing.T) {
 	assert.Equal(t, "/", got)
 
 	_, err = parseImages([]string{"dask=relative/root"})
+	assert.Error(t, err)
+}
+
+// A mount point in an image root follows the root's own links: Debian's
+// /var/run is a link to /run, which must not lead to the host's /run.
+func TestMountPointsResolveInsideTheRoot(t *testing.T) {
+	root := t.TempDir()
+	require.NoError(t, os.MkdirAll(filepath.Join(root, "run"), 0o755))
+	require.NoError(t, os.MkdirAll(filepath.Join(root, "var"), 0o755))
+	require.NoError(t, os.Symlink("/run", filepath.Join(root, "var", "run")))
+	require.NoError(t, os.Symlink("../run/x", filepath.Join(root, "var", "rel")))
+
+	got, err := inRoot(root, "/var/run/secrets/kubernetes.io/serviceaccount")
+	require.NoError(t, err)
+	assert.Equal(t, filepath.Join(root, "run/secrets/kubernetes.io/serviceaccount"), got)
+	got, err = inRoot(root, "/var/rel/y")
+	require.NoError(t, err)
+	assert.Equal(t, filepath.Join(root, "run/x/y"), got)
+	got, err = inRoot(root, "/../../etc/hosts")
+	require.NoError(t, err)
+	assert.Equal(t, filepath.Join(root, "etc/hosts"), got, "never above the root")
+
+	require.NoError(t, os.Symlink("/loop", filepath.Join(root, "loop")))
+	_, err = inRoot(root, "/loop/x")
 	assert.Error(t, err)
 }

@@ -22,7 +22,10 @@
 // An image that --image does not name is not pulled: the pod stays Pending
 // with ErrImagePull.
 //
-// Not done: init and other containers, volumes, resource limits, liveness
+// Volumes: ConfigMap volumes are written to files (see configMapVolumes),
+// hostPath volumes are mounted.
+//
+// Not done: init and other containers, other volumes, resource limits, liveness
 // probes, Service virtual IPs (names resolve to a Pod's address).
 //
 // `cleanup` removes every namespace, veth, /etc/netns folder and process

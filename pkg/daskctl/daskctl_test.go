@@ -25,7 +25,7 @@ func TestClusterSpecDefaultsAreTheClients(t *testing.T) {
 	assert.Equal(t, int32(3), *c.Spec.Worker.Replicas, "make_cluster_spec's n_workers default")
 	w := c.Spec.Worker.Spec.Containers[0]
 	assert.Equal(t, DefaultImage, w.Image)
-	assert.Equal(t, []string{"dask-worker", "--name", "$(DASK_WORKER_NAME)", "--dashboard", "--dashboard-address", "8788"}, w.Args)
+	assert.Equal(t, []string{"dask", "worker", "--name", "$(DASK_WORKER_NAME)", "--dashboard", "--dashboard-address", "8788"}, w.Args)
 	s := c.Spec.Scheduler
 	assert.Equal(t, corev1.ServiceTypeClusterIP, s.Service.Type)
 	assert.Equal(t, map[string]string{"dask.org/cluster-name": "x", "dask.org/component": "scheduler"}, s.Service.Selector)

@@ -26,7 +26,8 @@ type ClusterOptions struct {
 	Resources *corev1.ResourceRequirements
 	// Env goes on the scheduler and every worker container, in order.
 	Env []corev1.EnvVar
-	// WorkerCommand is split on spaces, as the client does; default dask-worker.
+	// WorkerCommand is split on spaces, as the client does; default
+	// "dask worker" (the client's dask-worker is gone from Dask 2026.6 on).
 	WorkerCommand string
 	// SchedulerServiceType is the scheduler Service's type; default ClusterIP.
 	SchedulerServiceType corev1.ServiceType
@@ -38,7 +39,9 @@ type ClusterOptions struct {
 
 // ClusterSpec builds the DaskCluster the Python client's make_cluster_spec
 // builds for the same parameters, so that a cluster made either way looks
-// the same.
+// the same, but for the commands: `dask scheduler` and `dask worker`, which
+// every Dask since 2022.10 has, where the client writes dask-scheduler and
+// dask-worker, which Dask 2026.6 removed.
 func ClusterSpec(o ClusterOptions) *daskv1.DaskCluster {
 	image := o.Image
 	if image == "" {
@@ -50,7 +53,7 @@ func ClusterSpec(o ClusterOptions) *daskv1.DaskCluster {
 	}
 	command := o.WorkerCommand
 	if command == "" {
-		command = "dask-worker"
+		command = "dask worker"
 	}
 	svcType := o.SchedulerServiceType
 	if svcType == "" {
@@ -62,7 +65,7 @@ func ClusterSpec(o ClusterOptions) *daskv1.DaskCluster {
 	}
 	env := append([]corev1.EnvVar(nil), o.Env...)
 	health := corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Port: intstr.FromString("http-dashboard"), Path: "/health"}}
-	schedArgs := []string{"dask-scheduler", "--host", "0.0.0.0"}
+	schedArgs := []string{"dask", "scheduler", "--host", "0.0.0.0"}
 	if o.Jupyter {
 		schedArgs = append(schedArgs, "--jupyter")
 	}

@@ -53,7 +53,12 @@ func TestMakeDevComputesAndCleansUp(t *testing.T) {
 		_ = syscall.Kill(-dev.Process.Pid, syscall.SIGKILL)
 	})
 
-	clientLine := regexp.MustCompile(`(?m)^\s+(/usr/bin/python3 -c "from dask.distributed import Client; .*")$`)
+	// The client runs with the example's Dask (the latest image's): the
+	// node agent's enter runs it in that Dask's root.
+	clientLine := regexp.MustCompile(`(?m)^\s+(\S+/nodeagent enter --root=\S+ -- /usr/bin/python3 -c 'from dask.distributed import Client; .*')$`)
+	if env.Latest().Root == "/" {
+		clientLine = regexp.MustCompile(`(?m)^\s+(/usr/bin/python3 -c 'from dask.distributed import Client; .*')$`)
+	}
 	bridgeLine := regexp.MustCompile(`on bridge (dko[0-9]+)`)
 	dirLine := regexp.MustCompile(`--kubeconfig (\S+)/kubeconfig`)
 	var command, bridge, dir string
@@ -79,6 +84,8 @@ func TestMakeDevComputesAndCleansUp(t *testing.T) {
 	result, err := exec.Command("sh", "-c", command).CombinedOutput()
 	require.NoError(t, err, "%s\n%s", command, result)
 	assert.Equal(t, "499500", strings.TrimSpace(string(result)), command)
+	data, _ := os.ReadFile(logPath)
+	assert.Contains(t, string(data), "The example cluster runs "+testenv.DaskRepository+":latest, Dask "+env.Latest().Version+".")
 
 	// The operator binary, out of cluster with its default flags, reaches
 	// the scheduler to retire a worker (through the API server's proxy).

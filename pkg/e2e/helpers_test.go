@@ -142,8 +142,16 @@ type client = testenv.Python
 
 func startClient(t *testing.T, script string) *client { return startClientOn(t, env.Latest(), script) }
 
-func startClientOn(t *testing.T, d testenv.DaskImage, script string) *client {
-	return env.StartPythonIn(t, d, script)
+func startClientOn(t *testing.T, d testenv.DaskImage, script string, share ...string) *client {
+	return env.StartPythonIn(t, d, share, script)
+}
+
+// shareWithWorkers mounts a host folder at the same path in a cluster's
+// workers (a hostPath volume), so that tasks can leave traces a test reads.
+func shareWithWorkers(spec *daskv1.DaskClusterSpec, dir string) {
+	w := &spec.Worker.Spec
+	w.Volumes = append(w.Volumes, corev1.Volume{Name: "shared", VolumeSource: corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: dir}}})
+	w.Containers[0].VolumeMounts = append(w.Containers[0].VolumeMounts, corev1.VolumeMount{Name: "shared", MountPath: dir})
 }
 
 // eachDask runs a test on every Dask release the node has (Debian 12's

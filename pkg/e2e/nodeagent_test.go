@@ -42,7 +42,7 @@ func TestNodeAgentLifecycleAndCleanup(t *testing.T) {
 		_, err := client.CoreV1().Pods("default").Create(ctx, &corev1.Pod{
 			ObjectMeta: metav1.ObjectMeta{Name: name},
 			Spec: corev1.PodSpec{RestartPolicy: policy, Containers: []corev1.Container{{
-				Name: "c", Image: "ignored", Command: []string{"sh", "-c", script}, ReadinessProbe: probe,
+				Name: "c", Image: own.Images[0].Image(), Command: []string{"sh", "-c", script}, ReadinessProbe: probe,
 				Env: []corev1.EnvVar{{Name: "ME", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.name"}}}},
 			}}},
 		}, metav1.CreateOptions{})

@@ -94,10 +94,12 @@ func kubeconfigThrough(t *testing.T) (string, *breakableProxy) {
 	return path, proxy
 }
 
-// compute runs a Dask client on the host against addr and returns what it printed.
+// compute runs a Dask client on the host, with the Dask of the latest image
+// (the plugin's default), against addr and returns what it printed.
 func compute(t *testing.T, addr string) (string, error) {
-	out, err := exec.Command("/usr/bin/python3", "-c",
-		`from dask.distributed import Client; c = Client("`+addr+`", timeout=20); print(c.submit(sum, range(10)).result())`).CombinedOutput()
+	argv := env.EnterArgs(env.Latest(), nil, "/usr/bin/python3", "-c",
+		`from dask.distributed import Client; c = Client("`+addr+`", timeout=20); print(c.submit(sum, range(10)).result())`)
+	out, err := exec.Command(argv[0], argv[1:]...).CombinedOutput()
 	return strings.TrimSpace(string(out)), err
 }
 
@@ -245,7 +247,9 @@ print("answer", c.submit(sum, range(10)).result(), flush=True)
 }
 
 // `kubectl dask create cluster` builds what the Python client's
-// `dask kubernetes gen cluster` (make_cluster_spec) builds.
+// `dask kubernetes gen cluster` (make_cluster_spec) builds, but for the
+// commands: `dask scheduler` / `dask worker`, where the client's
+// dask-scheduler / dask-worker are gone from Dask 2026.6 on.
 func TestPluginSpecMatchesTheClients(t *testing.T) {
 	incumbent := testenv.IncumbentDir(t)
 	gen := exec.Command("/bin/bash", "-c", `. "$1/env.sh" && exec /usr/bin/python3 -c 'import sys; from dask_kubernetes.cli.cli import main; sys.argv = ["dask", "gen", "cluster", "--name", "same", "--n-workers", "2", "--image", "ghcr.io/dask/dask:2099.1.0", "--env", "A=1"]; main()'`,
@@ -253,7 +257,15 @@ func TestPluginSpecMatchesTheClients(t *testing.T) {
 	want, err := gen.Output()
 	require.NoError(t, err, "dask kubernetes gen cluster")
 	got := plugin(t, "create", "cluster", "same", "--workers", "2", "--image", "ghcr.io/dask/dask:2099.1.0", "--env", "A=1", "--dry-run=client", "-o", "yaml")
-	assert.Equal(t, normalized(t, want), normalized(t, []byte(got)))
+	wantSpec := normalized(t, want).(map[string]any)
+	spec := wantSpec["spec"].(map[string]any)
+	for role, old := range map[string]string{"scheduler": "dask-scheduler", "worker": "dask-worker"} {
+		c := spec[role].(map[string]any)["spec"].(map[string]any)["containers"].([]any)[0].(map[string]any)
+		args := c["args"].([]any)
+		require.Equal(t, old, args[0], "the client's %s command", role)
+		c["args"] = append([]any{"dask", role}, args[1:]...)
+	}
+	assert.Equal(t, wantSpec, normalized(t, []byte(got)))
 }
 
 // normalized drops what means nothing in a manifest: null, zero and false

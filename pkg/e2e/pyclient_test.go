@@ -55,6 +55,9 @@ print("\nADDRESS", cluster.scheduler_address, flush=True)
 step("KubeCluster", 120)
 client = Client(cluster)
 assert client.submit(sum, range(10)).result(timeout=60) == 45
+versions = client.get_versions()
+assert versions["scheduler"]["packages"]["distributed"] == os.environ["DASK_VERSION"], versions["scheduler"]
+assert versions["client"]["packages"]["distributed"] == os.environ["DASK_VERSION"], versions["client"]
 wait_workers(client, 2, 60)
 step("compute", 60)
 
@@ -138,16 +141,21 @@ func runPyClient(t *testing.T, incumbent string, portForward bool) string {
 	out, err := os.Create(log)
 	require.NoError(t, err)
 	defer out.Close()
+	// The client runs beside the Dask of the cluster's image (make_cluster_spec's
+	// default, ghcr.io/dask/dask:latest: Dask 2026, which has no dask-worker
+	// or dask-scheduler), on Debian 13's Python, as its users run it.
+	python := env.EnterArgs(env.Current(t), []string{dir, incumbent, env.Dir}, "/usr/bin/python3", script)
 	var cmd *exec.Cmd
 	if portForward {
-		cmd = exec.Command("/bin/bash", "-c", `. "$1/env.sh" && exec /usr/bin/python3 "$2"`, "bash", incumbent, script)
+		cmd = exec.Command("/bin/bash", append([]string{"-c", `. "$1/env.sh" && shift && exec "$@"`, "bash", incumbent}, python...)...)
 	} else {
 		hosts := startHostsFile(t, dir, ns)
-		cmd = exec.Command("/bin/bash", "-c", `. "$1/env.sh" && exec unshare --mount --propagation private /bin/sh -c 'mount --bind "$0" /etc/hosts && exec /usr/bin/python3 "$1"' "$2" "$3"`,
-			"bash", incumbent, hosts, script)
+		cmd = exec.Command("/bin/bash", append([]string{"-c", `. "$1/env.sh" && exec unshare --mount --propagation private /bin/sh -c 'mount --bind "$0" /etc/hosts && exec "$@"' "$2" "${@:3}"`,
+			"bash", incumbent, hosts}, python...)...)
 	}
 	pf := map[bool]string{true: "1", false: "0"}[portForward]
-	cmd.Env = append(os.Environ(), "KUBECONFIG="+env.Kubeconfig, "NS="+ns, "PORT_FORWARD="+pf, "PYTHONUNBUFFERED=1")
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+env.Kubeconfig, "NS="+ns, "PORT_FORWARD="+pf, "PYTHONUNBUFFERED=1", "DASK_VERSION="+env.Current(t).Version,
+		"PYTHONPYCACHEPREFIX=/tmp/pycache") // the client's root has a /tmp of its own
 	cmd.Stdout, cmd.Stderr, cmd.Dir = out, out, dir
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	require.NoError(t, cmd.Start())
@@ -298,7 +306,10 @@ func TestRealKubeClusterClientInAPod(t *testing.T) {
 				Name: "notebook", Image: "ghcr.io/dask/dask-notebook:latest",
 				Command: []string{"/bin/bash", "-c", `. "$INCUMBENT/env.sh" && exec /usr/bin/python3 -c "$SCRIPT"`},
 				Env:     []corev1.EnvVar{{Name: "INCUMBENT", Value: incumbent}, {Name: "SCRIPT", Value: inPodClient}},
+				// The client's code, installed in the notebook's image by users.
+				VolumeMounts: []corev1.VolumeMount{{Name: "incumbent", MountPath: incumbent, ReadOnly: true}},
 			}},
+			Volumes: []corev1.Volume{{Name: "incumbent", VolumeSource: corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: incumbent}}}},
 		},
 	}, metav1.CreateOptions{})
 	require.NoError(t, err)

@@ -12,6 +12,8 @@ import (
 	"github.com/stretchr/testify/require"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+
+	daskv1 "github.com/dask-operator/dask-operator/pkg/apis/kubernetes.dask.org/v1"
 )
 
 // A rolling update of the workers on real Dask while a client holds results
@@ -19,15 +21,23 @@ import (
 // results move to other workers) before its Pod goes, so the held results
 // are all there afterwards, none computed twice, and the computation that
 // ran during the rollout is complete and correct.
+//
+// On Dask 2026 (the latest image), with the new template starting the
+// removed dask-worker command, as the Python client writes it.
 func TestRollingUpdateKeepsResults(t *testing.T) {
 	ns := newNamespace(t)
-	createCluster(t, ns, "roll", 3)
+	dir := t.TempDir() // the tasks' traces: seen by the workers and the client
+	spec := clusterSpec(3)
+	shareWithWorkers(&spec, dir)
+	_, err := dask.KubernetesV1().DaskClusters(ns).Create(context.Background(), &daskv1.DaskCluster{
+		ObjectMeta: metav1.ObjectMeta{Name: "roll", Namespace: ns}, Spec: spec,
+	}, metav1.CreateOptions{})
+	require.NoError(t, err)
 	ip := schedulerIP(t, ns, "roll")
 	before := waitRegistered(t, ns, "roll", "roll-default", ip, 3, 2*time.Minute)
 
-	dir := t.TempDir()
 	runs, gather := filepath.Join(dir, "runs"), filepath.Join(dir, "gather")
-	c := startClient(t, `
+	c := startClientOn(t, env.Latest(), `
 import os, time
 from dask.distributed import Client, wait
 c = Client("tcp://`+ip+`:8786", timeout=30)
@@ -47,13 +57,14 @@ while not os.path.exists("`+gather+`"):
 total = sum(i for i, data in c.gather(first) if len(data) == 1_000_000)
 print("held", total, flush=True)
 print("during", sum(c.gather(second)), flush=True)
-`)
+`, dir)
 	c.WaitLine(t, "computed", 2*time.Minute)
 
-	_, err := dask.KubernetesV1().DaskClusters(ns).Patch(context.Background(), "roll", types.MergePatchType,
+	_, err = dask.KubernetesV1().DaskClusters(ns).Patch(context.Background(), "roll", types.MergePatchType,
 		[]byte(`{"spec":{"worker":{"spec":{"containers":[{"name":"worker","image":"ghcr.io/dask/dask:latest",
 		"args":["dask-worker","--name","$(DASK_WORKER_NAME)","--nthreads","1","--dashboard-address","8788"],
-		"env":[{"name":"ROLLED","value":"1"}],"ports":[{"name":"http-dashboard","containerPort":8788}]}]}}}}`), metav1.PatchOptions{})
+		"env":[{"name":"ROLLED","value":"1"}],"ports":[{"name":"http-dashboard","containerPort":8788}],
+		"volumeMounts":[{"name":"shared","mountPath":"`+dir+`"}]}]}}}}`), metav1.PatchOptions{})
 	require.NoError(t, err)
 	eventually(t, 3*time.Minute, func() (bool, string) {
 		pods := workerPods(t, ns, "roll", "roll-default")

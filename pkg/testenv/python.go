@@ -30,11 +30,12 @@ func StartPython(t testing.TB, script string, env ...string) *Python {
 
 // StartPythonIn runs a script with the Python and Dask of an image's root
 // (a client must be of the cluster's Dask); the test's end kills it. Its
-// working directory is a temporary folder seen at the same path in the root.
-func (e *Env) StartPythonIn(t testing.TB, d DaskImage, script string, env ...string) *Python {
+// working directory is a temporary folder seen at the same path in the root,
+// as are the share folders.
+func (e *Env) StartPythonIn(t testing.TB, d DaskImage, share []string, script string, env ...string) *Python {
 	t.Helper()
 	dir := t.TempDir()
-	return startPython(t, dir, e.EnterArgs(d, []string{dir}, "/usr/bin/python3", "-c", script), env)
+	return startPython(t, dir, e.EnterArgs(d, append([]string{dir}, share...), "/usr/bin/python3", "-c", script), env)
 }
 
 func startPython(t testing.TB, dir string, argv, env []string) *Python {

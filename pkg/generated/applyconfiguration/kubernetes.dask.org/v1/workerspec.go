@@ -32,7 +32,7 @@ type WorkerSpecApplyConfiguration struct {
 	// Metadata is added to every worker Pod.
 	Metadata *EmbeddedMetadataApplyConfiguration `json:"metadata,omitempty"`
 	// Spec is the Pod spec of every worker. Its containers should run
-	// `dask-worker --name $(DASK_WORKER_NAME)` so that graceful scale-down can
+	// `dask worker --name $(DASK_WORKER_NAME)` so that graceful scale-down can
 	// map Dask workers to Pods.
 	Spec *corev1.PodSpec `json:"spec,omitempty"`
 	// Strategy is how running workers are replaced when spec changes (labels
