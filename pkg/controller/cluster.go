@@ -718,9 +718,15 @@ func (c *Controller) checkIdle(ctx context.Context, key string, cluster *daskv1.
 	if res, ok := c.idleChecks.peek(key); ok && res.at.Before(readySince(pod)) {
 		c.idleChecks.forget(key)
 	}
+	timeout := time.Duration(cluster.Spec.IdleTimeout) * time.Second
+	askNow := false
 	if res, ok := c.idleChecks.peek(key); ok && res.err == nil && res.value != nil {
-		idleFor := c.now().Sub(*res.value)
-		timeout := time.Duration(cluster.Spec.IdleTimeout) * time.Second
+		// Only an answer fetched after the timeout was due decides: work
+		// submitted since an older answer would not be seen (as the Python
+		// operator, which deletes on the answer it just got). An answer that
+		// becomes old enough only by waiting is asked again at once.
+		idleFor := res.at.Sub(*res.value)
+		askNow = idleFor <= timeout && c.now().Sub(*res.value) > timeout
 		if idleFor > timeout {
 			uid := cluster.UID
 			err := c.dask.KubernetesV1().DaskClusters(cluster.Namespace).Delete(ctx, cluster.Name, metav1.DeleteOptions{
@@ -753,7 +759,13 @@ func (c *Controller) checkIdle(ctx context.Context, key string, cluster *daskv1.
 		setCondition(&status.Conditions, cluster.Generation, CondIdleShutdown, boolStatus(ok && res.err == nil),
 			map[bool]string{true: "Watching", false: "SchedulerUnreachable"}[ok && res.err == nil], msg)
 	}
-	if !ok || c.now().Sub(res.at) >= interval {
+	if ok && res.err == nil && res.value != nil && !askNow {
+		// Ask when the timeout falls due, not a poll later.
+		if due := res.value.Add(timeout).Sub(c.now()); due > 0 && due < interval {
+			interval = due
+		}
+	}
+	if !ok || askNow || c.now().Sub(res.at) >= interval {
 		target := schedulerTarget(cluster)
 		base := c.schedulerContext()
 		c.idleChecks.start(key, func() (*time.Time, error) {

@@ -147,3 +147,33 @@ func TestRefusedCreateIsReportedOnce(t *testing.T) {
 	}
 	assert.Equal(t, 1, countEvents(f, ReasonCreateFailed))
 }
+
+// Issue 29, item 3: an answer that said "idle" before the timeout was due
+// does not delete the cluster once the timeout passes: work may have come
+// since. The scheduler is asked again at once, and only an answer fetched
+// after the timeout was due deletes.
+func TestIdleTimeoutDecidesOnAFreshAnswer(t *testing.T) {
+	c := cluster("c")
+	c.Spec.IdleTimeout = 60
+	sched := resources.SchedulerPod(c)
+	sched.Status.Phase = corev1.PodRunning
+	sched.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue,
+		LastTransitionTime: metav1.NewTime(time.Now().Add(-time.Hour))}}
+	f := newFixture(t, c, sched)
+	f.idle = `{"idle_since": null}` // busy now
+	// Idle for 50 s when asked 5 s ago; 55 s... now past the 60 s only by waiting.
+	idleSince := time.Now().Add(-65 * time.Second)
+	f.ctrl.idleChecks.results["ns/c"] = asyncResult[*time.Time]{value: &idleSince, at: idleSince.Add(50 * time.Second)}
+	_, _ = f.ctrl.syncCluster(context.Background(), "ns/c")
+	assert.Empty(t, f.actions("delete", "daskclusters"), "an answer from before the timeout was due does not delete")
+	require.Eventually(t, func() bool { f.mu.Lock(); defer f.mu.Unlock(); return f.idleAsked > 0 }, 5*time.Second, 10*time.Millisecond,
+		"the scheduler is asked again at once")
+	require.Eventually(t, func() bool { r, _ := f.ctrl.idleChecks.peek("ns/c"); return r.value == nil }, 5*time.Second, 10*time.Millisecond)
+	_, _ = f.ctrl.syncCluster(context.Background(), "ns/c")
+	assert.Empty(t, f.actions("delete", "daskclusters"), "busy now: kept")
+
+	// Idle past the timeout when asked: deleted.
+	f.ctrl.idleChecks.results["ns/c"] = asyncResult[*time.Time]{value: &idleSince, at: time.Now()}
+	_, _ = f.ctrl.syncCluster(context.Background(), "ns/c")
+	assert.Len(t, f.actions("delete", "daskclusters"), 1)
+}

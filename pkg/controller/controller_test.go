@@ -47,6 +47,10 @@ type fixture struct {
 	workersCode int
 	// identity is the scheduler's /json/identity.json, when set.
 	identity string
+	// idle is the scheduler's answer to check_idle, when set; idleAsked
+	// counts the questions.
+	idle      string
+	idleAsked int
 	// recorder holds the events the controller recorded; seen, those read.
 	recorder *record.FakeRecorder
 	seen     []string
@@ -59,8 +63,15 @@ func newFixture(t *testing.T, objs ...runtime.Object) *fixture {
 	f := &fixture{t: t, kube: kubefake.NewSimpleClientset(), dask: daskfake.NewSimpleClientset()}
 	f.sched = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		f.mu.Lock()
-		retire, workers, workersCode, identity := f.retire, f.workers, f.workersCode, f.identity
+		retire, workers, workersCode, identity, idle := f.retire, f.workers, f.workersCode, f.identity, f.idle
+		if r.URL.Path == "/api/v1/check_idle" {
+			f.idleAsked++
+		}
 		f.mu.Unlock()
+		if r.URL.Path == "/api/v1/check_idle" && idle != "" {
+			fmt.Fprint(w, idle)
+			return
+		}
 		if r.URL.Path == "/json/identity.json" && identity != "" {
 			fmt.Fprint(w, identity)
 			return

@@ -272,3 +272,84 @@ func TestEventSpamBudgetIsPerReason(t *testing.T) {
 	assert.Equal(t, spamKeyByReason(e("RetireWorkersFailed")), spamKeyByReason(e("RetireWorkersFailed")))
 	assert.NotEqual(t, spamKeyByReason(e("RetireWorkersFailed")), spamKeyByReason(e("FallbackScaleDown")))
 }
+
+// Issue 29, item 1: a worker that registers while a retire runs (it started
+// slowly) may hold results by the time the retire answers: its Pod is not
+// deleted as "unregistered" on the listing taken before the retire.
+func TestWorkerRegisteredDuringARetireIsNotDeleted(t *testing.T) {
+	c, g := cluster("c"), group("g", "c", 1)
+	slow := workerPod(g, "g-slow", runningNotReady, time.Minute)
+	a, b := workerPod(g, "g-a", ready, 2*time.Hour), workerPod(g, "g-b", ready, time.Hour)
+	slow.Status.PodIP, a.Status.PodIP, b.Status.PodIP = "10.0.7.3", "10.0.7.1", "10.0.7.2"
+	f := newFixture(t, c, g, slow, a, b)
+	f.workers = `{"workers": [{"name": "g-a", "address": "tcp://10.0.7.1:4000"}, {"name": "g-b", "address": "tcp://10.0.7.2:4000"}]}`
+	f.retire = func(addrs []string) (int, string) {
+		// While the scheduler moves data, the slow worker joins.
+		f.mu.Lock()
+		f.workers = `{"workers": [{"name": "g-a", "address": "tcp://10.0.7.1:4000"}, {"name": "g-slow", "address": "tcp://10.0.7.3:4000"}]}`
+		f.mu.Unlock()
+		return 200, `{"tcp://10.0.7.2:4000": {"name": "g-b"}}`
+	}
+	retireRound(t, f)
+	assert.Equal(t, []string{"g-b"}, deletedNames(f, "pods"), "the worker that joined meanwhile stays")
+}
+
+// Issue 29, item 2: a Pod running two workers (--nworkers 2) is deleted only
+// when the scheduler retired both; one left holds its results.
+func TestPodWithSeveralWorkersGoesOnlyWhenAllAreRetired(t *testing.T) {
+	c, g := cluster("c"), group("g", "c", 1)
+	a, b := workerPod(g, "g-a", ready, 2*time.Hour), workerPod(g, "g-b", ready, time.Hour)
+	a.Status.PodIP, b.Status.PodIP = "10.0.8.1", "10.0.8.2"
+	f := newFixture(t, c, g, a, b)
+	f.workers = `{"workers": [{"name": "g-a-0", "address": "tcp://10.0.8.1:4000"}, {"name": "g-a-1", "address": "tcp://10.0.8.1:4001"},
+		{"name": "g-b-0", "address": "tcp://10.0.8.2:4000"}, {"name": "g-b-1", "address": "tcp://10.0.8.2:4001"}]}`
+	var asked []string
+	f.retire = func(addrs []string) (int, string) {
+		asked = addrs
+		return 200, `{"tcp://10.0.8.2:4000": {"name": "g-b-0"}}` // one of the two could not move its data
+	}
+	retireRound(t, f)
+	assert.Equal(t, []string{"tcp://10.0.8.2:4000", "tcp://10.0.8.2:4001"}, asked, "both workers of the Pod")
+	assert.Empty(t, deletedNames(f, "pods"), "g-b still runs a worker with results")
+
+	f.retire = func(addrs []string) (int, string) {
+		return 200, `{"tcp://10.0.8.2:4000": {"name": "g-b-0"}, "tcp://10.0.8.2:4001": {"name": "g-b-1"}}`
+	}
+	retireRound(t, f)
+	assert.Equal(t, []string{"g-b"}, deletedNames(f, "pods"))
+}
+
+// Issue 29, item 4: the bytes held order workers within a tier only: not
+// Ready first, then outdated, then fewest bytes.
+func TestVictimOrderIsNotReadyThenOutdatedThenBytes(t *testing.T) {
+	refs := []workerRef{
+		{name: "ready-current-empty", tier: 3},
+		{name: "ready-outdated-full", tier: 2},
+		{name: "unready-outdated-full", tier: 0},
+		{name: "ready-outdated-empty", tier: 2},
+		{name: "unready-current-empty", tier: 1},
+	}
+	addrs := map[string][]string{}
+	held := map[string]int64{}
+	for i, r := range refs {
+		addrs[r.name] = []string{fmt.Sprintf("tcp://10.0.0.%d:1", i)}
+		if strings.HasSuffix(r.name, "full") {
+			held[addrs[r.name][0]] = 1 << 30
+		}
+	}
+	var got []string
+	for _, r := range byHeldBytes(refs, addrs, held) {
+		got = append(got, r.name)
+	}
+	assert.Equal(t, []string{"unready-outdated-full", "unready-current-empty", "ready-outdated-empty", "ready-outdated-full", "ready-current-empty"}, got)
+
+	g := group("g", "c", 1)
+	hash := resources.WorkerTemplateHash(g)
+	p := workerPod(g, "p", ready, time.Hour)
+	p.Labels[resources.LabelTemplateHash] = "old"
+	assert.Equal(t, 2, victimTier(p, hash))
+	p.Labels[resources.LabelTemplateHash] = hash
+	assert.Equal(t, 3, victimTier(p, hash))
+	p.Status.Conditions[0].Status = corev1.ConditionFalse
+	assert.Equal(t, 1, victimTier(p, hash))
+}

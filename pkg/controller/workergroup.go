@@ -601,9 +601,10 @@ func (c *Controller) scaleDown(ctx context.Context, key string, group *daskv1.Da
 	}
 	target := schedulerTarget(cluster)
 	timeout := c.opts.RetireTimeout
+	hash := c.hashes.worker(key, group)
 	candidates := make([]workerRef, len(started))
 	for i, p := range started {
-		candidates[i] = workerRef{name: p.Name, ip: p.Status.PodIP}
+		candidates[i] = workerRef{name: p.Name, ip: p.Status.PodIP, tier: victimTier(p, hash)}
 	}
 	base := c.schedulerContext()
 	c.retirements.start(key, func() (retirement, error) {
@@ -630,15 +631,36 @@ func workerCannotHaveJoined(p *corev1.Pod) bool {
 	return p.Status.Phase == corev1.PodPending
 }
 
-// workerRef is what identifies a worker Pod to the scheduler.
-type workerRef struct{ name, ip string }
+// workerRef is what identifies a worker Pod to the scheduler, with its
+// victimTier.
+type workerRef struct {
+	name, ip string
+	tier     int
+}
+
+// victimTier orders scale-down victims before the bytes their workers hold
+// do: not Ready first, then outdated, so that a rollout with
+// maxUnavailable 0 does not retire Ready workers while unready outdated ones
+// stay, and OnDelete scale-downs take outdated workers first.
+func victimTier(p *corev1.Pod, hash string) int {
+	tier := 0
+	if podReady(p) {
+		tier += 2
+	}
+	if !resources.Outdated(p, hash) {
+		tier++
+	}
+	return tier
+}
 
 // retirement is the outcome of a graceful scale-down: Pods whose worker
-// never joined the scheduler (they hold no data) and the workers the
-// scheduler retired.
+// has not joined the scheduler (they hold no data), the workers the
+// scheduler retired, and the addresses asked for, by Pod (a Pod may run
+// several workers).
 type retirement struct {
 	unregistered []string
 	retired      []daskapi.Worker
+	asked        map[string][]string
 }
 
 // errSchedulerUnreachable marks a scale-down that could not even list the
@@ -676,20 +698,56 @@ func (c *Controller) retire(ctx context.Context, target daskapi.Target, candidat
 		}
 	}
 	var toRetire []string
-	for i, asked := 0, 0; i < len(candidates) && len(out.unregistered)+asked < n; i++ {
+	out.asked = map[string][]string{}
+	for i := 0; i < len(candidates) && len(out.unregistered)+len(out.asked) < n; i++ {
 		if a := addrs[candidates[i].name]; len(a) > 0 {
 			toRetire = append(toRetire, a...)
-			asked++
+			out.asked[candidates[i].name] = a
 		}
 	}
-	if len(toRetire) > 0 {
-		out.retired, err = c.dashAPI.RetireWorkers(ctx, target, toRetire)
+	if len(toRetire) == 0 {
+		return out, nil
+	}
+	out.retired, err = c.dashAPI.RetireWorkers(ctx, target, toRetire)
+	// A worker that started slowly may have registered while the retire
+	// ran (minutes, or until it timed out), and hold results by now: a Pod
+	// counts as unregistered only if a listing taken after the retire still
+	// does not know it. Without one, none does.
+	listCtx, cancel = context.WithTimeout(context.WithoutCancel(ctx), c.opts.SchedulerCallTimeout)
+	after, lerr := c.dashAPI.GetWorkers(listCtx, target)
+	cancel()
+	if lerr != nil || ctx.Err() != nil && !errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		out.unregistered = nil
+	} else {
+		fresh := workerAddresses(after, candidates)
+		out.unregistered = slices.DeleteFunc(out.unregistered, func(name string) bool { return len(fresh[name]) > 0 })
 	}
 	return out, err
 }
 
-// byHeldBytes orders candidates by the bytes their workers hold, fewest
-// first, keeping the given order among equals.
+// fullyRetired keeps the Pods every worker of which the scheduler retired:
+// a Pod running several workers (--nworkers) whose retire left one of them
+// still holds that worker's results.
+func fullyRetired(pods []*corev1.Pod, asked map[string][]string, retired []daskapi.Worker) []*corev1.Pod {
+	gone := make(map[string]bool, len(retired))
+	for _, w := range retired {
+		gone[w.Address] = true
+	}
+	return slices.DeleteFunc(pods, func(p *corev1.Pod) bool {
+		if len(asked[p.Name]) < 2 {
+			return false // one worker: matched to the Pod by name or IP
+		}
+		for _, a := range asked[p.Name] {
+			if !gone[a] {
+				return true
+			}
+		}
+		return false
+	})
+}
+
+// byHeldBytes orders candidates by their tier (victimTier), then by the
+// bytes their workers hold, fewest first, keeping the given order among equals.
 func byHeldBytes(candidates []workerRef, addrs map[string][]string, held map[string]int64) []workerRef {
 	bytes := func(p workerRef) int64 {
 		var n int64
@@ -699,7 +757,7 @@ func byHeldBytes(candidates []workerRef, addrs map[string][]string, held map[str
 		return n
 	}
 	out := slices.Clone(candidates)
-	slices.SortStableFunc(out, func(a, b workerRef) int { return cmp.Compare(bytes(a), bytes(b)) })
+	slices.SortStableFunc(out, func(a, b workerRef) int { return cmp.Or(cmp.Compare(a.tier, b.tier), cmp.Compare(bytes(a), bytes(b))) })
 	return out
 }
 
@@ -731,6 +789,7 @@ func workerAddresses(known []daskapi.Worker, candidates []workerRef) map[string]
 func (c *Controller) finishRetirement(ctx context.Context, key string, group *daskv1.DaskWorkerGroup, active []*corev1.Pod,
 	res asyncResult[retirement], status *daskv1.DaskWorkerGroupStatus) (time.Duration, error) {
 	victims, unknown := matchRetiredWorkers(res.value.retired, active)
+	victims = fullyRetired(victims, res.value.asked, res.value.retired)
 	registered := len(victims)
 	// Pods without a registered worker go only while there are still too many
 	// (the group may have been scaled up again during the retire).
