@@ -311,9 +311,9 @@ Workers that go are retired through the scheduler.`,
 		Args:              cobra.ExactArgs(2),
 		ValidArgsFunction: o.firstArgIs("clusters"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var n int32
-			if _, err := fmt.Sscan(args[1], &n); err != nil || n < 0 {
-				return fmt.Errorf("N %q: want a number of workers, 0 or more", args[1])
+			n, err := daskctl.ParseWorkers(args[1])
+			if err != nil {
+				return fmt.Errorf("N %w", err)
 			}
 			c, ns, err := o.clientIn()
 			if err != nil {

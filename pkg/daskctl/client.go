@@ -1,11 +1,13 @@
 package daskctl
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"net"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -126,17 +128,53 @@ func (c *Client) Scale(ctx context.Context, ns, cluster, group string, n int32) 
 	if _, err := c.GetCluster(ctx, ns, cluster); err != nil {
 		return err
 	}
-	if group == "" {
-		group = "default"
+	// Everything is checked before anything changes: a wrong group must
+	// not cost the cluster its autoscaler.
+	name, err := c.groupName(ctx, ns, cluster, group)
+	if err != nil {
+		return err
 	}
-	name := cluster + "-" + group
-	err := c.Dask.KubernetesV1().DaskAutoscalers(ns).Delete(ctx, cluster, metav1.DeleteOptions{})
+	err = c.Dask.KubernetesV1().DaskAutoscalers(ns).Delete(ctx, cluster, metav1.DeleteOptions{})
 	if err != nil && !apierrors.IsNotFound(err) {
 		return Explain(err, "DaskAutoscaler", ns, cluster)
 	}
 	patch := fmt.Appendf(nil, `{"spec":{"worker":{"replicas":%d}}}`, n)
 	_, err = c.Dask.KubernetesV1().DaskWorkerGroups(ns).Patch(ctx, name, types.MergePatchType, patch, metav1.PatchOptions{})
 	return Explain(err, "DaskWorkerGroup", ns, name)
+}
+
+// groupName finds a cluster's worker group by its name or by the part
+// after "<cluster>-" (empty: the default group), and checks that it
+// belongs to the cluster.
+func (c *Client) groupName(ctx context.Context, ns, cluster, group string) (string, error) {
+	candidates := []string{cluster + "-" + cmp.Or(group, "default")}
+	if group != "" {
+		candidates = append(candidates, group)
+	}
+	for _, name := range candidates {
+		g, err := c.Dask.KubernetesV1().DaskWorkerGroups(ns).Get(ctx, name, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			continue
+		}
+		if err != nil {
+			return "", Explain(err, "DaskWorkerGroup", ns, name)
+		}
+		if g.Spec.Cluster != cluster {
+			return "", fmt.Errorf("daskworkergroup %q belongs to cluster %q, not %q", name, g.Spec.Cluster, cluster)
+		}
+		return name, nil
+	}
+	return "", fmt.Errorf("daskcluster %q has no worker group %q (looked for daskworkergroup %s)", cluster, cmp.Or(group, "default"), strings.Join(candidates, " and "))
+}
+
+// ParseWorkers reads a number of workers: decimal digits only (no sign,
+// no octal, no trailing characters such as "1,000" or "10k").
+func ParseWorkers(s string) (int32, error) {
+	n, err := strconv.ParseInt(s, 10, 32)
+	if err != nil || n < 0 || strings.TrimLeft(s, "0123456789") != "" {
+		return 0, fmt.Errorf("%q: want a number of workers, 0 or more, in decimal digits", s)
+	}
+	return int32(n), nil
 }
 
 // Adapt creates or updates the cluster's DaskAutoscaler (named after the

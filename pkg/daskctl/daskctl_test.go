@@ -105,3 +105,42 @@ func TestClustersTable(t *testing.T) {
 	assert.Regexp(t, `^NAME\s+PHASE\s+WORKERS\s+SCHEDULER\s+DASHBOARD\s+AGE\s+IMAGES\s+CONDITIONS$`, lines[0])
 	assert.Regexp(t, `^c\s+Running\s+(big:1/1,default:2/3|default:2/3,big:1/1)\s+tcp://c-scheduler\.ns\.svc\.cluster\.local:8786\s+http://\S+\s+60m\s+ghcr.io/dask/dask:latest\s+WorkersReady=NotAllReady$`, lines[1])
 }
+
+// Issue 29, item 12: N is decimal digits only: "08" is 8 (not an octal
+// misread as 0), and "1,000" or "10k" are errors (not 1 or 10).
+func TestParseWorkersIsStrict(t *testing.T) {
+	for _, bad := range []string{"1,000", "10k", "-1", "+3", " 3", "3 ", "", "0x10", "99999999999"} {
+		_, err := ParseWorkers(bad)
+		assert.Error(t, err, "%q", bad)
+	}
+	for s, want := range map[string]int32{"0": 0, "8": 8, "08": 8, "010": 10, "1000": 1000} {
+		n, err := ParseWorkers(s)
+		require.NoError(t, err, s)
+		assert.Equal(t, want, n)
+	}
+}
+
+// Issue 29, item 12: --group takes the group's full name or the part after
+// <cluster>-; a group that does not exist, or is another cluster's, is an
+// error before anything changes (the autoscaler stays).
+func TestScaleChecksTheGroupBeforeDeletingTheAutoscaler(t *testing.T) {
+	cl := ClusterSpec(ClusterOptions{Name: "demo", Namespace: "ns"})
+	big := &daskv1.DaskWorkerGroup{ObjectMeta: metav1.ObjectMeta{Name: "demo-highmem", Namespace: "ns"}, Spec: daskv1.DaskWorkerGroupSpec{Cluster: "demo"}}
+	other := &daskv1.DaskWorkerGroup{ObjectMeta: metav1.ObjectMeta{Name: "x", Namespace: "ns"}, Spec: daskv1.DaskWorkerGroupSpec{Cluster: "else"}}
+	as := &daskv1.DaskAutoscaler{ObjectMeta: metav1.ObjectMeta{Name: "demo", Namespace: "ns"}, Spec: daskv1.DaskAutoscalerSpec{Cluster: "demo", Maximum: 3}}
+	dask := daskfake.NewSimpleClientset(cl, big, other, as)
+	c := &Client{Kube: kubefake.NewSimpleClientset(), Dask: dask}
+	ctx := context.Background()
+
+	assert.ErrorContains(t, c.Scale(ctx, "ns", "demo", "nope", 1), `has no worker group "nope"`)
+	assert.ErrorContains(t, c.Scale(ctx, "ns", "demo", "x", 1), `belongs to cluster "else"`)
+	_, err := dask.KubernetesV1().DaskAutoscalers("ns").Get(ctx, "demo", metav1.GetOptions{})
+	require.NoError(t, err, "a failed scale leaves the autoscaler")
+
+	for _, name := range []string{"highmem", "demo-highmem"} {
+		require.NoError(t, c.Scale(ctx, "ns", "demo", name, 4), name)
+		g, err := dask.KubernetesV1().DaskWorkerGroups("ns").Get(ctx, "demo-highmem", metav1.GetOptions{})
+		require.NoError(t, err)
+		assert.Equal(t, int32(4), *g.Spec.Worker.Replicas)
+	}
+}
