@@ -181,17 +181,20 @@ func SchedulerService(c *daskv1.DaskCluster) *corev1.Service {
 const AnnotationSyncedReplicas = "kubernetes.dask.org/synced-replicas"
 
 // DefaultWorkerGroup builds a cluster's default DaskWorkerGroup. Its worker
-// spec is the cluster's spec.worker.
+// spec is the cluster's spec.worker; its labels and annotations are the
+// cluster's and spec.worker.metadata's.
 func DefaultWorkerGroup(c *daskv1.DaskCluster) *daskv1.DaskWorkerGroup {
 	return &daskv1.DaskWorkerGroup{
 		ObjectMeta: tracked(metav1.ObjectMeta{
 			Name:      DefaultWorkerGroupName(c.Name),
 			Namespace: c.Namespace,
-			Labels: MergeLabels(c.Labels, map[string]string{
+			// The worker metadata too, as the Python operator puts it there:
+			// `kubectl get daskworkergroups -l <a worker label>` finds the group.
+			Labels: MergeLabels(c.Labels, c.Spec.Worker.Metadata.Labels, map[string]string{
 				LabelClusterName: c.Name,
 				LabelComponent:   ComponentWorkerGroup,
 			}),
-			Annotations: MergeLabels(MergeAnnotations(c.Annotations), map[string]string{
+			Annotations: MergeLabels(MergeAnnotations(c.Annotations, c.Spec.Worker.Metadata.Annotations), map[string]string{
 				AnnotationSyncedReplicas: strconv.Itoa(int(Replicas(&c.Spec.Worker))),
 			}),
 			OwnerReferences: []metav1.OwnerReference{ControllerRefToCluster(c)},

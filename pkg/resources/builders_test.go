@@ -271,3 +271,22 @@ func TestSchedulerHTTPAPIIsEnabledUnlessTheUserSetsRoutes(t *testing.T) {
 	c.Spec.Scheduler.Spec.Containers[0].EnvFrom = []corev1.EnvFromSource{{ConfigMapRef: &corev1.ConfigMapEnvSource{}}}
 	assert.Empty(t, SchedulerPod(c).Spec.Containers[0].Env, "envFrom may set it: left alone")
 }
+
+// Issue 29, item 16: the default group carries spec.worker.metadata's labels
+// and annotations, as the Python operator's (its test_simplecluster looks
+// for worker-sublabel on the DaskWorkerGroup); the filtered prefixes stay out.
+func TestDefaultWorkerGroupCarriesTheWorkerMetadata(t *testing.T) {
+	c := legacyCluster(map[string]string{"team": "a"})
+	c.Labels = map[string]string{"cluster-label": "x"}
+	c.Spec.Worker.Metadata = daskv1.EmbeddedMetadata{
+		Labels:      map[string]string{"worker-sublabel": "label-value"},
+		Annotations: map[string]string{"worker-subannotation": "v", "kopf.zalando.org/x": "no"},
+	}
+	g := DefaultWorkerGroup(c)
+	assert.Equal(t, "label-value", g.Labels["worker-sublabel"])
+	assert.Equal(t, "x", g.Labels["cluster-label"])
+	assert.Equal(t, c.Name, g.Labels[LabelClusterName])
+	assert.Equal(t, "v", g.Annotations["worker-subannotation"])
+	assert.Equal(t, "a", g.Annotations["team"])
+	assert.NotContains(t, g.Annotations, "kopf.zalando.org/x")
+}
