@@ -353,3 +353,36 @@ func TestVictimOrderIsNotReadyThenOutdatedThenBytes(t *testing.T) {
 	p.Status.Conditions[0].Status = corev1.ConditionFalse
 	assert.Equal(t, 1, victimTier(p, hash))
 }
+
+// Issue 29, item 6: a retire answered with no worker retired (Dask answers
+// {} when it cannot move their data) is reported, by a False condition and
+// one Warning, and asked again less and less often, not every 5 s forever.
+func TestRetireWithNoWorkerRetiredIsReportedAndBacksOff(t *testing.T) {
+	c, g := cluster("c"), group("g", "c", 0)
+	a := workerPod(g, "g-a", ready, time.Hour)
+	a.Status.PodIP = "10.0.9.1"
+	f := newFixture(t, c, g, a)
+	f.workers = `{"workers": [{"name": "g-a", "address": "tcp://10.0.9.1:4000"}]}`
+	f.retire = func([]string) (int, string) { return 200, `{}` }
+	var waits []time.Duration
+	for i := range 3 {
+		waits = append(waits, retireRound(t, f))
+		st := lastGroupStatus(t, f)
+		cond := apimeta.FindStatusCondition(st.Conditions, CondSchedulerReachable)
+		require.NotNil(t, cond)
+		assert.Equal(t, metav1.ConditionFalse, cond.Status)
+		assert.Equal(t, ReasonNoWorkerRetired, cond.Reason)
+		assert.Contains(t, cond.Message, "g-a")
+		// The refusals have lasted a while: the condition is older each round.
+		cond.LastTransitionTime = metav1.NewTime(cond.LastTransitionTime.Add(-time.Duration(i+1) * 40 * time.Second))
+		updated := g.DeepCopy()
+		updated.Status = st
+		require.NoError(t, f.ctrl.caches.in("").groups.GetIndexer().Update(updated))
+	}
+	assert.Empty(t, deletedNames(f, "pods"))
+	assert.Equal(t, 1, countEvents(f, ReasonNoWorkerRetired), "one Warning")
+	assert.Equal(t, retryRetireAfter, waits[0])
+	assert.Greater(t, waits[2], waits[1])
+	assert.Greater(t, waits[1], retryRetireAfter)
+	assert.LessOrEqual(t, waits[2], maxRetireBackoff)
+}

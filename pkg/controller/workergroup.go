@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/url"
 	"slices"
 	"sort"
@@ -29,11 +30,14 @@ import (
 
 // Event reasons of worker groups.
 const (
-	ReasonScaledUp          = "ScaledUp"
-	ReasonScaledDown        = "ScaledDown"
-	ReasonFailedCreate      = "FailedCreate"
-	ReasonFailedDelete      = "FailedDelete"
-	ReasonRetireFailed      = "RetireWorkersFailed"
+	ReasonScaledUp     = "ScaledUp"
+	ReasonScaledDown   = "ScaledDown"
+	ReasonFailedCreate = "FailedCreate"
+	ReasonFailedDelete = "FailedDelete"
+	ReasonRetireFailed = "RetireWorkersFailed"
+	// ReasonNoWorkerRetired: the scheduler answered a retire without
+	// retiring any worker asked for.
+	ReasonNoWorkerRetired   = "NoWorkerRetired"
 	ReasonRetiredUnknown    = "RetiredWorkerNotFound"
 	ReasonFallbackScaleDown = "FallbackScaleDown"
 	ReasonWaitingForCluster = "WaitingForCluster"
@@ -828,14 +832,38 @@ func (c *Controller) finishRetirement(ctx context.Context, key string, group *da
 	if res.err != nil {
 		return c.retireFailed(ctx, key, group, active, victims, res.err, status)
 	}
+	if len(victims) == 0 && len(res.value.asked) > 0 {
+		return c.noWorkerRetired(group, res.value.asked, status), nil
+	}
 	setCondition(&status.Conditions, group.Generation, CondSchedulerReachable, metav1.ConditionTrue, "WorkersRetired",
 		fmt.Sprintf("the scheduler retired %d workers; %d Pods had no worker registered", registered, len(victims)-registered))
 	if len(victims) == 0 {
-		// The scheduler retired none of the workers asked for (they may be
-		// going already): look again soon, by listing its workers anew.
 		return retryRetireAfter, nil
 	}
 	return 0, nil
+}
+
+// maxRetireBackoff bounds the pause between retires the scheduler refused.
+const maxRetireBackoff = 5 * time.Minute
+
+// noWorkerRetired reports a retire the scheduler answered without retiring
+// any worker asked for (Dask answers {} when it cannot move their data): the
+// scale-down does not progress, which the group's SchedulerReachable
+// condition and one Warning say. It asks again after a pause as long as the
+// refusals have lasted (5 s, doubling, at most 5 minutes).
+func (c *Controller) noWorkerRetired(group *daskv1.DaskWorkerGroup, asked map[string][]string, status *daskv1.DaskWorkerGroupStatus) time.Duration {
+	msg := fmt.Sprintf("the scale-down does not progress: the scheduler retired none of the workers asked for (%s); "+
+		"Dask does so when it cannot move their results to the workers that stay (for example, too little memory there); "+
+		"it is asked again, less and less often", nameList(slices.Sorted(maps.Keys(asked))))
+	wait := retryRetireAfter
+	if old := apimeta.FindStatusCondition(group.Status.Conditions, CondSchedulerReachable); old != nil &&
+		old.Status == metav1.ConditionFalse && old.Reason == ReasonNoWorkerRetired {
+		wait = min(max(c.now().Sub(old.LastTransitionTime.Time), retryRetireAfter), maxRetireBackoff)
+	}
+	c.warnOnce(group, group.Status.Conditions, CondSchedulerReachable, ReasonNoWorkerRetired, msg)
+	setCondition(&status.Conditions, group.Generation, CondSchedulerReachable, metav1.ConditionFalse, ReasonNoWorkerRetired, msg)
+	klog.InfoS("The scheduler retired no worker", "daskworkergroup", klog.KObj(group), "asked", len(asked), "retryAfter", wait)
+	return wait
 }
 
 // retireFailed reports a scheduler that could not retire workers. Running
