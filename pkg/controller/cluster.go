@@ -220,9 +220,6 @@ func (c *Controller) syncCluster(ctx context.Context, key string) (time.Duration
 	if !equality.Semantic.DeepEqual(&cached.Status, status) {
 		progressOnly, settled := clusterStatusPacing(&cached.Status, status)
 		wait := c.statusWait(clusterPaceKey(key), clusterStatusFactor, progressOnly, settled)
-		if wait == 0 {
-			wait = c.firstStatusWait(key, &cached.Status, status, settled)
-		}
 		if wait > 0 {
 			if createErr != nil && isPermanent(createErr) {
 				return wait, nil

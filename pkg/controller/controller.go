@@ -220,10 +220,10 @@ func New(kube kubernetes.Interface, dask versioned.Interface, opts Options) (*Co
 	c.created = newCreatedChildren(clock)
 	c.groupPods = caches.podsControlledBy
 	c.statusInterval = statusWriteInterval
-	c.clusters = newQueue("daskcluster", c.syncCluster, clock)
-	c.groups = newQueue("daskworkergroup", c.syncWorkerGroup, clock)
-	c.jobs = newQueue("daskjob", c.syncJob, clock)
-	c.autoscalers = newQueue("daskautoscaler", c.syncAutoscaler, clock)
+	c.clusters = newQueue("daskcluster", c.syncCluster)
+	c.groups = newQueue("daskworkergroup", c.syncWorkerGroup)
+	c.jobs = newQueue("daskjob", c.syncJob)
+	c.autoscalers = newQueue("daskautoscaler", c.syncAutoscaler)
 	if err := c.addEventHandlers(); err != nil {
 		return nil, err
 	}

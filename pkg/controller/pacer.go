@@ -124,43 +124,6 @@ func progressInterval(base, factor time.Duration, progressing int) time.Duration
 	return min(d, max(maxProgressInterval, factor*base))
 }
 
-// firstStatusHold is how long a new cluster's first status, Running with
-// its scheduler and workers still starting, waits for them: when they are
-// ready within it, one write says it all, where two would (Running, then
-// the workers ready a moment later). The KubeCluster client, which waits
-// for Running, then waits for the scheduler Pod to run, so the hold costs
-// it nothing while the scheduler starts, and at most this long otherwise.
-const firstStatusHold = time.Second
-
-// firstStatusWait says how long the first status of the cluster key (it
-// has none yet) waits: firstStatusHold from when it is first seen, while it
-// is Running and has not settled, and differs from nothing in progress only
-// (the Service exists; a failure or another phase is written at once).
-//
-// It is not held while the cluster queue has a backlog (more keys waiting
-// than workers to sync them): with hundreds of clusters created at once,
-// each waiting for its creates under the client's rate limit, their Pods
-// take far longer than the hold to start, so it would save no write and
-// only show them Running later. A cluster held before a burst arrives
-// (one created on its own, then hundreds applied) goes ahead of the burst
-// when its hold ends: a FIFO would bring it back, to write Running, only
-// after every cluster queued in the meantime.
-func (c *Controller) firstStatusWait(key string, old, status *daskv1.DaskClusterStatus, settled bool) time.Duration {
-	if c.statusInterval == 0 || settled || old.Phase != "" || status.Phase != daskv1.DaskClusterRunning ||
-		!conditionsProgressOnly(old.Conditions, status.Conditions) {
-		return 0
-	}
-	if c.clusters.q.Len() >= c.opts.Workers {
-		return 0
-	}
-	now := c.now()
-	wait := c.statusPace.deferral(clusterPaceKey(key), now, firstStatusHold)
-	if wait > 0 {
-		c.clusters.expedite(key, now.Add(wait))
-	}
-	return wait
-}
-
 // clusterPaceKey is the key a cluster's status is paced under.
 func clusterPaceKey(key string) string { return "DaskCluster/" + key }
 

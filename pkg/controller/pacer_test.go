@@ -9,7 +9,6 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	corev1 "k8s.io/api/core/v1"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -216,126 +215,39 @@ func TestProgressWrittenStillCounts(t *testing.T) {
 	assert.Zero(t, f.ctrl.statusPace.size(), "settled")
 }
 
-// Issue 19: a new cluster's first status (Running: its Service exists) waits
-// up to firstStatusHold for the scheduler and workers, so that a cluster
-// whose Pods start quickly costs one DaskCluster status write, not two
-// (Running with nothing ready, then everything ready a moment later).
-func TestFirstClusterStatusWaitsBrieflyForItsPods(t *testing.T) {
+// Issue 29, item 15: a new cluster's first status, Running as soon as its
+// Service exists, is written at once, its Pods still starting: the
+// KubeCluster client waits resource_timeout for Running (1 s in the
+// Python operator's own test_cluster_crashloopbackoff), so no write is
+// saved on what a waiting client reads.
+func TestFirstRunningIsWrittenAtOnce(t *testing.T) {
 	statusWrites := func(f *fixture) int { return statusWritesOf(f, "daskclusters") }
-	start := time.Unix(1_800_000_000, 0)
 	ctx := context.Background()
-	newCluster := func(t *testing.T) (*fixture, *time.Time) {
+
+	t.Run("Running with nothing ready yet", func(t *testing.T) {
 		f := newFixture(t, cluster("c"))
-		now := start
-		f.ctrl.now = func() time.Time { return now }
-		requeue, err := f.ctrl.syncCluster(ctx, "ns/c")
+		_, err := f.ctrl.syncCluster(ctx, "ns/c")
 		require.NoError(t, err)
 		require.Len(t, f.actions("create", "services"), 1)
-		assert.Zero(t, statusWrites(f), "Running with nothing ready yet waits")
-		assert.Equal(t, firstStatusHold, requeue, "until the hold is over")
-		// The informers bring what it created.
-		for _, res := range []string{"services", "pods", "daskworkergroups"} {
-			f.addToCache(f.actions("create", res)[0].(k8stesting.CreateAction).GetObject())
-		}
-		return f, &now
-	}
-
-	t.Run("settled within the hold: one write", func(t *testing.T) {
-		f, now := newCluster(t)
-		c := cluster("c")
-		*now = now.Add(300 * time.Millisecond)
-		sched := f.actions("create", "pods")[0].(k8stesting.CreateAction).GetObject().(*corev1.Pod).DeepCopy()
-		sched.Status.Phase = corev1.PodRunning
-		sched.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}}
-		require.NoError(t, f.ctrl.caches.in("").pods.GetIndexer().Update(sched))
-		g := f.actions("create", "daskworkergroups")[0].(k8stesting.CreateAction).GetObject().(*daskv1.DaskWorkerGroup).DeepCopy()
-		g.Status = daskv1.DaskWorkerGroupStatus{Replicas: 1, ReadyReplicas: 1, ObservedGeneration: g.Generation,
-			TemplateHash: f.ctrl.hashes.clusterWorker(c),
-			Conditions:   []metav1.Condition{{Type: CondUpdated, Status: metav1.ConditionTrue, Reason: "Updated"}}}
-		require.NoError(t, f.ctrl.caches.in("").groups.GetIndexer().Update(g))
-
-		_, err := f.ctrl.syncCluster(ctx, "ns/c")
-		require.NoError(t, err)
-		require.Equal(t, 1, statusWrites(f), "settled: written at once")
-		st := lastClusterStatus(t, f)
-		assert.Equal(t, daskv1.DaskClusterRunning, st.Phase)
-		assert.Equal(t, [2]int32{1, 1}, [2]int32{st.Replicas, st.ReadyReplicas})
-		assert.Zero(t, f.ctrl.statusPace.size(), "and its pacing is over")
-	})
-
-	t.Run("not settled: written when the hold is over", func(t *testing.T) {
-		f, now := newCluster(t)
-		*now = now.Add(firstStatusHold / 2)
-		requeue, err := f.ctrl.syncCluster(ctx, "ns/c")
-		require.NoError(t, err)
-		assert.Zero(t, statusWrites(f))
-		assert.Equal(t, firstStatusHold/2, requeue, "the hold is not pushed back")
-		*now = start.Add(firstStatusHold)
-		_, err = f.ctrl.syncCluster(ctx, "ns/c")
-		require.NoError(t, err)
-		require.Equal(t, 1, statusWrites(f))
-		assert.Equal(t, daskv1.DaskClusterRunning, lastClusterStatus(t, f).Phase, "clients waiting for Running see it")
-	})
-
-	t.Run("not held while the queue has a backlog", func(t *testing.T) {
-		f := newFixture(t, cluster("c"))
-		f.ctrl.now = func() time.Time { return start }
-		for i := range f.ctrl.opts.Workers {
-			f.ctrl.clusters.add(fmt.Sprintf("ns/other-%d", i))
-		}
-		_, err := f.ctrl.syncCluster(ctx, "ns/c")
-		require.NoError(t, err)
-		require.Equal(t, 1, statusWrites(f), "its Pods would start long after the hold: Running is written now")
+		require.Equal(t, 1, statusWrites(f), "written in the sync that created the Service")
 		assert.Equal(t, daskv1.DaskClusterRunning, lastClusterStatus(t, f).Phase)
 	})
 
-	t.Run("held before a burst arrives, synced ahead of the burst when the hold ends", func(t *testing.T) {
+	t.Run("a child the cache lags behind is not created again", func(t *testing.T) {
 		f := newFixture(t, cluster("c"))
-		now := start
-		f.ctrl.now = func() time.Time { return now }
-		requeue, err := f.ctrl.syncCluster(ctx, "ns/c")
-		require.NoError(t, err)
-		assert.Zero(t, statusWrites(f), "Running with nothing ready yet waits")
-		require.Equal(t, firstStatusHold, requeue)
-		// Hundreds of clusters are applied during the hold, and an event
-		// for this one queues it behind them...
-		for i := range 2 * f.ctrl.opts.Workers {
-			f.ctrl.clusters.add(fmt.Sprintf("ns/other-%d", i))
-		}
-		f.ctrl.clusters.add("ns/c")
-		// ...but the delayed add that ends the hold puts it first.
-		now = now.Add(firstStatusHold)
-		f.ctrl.clusters.add("ns/c")
-		key, _ := f.ctrl.clusters.q.Get()
-		f.ctrl.clusters.q.Done(key)
-		require.Equal(t, "ns/c", key, "not behind the %d clusters queued during its hold", 2*f.ctrl.opts.Workers)
-		_, err = f.ctrl.syncCluster(ctx, key)
-		require.NoError(t, err)
-		require.Equal(t, 1, statusWrites(f), "the hold is over, whatever the queue holds")
-		assert.Equal(t, daskv1.DaskClusterRunning, lastClusterStatus(t, f).Phase)
-		next, _ := f.ctrl.clusters.q.Get()
-		assert.Equal(t, "ns/other-0", next, "the others keep their order")
-	})
-
-	t.Run("a child the cache lags behind is not created again and does not end the hold", func(t *testing.T) {
-		f := newFixture(t, cluster("c"))
-		f.ctrl.now = func() time.Time { return start }
 		_, err := f.ctrl.syncCluster(ctx, "ns/c")
 		require.NoError(t, err)
 		// The Service and Pod events came; the group's has not.
 		for _, res := range []string{"services", "pods"} {
 			f.addToCache(f.actions("create", res)[0].(k8stesting.CreateAction).GetObject())
 		}
-		requeue, err := f.ctrl.syncCluster(ctx, "ns/c")
+		_, err = f.ctrl.syncCluster(ctx, "ns/c")
 		require.NoError(t, err, "the group we created stands in for the cache's copy")
 		assert.Len(t, f.actions("create", "daskworkergroups"), 1, "no second create")
-		assert.Zero(t, statusWrites(f), "the group exists: nothing to report, and the hold goes on")
-		assert.Equal(t, firstStatusHold, requeue)
 	})
 
 	t.Run("a failure is written at once", func(t *testing.T) {
 		f := newFixture(t, cluster("c"))
-		f.ctrl.now = func() time.Time { return start }
 		f.kube.PrependReactor("create", "pods", func(k8stesting.Action) (bool, runtime.Object, error) {
 			return true, nil, fmt.Errorf("the API server is unreachable")
 		})

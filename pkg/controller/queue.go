@@ -23,7 +23,6 @@ type syncFunc func(ctx context.Context, key string) (time.Duration, error)
 type queue struct {
 	name    string
 	q       workqueue.TypedRateLimitingInterface[string]
-	store   *expeditingQueue
 	sync    syncFunc
 	stats   *progress
 	stopped atomic.Bool
@@ -45,34 +44,19 @@ func newRateLimiter() workqueue.TypedRateLimiter[string] {
 	)
 }
 
-// newQueue makes a queue whose expedited keys (expedite) go first, by the
-// clock now.
-func newQueue(name string, sync syncFunc, now func() time.Time) *queue {
-	store := newExpeditingQueue(now)
+func newQueue(name string, sync syncFunc) *queue {
 	return &queue{
 		name: name,
 		q: workqueue.NewTypedRateLimitingQueueWithConfig(
 			newRateLimiter(),
-			workqueue.TypedRateLimitingQueueConfig[string]{
-				Name: name,
-				DelayingQueue: workqueue.NewTypedDelayingQueueWithConfig(workqueue.TypedDelayingQueueConfig[string]{
-					Name:  name,
-					Queue: workqueue.NewTypedWithConfig(workqueue.TypedQueueConfig[string]{Name: name, Queue: store}),
-				}),
-			},
+			workqueue.TypedRateLimitingQueueConfig[string]{Name: name},
 		),
-		store: store,
 		sync:  sync,
 		stats: &progress{},
 	}
 }
 
 func (q *queue) add(key string) { q.q.Add(key) }
-
-// expedite makes key go ahead of the keys queued before it when it is
-// added at or after from: for a sync that ends a short hold and only
-// writes what it held.
-func (q *queue) expedite(key string, from time.Time) { q.store.expedite(key, from) }
 
 // run starts workers and blocks until the queue is stopped and the workers
 // have finished the syncs they are in. Syncs get ctx.

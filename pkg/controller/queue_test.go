@@ -55,7 +55,7 @@ func TestStoppedQueueSyncsNoQueuedKey(t *testing.T) {
 			liveWhileFinishing = ctx.Err() == nil
 		}
 		return 0, nil
-	}, time.Now)
+	})
 	q.add("a")
 	done := make(chan struct{})
 	go func() { q.run(context.Background(), 1); close(done) }()
