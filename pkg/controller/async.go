@@ -52,6 +52,12 @@ func (a *asyncCalls[T]) running(key string) bool {
 	return ok
 }
 
+// done tells whether a result of key is stored.
+func (a *asyncCalls[T]) done(key string) bool {
+	_, ok := a.peek(key)
+	return ok
+}
+
 // take returns and removes the stored result of key.
 func (a *asyncCalls[T]) take(key string) (asyncResult[T], bool) {
 	a.mu.Lock()

@@ -16,6 +16,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	daskv1 "github.com/dask-operator/dask-operator/pkg/apis/kubernetes.dask.org/v1"
+	"github.com/dask-operator/dask-operator/pkg/daskapi"
 	"github.com/dask-operator/dask-operator/pkg/metrics"
 	"github.com/dask-operator/dask-operator/pkg/resources"
 )
@@ -385,4 +386,24 @@ func TestRetireWithNoWorkerRetiredIsReportedAndBacksOff(t *testing.T) {
 	assert.Greater(t, waits[2], waits[1])
 	assert.Greater(t, waits[1], retryRetireAfter)
 	assert.LessOrEqual(t, waits[2], maxRetireBackoff)
+}
+
+// Issue 29, item 9: the Pods of retired workers are deleted as soon as the
+// retire answers, even while creations are still expected (after an outage
+// they may be, for minutes): a retired worker with restartPolicy Always
+// would otherwise start again and rejoin the scheduler.
+func TestRetiredWorkersGoWhileCreationsArePending(t *testing.T) {
+	c, g := cluster("c"), group("g", "c", 1)
+	a, b := workerPod(g, "g-a", ready, 2*time.Hour), workerPod(g, "g-b", ready, time.Hour)
+	a.Status.PodIP, b.Status.PodIP = "10.0.10.1", "10.0.10.2"
+	f := newFixture(t, c, g, a, b)
+	f.ctrl.expect.ExpectCreations("ns/g", "g-pending")
+	f.ctrl.retirements.results["ns/g"] = asyncResult[retirement]{
+		value: retirement{retired: []daskapi.Worker{{Name: "g-b", Address: "tcp://10.0.10.2:4000"}}, asked: map[string][]string{"g-b": {"tcp://10.0.10.2:4000"}}},
+		at:    time.Now(),
+	}
+	_, err := f.ctrl.syncWorkerGroup(context.Background(), "ns/g")
+	require.NoError(t, err)
+	assert.Equal(t, []string{"g-b"}, deletedNames(f, "pods"))
+	assert.Empty(t, f.actions("create", "pods"), "the pending creation is still waited for")
 }

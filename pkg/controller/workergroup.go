@@ -144,6 +144,13 @@ func (c *Controller) syncWorkerGroup(ctx context.Context, key string) (time.Dura
 			manageErr = c.suspendWorkers(ctx, key, group, append(active, terminal...))
 		case satisfied:
 			requeue, manageErr = c.manageWorkers(ctx, key, group, cluster, active, terminal, deleting, status)
+		case c.retirements.done(key):
+			// Workers the scheduler retired go now, whatever creations are
+			// still expected (an outage can leave some pending for minutes):
+			// with restartPolicy Always a retired worker would start again
+			// and rejoin the scheduler while its Pod waits.
+			res, _ := c.retirements.take(key)
+			requeue, manageErr = c.finishRetirement(ctx, key, group, active, res, status)
 		default:
 			// Should the events of our own creations or deletions be lost,
 			// look again when their expectations expire; creates that
