@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"k8s.io/client-go/tools/leaderelection/resourcelock"
+
+	"github.com/dask-operator/dask-operator/pkg/daskapi"
 )
 
 // writeFence lets the controllers write to the API server only while this
@@ -86,6 +88,40 @@ func (f *writeFence) wrap(rt http.RoundTripper) http.RoundTripper {
 		}
 		return rt.RoundTrip(req)
 	})
+}
+
+// fencedResolver sends scheduler calls only while the fence is open: a
+// replica that lost the Lease (or was paused past it) asks no scheduler to
+// retire workers, whichever way it reaches schedulers. Unlike writes to the
+// API server, a call that passed carries no deadline from the fence: a retire
+// takes as long as Dask needs to move the workers' data (--retire-timeout),
+// and a healthy leader renews its Lease meanwhile.
+type fencedResolver struct {
+	daskapi.Resolver
+	fence   *writeFence
+	clients sync.Map // *http.Client -> its fenced copy
+}
+
+func (r *fencedResolver) Resolve(t daskapi.Target) (string, *http.Client, error) {
+	base, c, err := r.Resolver.Resolve(t)
+	if err != nil || c == nil {
+		return base, c, err
+	}
+	if fenced, ok := r.clients.Load(c); ok {
+		return base, fenced.(*http.Client), nil
+	}
+	rt := c.Transport
+	if rt == nil {
+		rt = http.DefaultTransport
+	}
+	fenced := &http.Client{Transport: roundTripperFunc(func(req *http.Request) (*http.Response, error) {
+		if _, err := r.fence.open(time.Now()); err != nil {
+			return nil, fmt.Errorf("scheduler call refused: %w", err)
+		}
+		return rt.RoundTrip(req)
+	}), Timeout: c.Timeout, Jar: c.Jar, CheckRedirect: c.CheckRedirect}
+	actual, _ := r.clients.LoadOrStore(c, fenced)
+	return base, actual.(*http.Client), nil
 }
 
 type cancelOnClose struct {

@@ -13,7 +13,10 @@ import (
 	"github.com/stretchr/testify/require"
 	"k8s.io/apimachinery/pkg/runtime"
 	kubefake "k8s.io/client-go/kubernetes/fake"
+	"k8s.io/client-go/rest"
 	k8stesting "k8s.io/client-go/testing"
+
+	"github.com/dask-operator/dask-operator/pkg/daskapi"
 )
 
 // Issue 16: a replica writes only while its Lease renewal is younger than
@@ -126,4 +129,56 @@ func TestWriteStillQueuedWhenTheFenceClosesIsNotSent(t *testing.T) {
 	assert.NoError(t, err)
 	assert.NoError(t, resp.Body.Close())
 	assert.Equal(t, int32(1), served.Load())
+}
+
+// Issue 29, item 5: scheduler calls have a fence of their own. Through the
+// API server's proxy (out of cluster) or direct, a retire that takes longer
+// than the renew deadline is not cut short while the Lease is renewed, and
+// no call at all leaves a replica whose Lease renewal is too old.
+func TestSchedulerCallsHaveTheirOwnFence(t *testing.T) {
+	var served atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		served.Add(1)
+		time.Sleep(300 * time.Millisecond) // Dask moving the workers' data
+		_, _ = w.Write([]byte(`{"tcp://10.0.0.1:4000": {"name": "w"}}`))
+	}))
+	defer srv.Close()
+	for _, access := range []string{"proxy", "url"} {
+		t.Run(access, func(t *testing.T) {
+			served.Store(0)
+			f := &flags{schedulerAccess: "proxy"}
+			if access == "url" {
+				f.schedulerURL = srv.URL
+			}
+			fence := newWriteFence(100 * time.Millisecond)
+			r, err := schedulerResolver(f, &rest.Config{Host: srv.URL}, false, fence)
+			require.NoError(t, err)
+			api := daskapi.New(r)
+			target := daskapi.Target{Namespace: "ns", Cluster: "c", Service: "c-scheduler", Port: 8787}
+
+			_, err = api.RetireWorkers(context.Background(), target, []string{"tcp://10.0.0.1:4000"})
+			assert.ErrorContains(t, err, "scheduler call refused: not the leader")
+			assert.Zero(t, served.Load(), "a replica without the Lease asks no scheduler")
+
+			// A healthy leader: renewed before, and during, the retire.
+			fence.renew(time.Now())
+			stop := make(chan struct{})
+			go func() {
+				for {
+					select {
+					case <-stop:
+						return
+					case <-time.After(20 * time.Millisecond):
+						fence.renew(time.Now())
+					}
+				}
+			}()
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			got, err := api.RetireWorkers(ctx, target, []string{"tcp://10.0.0.1:4000"})
+			close(stop)
+			require.NoError(t, err, "a retire longer than the renew deadline is not cut short")
+			assert.Len(t, got, 1)
+		})
+	}
 }

@@ -117,6 +117,17 @@ func restConfig(kubeconfig string) (*rest.Config, bool, error) {
 	return cfg, false, err
 }
 
+// schedulerResolver is how scheduler calls are sent: cfg must not carry the
+// writes' fence (its deadline would cut a retire short); with a fence, the
+// calls have their own (fencedResolver).
+func schedulerResolver(f *flags, cfg *rest.Config, inCluster bool, fence *writeFence) (daskapi.Resolver, error) {
+	r, err := resolver(f, cfg, inCluster)
+	if err != nil || fence == nil {
+		return r, err
+	}
+	return &fencedResolver{Resolver: r, fence: fence}, nil
+}
+
 func resolver(f *flags, cfg *rest.Config, inCluster bool) (daskapi.Resolver, error) {
 	if f.schedulerURL != "" {
 		return daskapi.NewTemplateResolver(f.schedulerURL)
@@ -153,12 +164,17 @@ func run(ctx context.Context, args []string) error {
 	// The Lease is renewed with cfg; everything else goes through the fence,
 	// so that only the leader writes.
 	leaseCfg := rest.CopyConfig(cfg)
+	// Scheduler calls (through the API server's proxy, or direct) have
+	// deadlines of their own (--retire-timeout: a retire waits while Dask
+	// moves data) and a fence of their own (fencedResolver), not the
+	// writes' deadline of a renewal.
+	schedulerCfg := rest.CopyConfig(cfg)
 	var fence *writeFence
 	if f.leaderElect {
 		fence = newWriteFence(f.renewDeadline)
 		cfg.Wrap(fence.wrap)
 	}
-	if f.opts.Resolver, err = resolver(f, cfg, inCluster); err != nil {
+	if f.opts.Resolver, err = schedulerResolver(f, schedulerCfg, inCluster, fence); err != nil {
 		return err
 	}
 	kube, err := kubernetes.NewForConfig(cfg)
