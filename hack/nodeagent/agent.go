@@ -297,7 +297,8 @@ func (a *agent) create(pod *corev1.Pod) (*podRuntime, error) {
 		rt.initial = time.Duration(p.InitialDelaySeconds) * time.Second
 		rt.period = min(time.Duration(max(p.PeriodSeconds, 1))*time.Second, a.maxPeriod)
 	}
-	rt.env = environ(pod.Name, rt.dir, a.shimDir, a.defaultEnv, vars, order)
+	services, _ := a.services.Services(pod.Namespace).List(labels.Everything())
+	rt.env = environ(pod.Name, rt.dir, a.shimDir, a.defaultEnv, serviceLinks(pod, services), vars, order)
 	mounts := map[string]string{}
 	if a.api != nil && automount(pod) {
 		saDir := filepath.Join(rt.dir, "serviceaccount")

@@ -178,10 +178,10 @@ func (r *podRuntime) stop(grace time.Duration) {
 	_ = syscall.Kill(-pgid, syscall.SIGKILL)
 }
 
-// environ is the process environment: a PATH where the host's Dask is found
-// (with `python` meaning python3), HOME and TMPDIR in the pod's folder, the
-// agent's defaults, then the container's env.
-func environ(podName, dir, shimDir string, defaults, vars map[string]string, order []string) []string {
+// environ is the process environment: a PATH where the image's Dask is
+// found (with `python` meaning python3), HOME and TMPDIR in the pod's
+// folder, the agent's defaults, the service links, then the container's env.
+func environ(podName, dir, shimDir string, defaults, links, vars map[string]string, order []string) []string {
 	env := map[string]string{
 		"PATH":     shimDir + ":/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
 		"HOME":     dir,
@@ -190,6 +190,9 @@ func environ(podName, dir, shimDir string, defaults, vars map[string]string, ord
 		"LANG":     "C.UTF-8",
 	}
 	for k, v := range defaults {
+		env[k] = v
+	}
+	for k, v := range links {
 		env[k] = v
 	}
 	for _, k := range order {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"sort"
+	"strconv"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -273,4 +274,52 @@ func podReady(p *corev1.Pod) bool {
 		}
 	}
 	return false
+}
+
+// serviceLinks are the variables a kubelet gives every container of a Pod
+// whose enableServiceLinks is unset or true: for each Service of its
+// namespace with a cluster IP, <NAME>_SERVICE_HOST, _SERVICE_PORT,
+// _SERVICE_PORT_<PORT NAME> and the Docker links' <NAME>_PORT... (as
+// kubelet's envvars.FromServices).
+func serviceLinks(pod *corev1.Pod, services []*corev1.Service) map[string]string {
+	out := map[string]string{}
+	if pod.Spec.EnableServiceLinks != nil && !*pod.Spec.EnableServiceLinks {
+		return out
+	}
+	for _, svc := range services {
+		ip := svc.Spec.ClusterIP
+		if svc.Namespace != pod.Namespace || ip == "" || ip == corev1.ClusterIPNone || len(svc.Spec.Ports) == 0 {
+			continue
+		}
+		name := envName(svc.Name)
+		first := svc.Spec.Ports[0]
+		out[name+"_SERVICE_HOST"] = ip
+		out[name+"_SERVICE_PORT"] = strconv.Itoa(int(first.Port))
+		for _, p := range svc.Spec.Ports {
+			if p.Name != "" {
+				out[name+"_SERVICE_PORT_"+envName(p.Name)] = strconv.Itoa(int(p.Port))
+			}
+		}
+		proto := func(p corev1.ServicePort) string {
+			return strings.ToLower(string(cmpOr(p.Protocol, corev1.ProtocolTCP)))
+		}
+		out[name+"_PORT"] = fmt.Sprintf("%s://%s", proto(first), net.JoinHostPort(ip, strconv.Itoa(int(first.Port))))
+		for _, p := range svc.Spec.Ports {
+			prefix := fmt.Sprintf("%s_PORT_%d_%s", name, p.Port, strings.ToUpper(proto(p)))
+			out[prefix] = fmt.Sprintf("%s://%s", proto(p), net.JoinHostPort(ip, strconv.Itoa(int(p.Port))))
+			out[prefix+"_PROTO"] = proto(p)
+			out[prefix+"_PORT"] = strconv.Itoa(int(p.Port))
+			out[prefix+"_ADDR"] = ip
+		}
+	}
+	return out
+}
+
+func envName(s string) string { return strings.ToUpper(strings.ReplaceAll(s, "-", "_")) }
+
+func cmpOr(p, def corev1.Protocol) corev1.Protocol {
+	if p == "" {
+		return def
+	}
+	return p
 }

@@ -151,14 +151,16 @@ func TestHostsFile(t *testing.T) {
 func TestEnviron(t *testing.T) {
 	env := environ("w-1", "/state/pods/w", "/state/bin",
 		map[string]string{"DASK_X": "default", "DASK_Y": "default"},
+		map[string]string{"DEMO_SCHEDULER_SERVICE_HOST": "10.96.0.10", "DASK_Y": "link"},
 		map[string]string{"DASK_Y": "pod", "PATH": "/custom"}, []string{"DASK_Y", "PATH"})
+	assert.Contains(t, env, "DEMO_SCHEDULER_SERVICE_HOST=10.96.0.10")
 	assert.Contains(t, env, "DASK_X=default")
 	assert.Contains(t, env, "DASK_Y=pod")
 	assert.Contains(t, env, "PATH=/custom")
 	assert.Contains(t, env, "HOME=/state/pods/w")
 	assert.Contains(t, env, "TMPDIR=/state/pods/w/tmp")
 	assert.Contains(t, env, "HOSTNAME=w-1")
-	def := environ("w-1", "/d", "/state/bin", nil, nil, nil)
+	def := environ("w-1", "/d", "/state/bin", nil, nil, nil, nil)
 	assert.Contains(t, def, "PATH=/state/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
 }
 
@@ -193,4 +195,37 @@ func TestNetworkNames(t *testing.T) {
 	assert.ErrorContains(t, err, "/24")
 	_, err = newNetwork("a-very-long-bridge", "10.250.0.0/24")
 	assert.ErrorContains(t, err, "10 characters")
+}
+
+// As a kubelet: every Service of the Pod's namespace with a cluster IP, its
+// name upper-cased with _ for -, unless enableServiceLinks is false.
+func TestServiceLinks(t *testing.T) {
+	svc := func(ns, name, ip string, ports ...corev1.ServicePort) *corev1.Service {
+		return &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}, Spec: corev1.ServiceSpec{ClusterIP: ip, Ports: ports}}
+	}
+	services := []*corev1.Service{
+		svc("ns", "demo-scheduler", "10.96.0.10", corev1.ServicePort{Name: "tcp-comm", Port: 8786}, corev1.ServicePort{Name: "http-dashboard", Port: 8787}),
+		svc("ns", "headless", corev1.ClusterIPNone, corev1.ServicePort{Port: 80}),
+		svc("other", "elsewhere", "10.96.0.11", corev1.ServicePort{Port: 80}),
+	}
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "p"}}
+	links := serviceLinks(pod, services)
+	assert.Equal(t, map[string]string{
+		"DEMO_SCHEDULER_SERVICE_HOST":                "10.96.0.10",
+		"DEMO_SCHEDULER_SERVICE_PORT":                "8786",
+		"DEMO_SCHEDULER_SERVICE_PORT_TCP_COMM":       "8786",
+		"DEMO_SCHEDULER_SERVICE_PORT_HTTP_DASHBOARD": "8787",
+		"DEMO_SCHEDULER_PORT":                        "tcp://10.96.0.10:8786",
+		"DEMO_SCHEDULER_PORT_8786_TCP":               "tcp://10.96.0.10:8786",
+		"DEMO_SCHEDULER_PORT_8786_TCP_PROTO":         "tcp",
+		"DEMO_SCHEDULER_PORT_8786_TCP_PORT":          "8786",
+		"DEMO_SCHEDULER_PORT_8786_TCP_ADDR":          "10.96.0.10",
+		"DEMO_SCHEDULER_PORT_8787_TCP":               "tcp://10.96.0.10:8787",
+		"DEMO_SCHEDULER_PORT_8787_TCP_PROTO":         "tcp",
+		"DEMO_SCHEDULER_PORT_8787_TCP_PORT":          "8787",
+		"DEMO_SCHEDULER_PORT_8787_TCP_ADDR":          "10.96.0.10",
+	}, links)
+	off := false
+	pod.Spec.EnableServiceLinks = &off
+	assert.Empty(t, serviceLinks(pod, services))
 }

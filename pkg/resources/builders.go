@@ -135,6 +135,7 @@ func SchedulerPod(c *daskv1.DaskCluster) *corev1.Pod {
 func SchedulerPodWithHash(c *daskv1.DaskCluster, hash string) *corev1.Pod {
 	meta := c.Spec.Scheduler.Metadata
 	spec := c.Spec.Scheduler.Spec.DeepCopy()
+	noServiceLinks(spec)
 	enableSchedulerAPI(spec)
 	if !LegacyCommandsKept(c.Annotations) {
 		rewriteLegacyCommands(spec)
@@ -218,6 +219,7 @@ func WorkerPod(g *daskv1.DaskWorkerGroup, c *daskv1.DaskCluster, name, clusterDo
 func WorkerPodWithHash(g *daskv1.DaskWorkerGroup, c *daskv1.DaskCluster, name, clusterDomain, hash string) *corev1.Pod {
 	meta := g.Spec.Worker.Metadata
 	spec := g.Spec.Worker.Spec.DeepCopy()
+	noServiceLinks(spec)
 	injectEnv(spec, []corev1.EnvVar{
 		{Name: EnvWorkerName, Value: name},
 		{Name: EnvSchedulerAddress, Value: SchedulerAddress(c, clusterDomain)},
@@ -262,6 +264,7 @@ const AnnotationAttempt = "kubernetes.dask.org/attempt"
 func RunnerPod(j *daskv1.DaskJob, cluster *daskv1.DaskCluster, clusterDomain string) *corev1.Pod {
 	meta := j.Spec.Job.Metadata
 	spec := j.Spec.Job.Spec.DeepCopy()
+	noServiceLinks(spec)
 	if spec.RestartPolicy == "" {
 		spec.RestartPolicy = corev1.RestartPolicyOnFailure
 	}
@@ -396,6 +399,19 @@ func SchedulerAPIDisabled(c *daskv1.DaskCluster) (string, bool) {
 			"and an autoscaler gets no target; add %q to the list", EnvSchedulerHTTPRoutes, SchedulerAPIRoute, SchedulerAPIRoute), true
 	}
 	return "", false
+}
+
+// noServiceLinks turns off the environment variables a kubelet puts into
+// every container for every Service of the namespace, unless the user's
+// spec asks for them: Dask finds its scheduler by DNS, and each DaskCluster
+// adds a Service, so with thousands of clusters in a namespace the variables
+// alone overflow a process's argument and environment space ("argument list
+// too long") and no Pod starts.
+func noServiceLinks(spec *corev1.PodSpec) {
+	if spec.EnableServiceLinks == nil {
+		off := false
+		spec.EnableServiceLinks = &off
+	}
 }
 
 // injectEnv appends variables to every container (not init containers) that

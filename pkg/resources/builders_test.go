@@ -290,3 +290,26 @@ func TestDefaultWorkerGroupCarriesTheWorkerMetadata(t *testing.T) {
 	assert.Equal(t, "a", g.Annotations["team"])
 	assert.NotContains(t, g.Annotations, "kopf.zalando.org/x")
 }
+
+// Issue 29, item 14: the Pods the operator makes carry no service links
+// (a kubelet's variables for every Service of the namespace) unless the
+// user's spec asks for them.
+func TestPodsHaveNoServiceLinksUnlessAsked(t *testing.T) {
+	c := legacyCluster(nil)
+	g := DefaultWorkerGroup(c)
+	j := &daskv1.DaskJob{ObjectMeta: metav1.ObjectMeta{Name: "j", Namespace: "ns"},
+		Spec: daskv1.DaskJobSpec{Job: daskv1.JobRunnerSpec{Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "job"}}}}}}
+	for name, spec := range map[string]corev1.PodSpec{
+		"scheduler": SchedulerPod(c).Spec,
+		"worker":    WorkerPod(g, c, "w", "cluster.local").Spec,
+		"runner":    RunnerPod(j, c, "cluster.local").Spec,
+	} {
+		require.NotNil(t, spec.EnableServiceLinks, name)
+		assert.False(t, *spec.EnableServiceLinks, name)
+	}
+	on := true
+	c.Spec.Worker.Spec.EnableServiceLinks = &on
+	g = DefaultWorkerGroup(c)
+	assert.True(t, *WorkerPod(g, c, "w", "cluster.local").Spec.EnableServiceLinks, "the user's choice stands")
+	assert.Equal(t, SchedulerTemplateHash(c), SchedulerPod(c).Labels[LabelTemplateHash], "not part of the template hash")
+}
