@@ -242,23 +242,50 @@ func (c *Client) waitGone(ctx context.Context, kind, name string, get func(conte
 }
 
 // SubmitJob creates a DaskJob and, when files are given, the ConfigMap
-// (named after the job, owned by it) that holds them.
+// its runner mounts them from. The ConfigMap comes first: a job whose
+// ConfigMap cannot be made (over 1 MiB, RBAC, a leftover of the same name
+// that is not this job's) would keep a runner that never starts and a
+// cluster that runs forever. Once the job exists it owns the ConfigMap (and
+// deletes it with it); on any failure nothing made here is left behind.
 func (c *Client) SubmitJob(ctx context.Context, o JobOptions, files map[string]string) (*daskv1.DaskJob, error) {
+	var cm *corev1.ConfigMap
 	if len(files) > 0 {
 		o.ConfigMap = o.Name + "-files"
+		var err error
+		cm, err = c.Kube.CoreV1().ConfigMaps(o.Namespace).Create(ctx, &corev1.ConfigMap{
+			ObjectMeta: metav1.ObjectMeta{Name: o.ConfigMap, Namespace: o.Namespace},
+			Data:       files,
+		}, metav1.CreateOptions{})
+		if apierrors.IsAlreadyExists(err) {
+			return nil, fmt.Errorf("configmap %q already exists in namespace %q and is not this job's (a leftover?): delete it, or submit the job under another name", o.ConfigMap, o.Namespace)
+		}
+		if err != nil {
+			return nil, Explain(err, "ConfigMap", o.Namespace, o.ConfigMap)
+		}
+	}
+	// What this call made goes again when a later step fails.
+	undo := func(job *daskv1.DaskJob) {
+		ctx := context.WithoutCancel(ctx)
+		if job != nil {
+			uid := job.UID
+			_ = c.Dask.KubernetesV1().DaskJobs(o.Namespace).Delete(ctx, job.Name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &uid}})
+		}
+		if cm != nil {
+			uid := cm.UID
+			_ = c.Kube.CoreV1().ConfigMaps(o.Namespace).Delete(ctx, cm.Name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &uid}})
+		}
 	}
 	job, err := c.Dask.KubernetesV1().DaskJobs(o.Namespace).Create(ctx, JobSpec(o), metav1.CreateOptions{})
 	if err != nil {
+		undo(nil)
 		return nil, Explain(err, "DaskJob", o.Namespace, o.Name)
 	}
-	if len(files) > 0 {
-		cm := &corev1.ConfigMap{
-			ObjectMeta: metav1.ObjectMeta{Name: o.ConfigMap, Namespace: o.Namespace,
-				OwnerReferences: []metav1.OwnerReference{*metav1.NewControllerRef(job, daskv1.SchemeGroupVersion.WithKind("DaskJob"))}},
-			Data: files,
-		}
-		if _, err := c.Kube.CoreV1().ConfigMaps(o.Namespace).Create(ctx, cm, metav1.CreateOptions{}); err != nil {
-			return job, Explain(err, "ConfigMap", o.Namespace, cm.Name)
+	if cm != nil {
+		owned := cm.DeepCopy()
+		owned.OwnerReferences = []metav1.OwnerReference{*metav1.NewControllerRef(job, daskv1.SchemeGroupVersion.WithKind("DaskJob"))}
+		if _, err := c.Kube.CoreV1().ConfigMaps(o.Namespace).Update(ctx, owned, metav1.UpdateOptions{}); err != nil {
+			undo(job)
+			return nil, Explain(err, "ConfigMap", o.Namespace, cm.Name)
 		}
 	}
 	return job, nil

@@ -13,8 +13,10 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	kubefake "k8s.io/client-go/kubernetes/fake"
+	k8stesting "k8s.io/client-go/testing"
 
 	daskv1 "github.com/dask-operator/dask-operator/pkg/apis/kubernetes.dask.org/v1"
 	daskfake "github.com/dask-operator/dask-operator/pkg/generated/clientset/versioned/fake"
@@ -143,4 +145,64 @@ func TestScaleChecksTheGroupBeforeDeletingTheAutoscaler(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, int32(4), *g.Spec.Worker.Replicas)
 	}
+}
+
+// Issue 29, item 13: the ConfigMap of a submitted job's files comes before
+// the job, the job then owns it; a leftover of the same name is refused, and
+// a failure leaves nothing behind.
+func TestSubmitJobMakesTheConfigMapFirstAndLeavesNothingOnFailure(t *testing.T) {
+	ctx := context.Background()
+	files := map[string]string{"main.py": "print(1)"}
+	opts := JobOptions{Name: "j", Namespace: "ns", Command: []string{"python", "main.py"}}
+
+	kube, dask := kubefake.NewSimpleClientset(), daskfake.NewSimpleClientset()
+	var order []string
+	record := func(a k8stesting.Action) (bool, runtime.Object, error) {
+		order = append(order, a.GetVerb()+" "+a.GetResource().Resource)
+		return false, nil, nil
+	}
+	kube.PrependReactor("*", "configmaps", record)
+	dask.PrependReactor("*", "daskjobs", record)
+	c := &Client{Kube: kube, Dask: dask}
+	job, err := c.SubmitJob(ctx, opts, files)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"create configmaps", "create daskjobs", "update configmaps"}, order)
+	cm, err := kube.CoreV1().ConfigMaps("ns").Get(ctx, "j-files", metav1.GetOptions{})
+	require.NoError(t, err)
+	require.Len(t, cm.OwnerReferences, 1)
+	assert.Equal(t, job.Name, cm.OwnerReferences[0].Name)
+
+	// A leftover of the same name: refused, untouched, no job.
+	leftover := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "j-files", Namespace: "ns"}, Data: map[string]string{"old": "x"}}
+	kube, dask = kubefake.NewSimpleClientset(leftover), daskfake.NewSimpleClientset()
+	c = &Client{Kube: kube, Dask: dask}
+	_, err = c.SubmitJob(ctx, opts, files)
+	assert.ErrorContains(t, err, "not this job's")
+	jobs, _ := dask.KubernetesV1().DaskJobs("ns").List(ctx, metav1.ListOptions{})
+	assert.Empty(t, jobs.Items)
+	cm, err = kube.CoreV1().ConfigMaps("ns").Get(ctx, "j-files", metav1.GetOptions{})
+	require.NoError(t, err)
+	assert.Equal(t, leftover.Data, cm.Data)
+
+	// The ConfigMap is refused (too large, RBAC): no job.
+	kube, dask = kubefake.NewSimpleClientset(), daskfake.NewSimpleClientset()
+	kube.PrependReactor("create", "configmaps", func(k8stesting.Action) (bool, runtime.Object, error) {
+		return true, nil, apierrors.NewRequestEntityTooLargeError("limit is 1048576")
+	})
+	c = &Client{Kube: kube, Dask: dask}
+	_, err = c.SubmitJob(ctx, opts, files)
+	require.Error(t, err)
+	jobs, _ = dask.KubernetesV1().DaskJobs("ns").List(ctx, metav1.ListOptions{})
+	assert.Empty(t, jobs.Items)
+
+	// The job is refused: its ConfigMap goes.
+	kube, dask = kubefake.NewSimpleClientset(), daskfake.NewSimpleClientset()
+	dask.PrependReactor("create", "daskjobs", func(k8stesting.Action) (bool, runtime.Object, error) {
+		return true, nil, apierrors.NewForbidden(schema.GroupResource{Group: "kubernetes.dask.org", Resource: "daskjobs"}, "j", errors.New("no"))
+	})
+	c = &Client{Kube: kube, Dask: dask}
+	_, err = c.SubmitJob(ctx, opts, files)
+	require.Error(t, err)
+	cms, _ := kube.CoreV1().ConfigMaps("ns").List(ctx, metav1.ListOptions{})
+	assert.Empty(t, cms.Items, "nothing left behind")
 }
