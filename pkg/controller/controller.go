@@ -170,6 +170,9 @@ type Controller struct {
 	statusPace    *pacer
 	created       *createdChildren
 	legacyNoted   *notedOnce
+	// foreignOwners holds the ReplicaSets (by UID) found controlled by a
+	// user's own Deployment (takeover.go).
+	foreignOwners sync.Map
 	// groupPods reads a group's Pods from the cache (a seam for tests that
 	// deliver an event right after the read).
 	groupPods func(ns, uid string) []*corev1.Pod

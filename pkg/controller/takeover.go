@@ -102,7 +102,7 @@ func incumbentComponent(labels map[string]string) bool {
 // cluster. Only Deployments owned by the cluster or one of its groups count,
 // so that a user's own Deployment that happens to carry the label is never
 // touched.
-func (c *Controller) incumbentOf(cluster *daskv1.DaskCluster) incumbent {
+func (c *Controller) incumbentOf(ctx context.Context, cluster *daskv1.DaskCluster) incumbent {
 	ns := cluster.Namespace
 	var in incumbent
 	deployments := c.caches.deploymentsOf(ns, cluster.Name)
@@ -142,7 +142,8 @@ func (c *Controller) incumbentOf(cluster *daskv1.DaskCluster) incumbent {
 		}
 		// Controlled by one of those Deployments, or by one that is gone
 		// (its orphaning is under way), or by none (orphaned).
-		if ref := metav1.GetControllerOf(rs); ref != nil && (ref.Kind != "Deployment" || !byUID[ref.UID] && names[ref.Name]) {
+		if ref := metav1.GetControllerOf(rs); ref != nil && (ref.Kind != "Deployment" || !byUID[ref.UID] && names[ref.Name] ||
+			!byUID[ref.UID] && c.foreignDeployment(ctx, ns, rs.UID, ref)) {
 			continue
 		}
 		in.replicaSets = append(in.replicaSets, rs)
@@ -165,11 +166,30 @@ func (c *Controller) incumbentOf(cluster *daskv1.DaskCluster) incumbent {
 	return in
 }
 
+// foreignDeployment tells whether the Deployment controlling a ReplicaSet
+// lives and is not in the cache: a user's own, whose Pod template carries a
+// cluster's labels (so its ReplicaSet is in the label-filtered cache) while
+// it does not. The cache cannot tell that from a Deployment already deleted
+// (the orphaning under way): a live read does, once per ReplicaSet (a
+// Deployment's UID never changes). A read that fails counts as not
+// foreign: the takeover waits rather than guess.
+func (c *Controller) foreignDeployment(ctx context.Context, ns string, rs types.UID, ref *metav1.OwnerReference) bool {
+	if _, ok := c.foreignOwners.Load(rs); ok {
+		return true
+	}
+	d, err := c.kube.AppsV1().Deployments(ns).Get(ctx, ref.Name, metav1.GetOptions{})
+	if err != nil || d.UID != ref.UID {
+		return false
+	}
+	c.foreignOwners.Store(rs, true)
+	return true
+}
+
 // takeOver carries the takeover of a cluster one step further and reports
 // whether its scheduler must still wait for it.
 // It returns the scheduler Pod being taken over, for the cluster's status.
 func (c *Controller) takeOver(ctx context.Context, cluster *daskv1.DaskCluster, status *daskv1.DaskClusterStatus) (bool, *corev1.Pod, error) {
-	in := c.incumbentOf(cluster)
+	in := c.incumbentOf(ctx, cluster)
 	if in.empty() {
 		apimeta.RemoveStatusCondition(&status.Conditions, CondTakingOver)
 		return false, nil, nil

@@ -236,3 +236,30 @@ func TestTakeoverLeavesForeignDeploymentsAlone(t *testing.T) {
 	creates := f.actions("create", "pods")
 	require.Len(t, creates, 1, "the scheduler Pod is created as usual")
 }
+
+// Issue 29, item 8: a ReplicaSet whose Pod template carries a cluster's
+// labels, controlled by a user's own Deployment that is not in the
+// label-filtered cache, is not the Python operator's: read live, the
+// Deployment lives, so the cluster gets its scheduler; nothing is deleted.
+// One whose Deployment is gone (the orphaning under way) still holds the
+// takeover back.
+func TestTakeoverIsNotBlockedByAUsersDeployment(t *testing.T) {
+	c := cluster("c")
+	labels := map[string]string{resources.LabelClusterName: "c", resources.LabelComponent: resources.ComponentScheduler}
+	users := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "mine", Namespace: "ns", UID: "uid-mine"}} // no Dask labels itself
+	rs := &appsv1.ReplicaSet{ObjectMeta: metav1.ObjectMeta{Name: "mine-5d4f", Namespace: "ns", UID: "uid-rs-mine", Labels: labels,
+		OwnerReferences: []metav1.OwnerReference{*metav1.NewControllerRef(users, appsv1.SchemeGroupVersion.WithKind("Deployment"))}}}
+	f := newFixture(t, c, rs)
+	require.NoError(t, f.kube.Tracker().Add(users)) // live, not in the cache
+	_, err := f.ctrl.syncCluster(context.Background(), "ns/c")
+	require.NoError(t, err)
+	require.Len(t, f.actions("create", "pods"), 1, "the scheduler Pod is created")
+	assert.Empty(t, deletions(f, "replicasets"))
+	assert.Empty(t, deletions(f, "deployments"))
+
+	// Its Deployment gone: the ReplicaSet is being orphaned; the scheduler waits.
+	f = newFixture(t, c, rs)
+	_, err = f.ctrl.syncCluster(context.Background(), "ns/c")
+	require.NoError(t, err)
+	assert.Empty(t, f.actions("create", "pods"), "no second scheduler while the takeover is under way")
+}

@@ -131,7 +131,7 @@ func (c *Controller) syncWorkerGroup(ctx context.Context, key string) (time.Dura
 		} else {
 			apimeta.RemoveStatusCondition(&status.Conditions, CondSuspended)
 		}
-		takingOver := c.incumbentOf(cluster).pending(group.Name)
+		takingOver := c.incumbentOf(ctx, cluster).pending(group.Name)
 		if takingOver {
 			setCondition(&status.Conditions, group.Generation, CondTakingOver, metav1.ConditionTrue, ReasonTakingOver,
 				"taking over this group's workers from the Python operator's Deployments: no worker is created or deleted until they are adopted")
