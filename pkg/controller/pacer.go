@@ -42,9 +42,33 @@ const maxProgressInterval = 30 * time.Second
 type pacer struct {
 	mu        sync.Mutex
 	notBefore map[string]time.Time
+	// active is when each key last showed progress (a deferral started, a
+	// progress write): what counts it among the objects progressing.
+	active map[string]time.Time
 }
 
-func newPacer() *pacer { return &pacer{notBefore: map[string]time.Time{}} }
+func newPacer() *pacer {
+	return &pacer{notBefore: map[string]time.Time{}, active: map[string]time.Time{}}
+}
+
+// progressing counts the keys that showed progress within the last
+// maxProgressInterval. An object that never settles (a suspended cluster,
+// a LoadBalancer without an address, a worker stuck Pending) stops counting
+// once it stops changing: a few hundred of them must not make every other
+// object's progress wait the longest interval.
+func (p *pacer) progressing(now time.Time) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := 0
+	for key, t := range p.active {
+		if now.Sub(t) < maxProgressInterval {
+			n++
+		} else {
+			delete(p.active, key)
+		}
+	}
+	return n
+}
 
 // wait returns how long key must still wait at now.
 func (p *pacer) wait(key string, now time.Time) time.Duration {
@@ -74,6 +98,7 @@ func (p *pacer) forget(key string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	delete(p.notBefore, key)
+	delete(p.active, key)
 }
 
 // deferral returns how long a progress-only status write of key must still
@@ -85,6 +110,7 @@ func (p *pacer) deferral(key string, now time.Time, d time.Duration) time.Durati
 	t, ok := p.notBefore[key]
 	if !ok || t.IsZero() {
 		p.notBefore[key] = now.Add(d)
+		p.active[key] = now
 		return d
 	}
 	if now.Before(t) {
@@ -95,10 +121,11 @@ func (p *pacer) deferral(key string, now time.Time, d time.Duration) time.Durati
 
 // progressWritten keeps key counted among the progressing objects, with no
 // wait started: its next progress waits again, from when it is first seen.
-func (p *pacer) progressWritten(key string) {
+func (p *pacer) progressWritten(key string, now time.Time) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.notBefore[key] = time.Time{}
+	p.active[key] = now
 }
 
 // statusWait says how long a changed status of the object paced under key
@@ -109,7 +136,8 @@ func (c *Controller) statusWait(key string, factor time.Duration, progressOnly, 
 	if !progressOnly || settled || c.statusInterval == 0 {
 		return 0
 	}
-	return c.statusPace.deferral(key, c.now(), progressInterval(c.statusInterval, factor, c.statusPace.size()))
+	now := c.now()
+	return c.statusPace.deferral(key, now, progressInterval(c.statusInterval, factor, c.statusPace.progressing(now)))
 }
 
 // progressInterval is how long a progress-only status write waits with
@@ -139,12 +167,14 @@ func (c *Controller) statusWritten(key string, settled bool) {
 		c.statusPace.forget(key)
 		return
 	}
-	c.statusPace.progressWritten(key)
+	c.statusPace.progressWritten(key, c.now())
 }
 
 // progressConditions are the conditions that tell how far an object has
-// come. A change of the first kind is always progress; of the second, only
-// to True (False is a problem users and events act on: written at once).
+// come. A change of the first kind is progress, but for turning from True
+// to False (a scheduler or worker that was ready is not: written at once);
+// of the second, only to True (False is a problem users and events act on:
+// written at once).
 var progressConditions = map[string]bool{
 	CondWorkersReady: true, CondSchedulerReady: true, CondWorkersUpdated: true,
 	CondResourcesCreated: false, CondClusterFound: false, CondUpdated: false, CondServiceSelectsScheduler: false,
@@ -164,7 +194,7 @@ func conditionsProgressOnly(oldConds, newConds []metav1.Condition) bool {
 		if o != nil && o.Status == n.Status && o.Reason == n.Reason && o.Message == n.Message {
 			continue
 		}
-		if !isProgress(n) {
+		if !isProgress(n) || o != nil && o.Status == metav1.ConditionTrue && n.Status != metav1.ConditionTrue {
 			return false
 		}
 	}

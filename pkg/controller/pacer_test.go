@@ -267,3 +267,45 @@ func statusWritesOf(f *fixture, resource string) int {
 	}
 	return n
 }
+
+// Issue 29, item 10: a scheduler or workers that were ready and are not any
+// more are written at once, not paced as progress; from False to another
+// False (1/3, then 2/3 ready) is still progress.
+func TestReadinessLostIsWrittenAtOnce(t *testing.T) {
+	cond := func(typ string, s metav1.ConditionStatus, msg string) metav1.Condition {
+		return metav1.Condition{Type: typ, Status: s, Reason: "R" + string(s), Message: msg}
+	}
+	for _, typ := range []string{CondSchedulerReady, CondWorkersReady, CondWorkersUpdated} {
+		was := []metav1.Condition{cond(typ, metav1.ConditionTrue, "ready")}
+		now := []metav1.Condition{cond(typ, metav1.ConditionFalse, "not ready")}
+		assert.False(t, conditionsProgressOnly(was, now), "%s turning False", typ)
+		assert.True(t, conditionsProgressOnly(now, was), "%s turning True", typ)
+		assert.True(t, conditionsProgressOnly(now, []metav1.Condition{cond(typ, metav1.ConditionFalse, "less not ready")}), typ)
+	}
+	ready := &daskv1.DaskClusterStatus{Phase: daskv1.DaskClusterRunning, Replicas: 3, ReadyReplicas: 3,
+		Conditions: []metav1.Condition{cond(CondSchedulerReady, metav1.ConditionTrue, "ready")}}
+	lost := ready.DeepCopy()
+	lost.Conditions[0] = cond(CondSchedulerReady, metav1.ConditionFalse, "scheduler Pod not Ready")
+	progress, _ := clusterStatusPacing(ready, lost)
+	assert.False(t, progress)
+}
+
+// Issue 29, item 11: objects that never settle (suspended, a LoadBalancer
+// without an address, a worker stuck Pending) stop counting among the
+// objects progressing once they stop changing, so they do not lengthen
+// everyone else's wait for good.
+func TestObjectsThatNeverSettleStopCountingAsProgressing(t *testing.T) {
+	f := newFixture(t, cluster("c"))
+	now := time.Unix(1_800_000_000, 0)
+	f.ctrl.now = func() time.Time { return now }
+	for i := range 400 {
+		key := fmt.Sprintf("DaskWorkerGroup/ns/stuck-%d", i)
+		f.ctrl.statusWait(key, 1, true, false)
+		f.ctrl.statusWritten(key, false) // wrote its progress; never settles
+	}
+	assert.Equal(t, 16*time.Second, f.ctrl.statusWait("DaskWorkerGroup/ns/busy-now", 1, true, false),
+		"while they progress, everyone's writes share the budget (25 a second)")
+	now = now.Add(maxProgressInterval)
+	assert.Equal(t, statusWriteInterval, f.ctrl.statusWait("DaskWorkerGroup/ns/new", 1, true, false),
+		"they have not changed for a while: a new object waits the base interval")
+}
