@@ -54,7 +54,7 @@ func TestPluginClusterLifecycle(t *testing.T) {
 	c := getCluster(t, ns, "demo")
 	want := daskctl.ClusterSpec(daskctl.ClusterOptions{Name: "demo", Workers: int32p(2), Env: []corev1.EnvVar{{Name: "A", Value: "1"}}})
 	assert.Equal(t, want.Spec.Worker.Spec.Containers[0].Args, c.Spec.Worker.Spec.Containers[0].Args)
-	assert.Equal(t, []string{"dask-scheduler", "--host", "0.0.0.0"}, c.Spec.Scheduler.Spec.Containers[0].Args)
+	assert.Equal(t, []string{"dask", "scheduler", "--host", "0.0.0.0"}, c.Spec.Scheduler.Spec.Containers[0].Args)
 	waitWorkers(t, ns, "demo", "demo-default", 2, time.Minute)
 
 	eventually(t, 30*time.Second, func() (bool, string) {
