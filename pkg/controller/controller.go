@@ -170,6 +170,8 @@ type Controller struct {
 	statusPace    *pacer
 	created       *createdChildren
 	legacyNoted   *notedOnce
+	// rolloutProgress remembers when each group's rollout last moved.
+	rolloutProgress *lastChange
 	// foreignOwners holds the ReplicaSets (by UID) found controlled by a
 	// user's own Deployment (takeover.go).
 	foreignOwners sync.Map
@@ -197,26 +199,27 @@ func New(kube kubernetes.Interface, dask versioned.Interface, opts Options) (*Co
 	events := record.NewBroadcaster(record.WithContext(context.Background()),
 		record.WithCorrelatorOptions(record.CorrelatorOptions{SpamKeyFunc: spamKeyByReason}))
 	c := &Controller{
-		kube:          kube,
-		dask:          dask,
-		caches:        caches,
-		events:        events,
-		recorder:      events.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "dask-operator"}),
-		opts:          opts,
-		dashAPI:       daskapi.New(opts.Resolver),
-		expect:        expectations.New(expectations.DefaultTTL),
-		now:           time.Now,
-		retirements:   newAsyncCalls[retirement](),
-		idleChecks:    newAsyncCalls[*time.Time](),
-		targets:       newAsyncCalls[int](),
-		autoscale:     newAutoscaleMemory(),
-		batches:       newPacer(),
-		uncertain:     newUncertainCreates(),
-		jobWrites:     newLatestWrites[*daskv1.DaskJob](),
-		clusterWrites: newLatestWrites[*daskv1.DaskCluster](),
-		groupWrites:   newLatestWrites[*daskv1.DaskWorkerGroup](),
-		statusPace:    newPacer(),
-		legacyNoted:   newNotedOnce(),
+		kube:            kube,
+		dask:            dask,
+		caches:          caches,
+		events:          events,
+		recorder:        events.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "dask-operator"}),
+		opts:            opts,
+		dashAPI:         daskapi.New(opts.Resolver),
+		expect:          expectations.New(expectations.DefaultTTL),
+		now:             time.Now,
+		retirements:     newAsyncCalls[retirement](),
+		idleChecks:      newAsyncCalls[*time.Time](),
+		targets:         newAsyncCalls[int](),
+		autoscale:       newAutoscaleMemory(),
+		batches:         newPacer(),
+		uncertain:       newUncertainCreates(),
+		jobWrites:       newLatestWrites[*daskv1.DaskJob](),
+		clusterWrites:   newLatestWrites[*daskv1.DaskCluster](),
+		groupWrites:     newLatestWrites[*daskv1.DaskWorkerGroup](),
+		statusPace:      newPacer(),
+		legacyNoted:     newNotedOnce(),
+		rolloutProgress: newLastChange(),
 	}
 	// c.now is replaced by tests after New: read it at each call.
 	clock := func() time.Time { return c.now() }

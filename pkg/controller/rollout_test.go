@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -12,9 +13,11 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	k8stesting "k8s.io/client-go/testing"
 
@@ -384,4 +387,56 @@ func TestSuspendedCluster(t *testing.T) {
 	cond := apimeta.FindStatusCondition(lastStatusWrite[*daskv1.DaskAutoscaler](t, f, "daskautoscalers").Status.Conditions, CondScalingActive)
 	require.NotNil(t, cond)
 	assert.Equal(t, "ClusterSuspended", cond.Reason)
+}
+
+// Issue 29, item 7: a rollout that cannot create its new workers (quota,
+// admission) reports Progressing False after the deadline, not True forever.
+func TestRolloutStallsWhenNewWorkersCannotBeCreated(t *testing.T) {
+	g, pods := rolledGroup(t, 2, &daskv1.WorkerUpdateStrategy{ProgressDeadlineSeconds: int32p(30)})
+	f := newFixture(t, objects(cluster("c"), g, pods)...)
+	f.writeStatusAtOnce()
+	now := time.Unix(1_800_000_000, 0)
+	f.ctrl.now = func() time.Time { return now }
+	f.kube.PrependReactor("create", "pods", func(k8stesting.Action) (bool, runtime.Object, error) {
+		return true, nil, apierrors.NewForbidden(schema.GroupResource{Resource: "pods"}, "", errors.New("exceeded quota: compute"))
+	})
+	progressing := func() *metav1.Condition {
+		return apimeta.FindStatusCondition(lastGroupStatus(t, f).Conditions, CondProgressing)
+	}
+	_, _ = f.ctrl.syncWorkerGroup(context.Background(), "ns/g")
+	require.NotNil(t, progressing())
+	assert.Equal(t, metav1.ConditionTrue, progressing().Status, "within the deadline")
+	assert.Contains(t, progressing().Message, "exceeded quota")
+
+	now = now.Add(31 * time.Second)
+	f.ctrl.expect.Forget("ns/g")
+	_, _ = f.ctrl.syncWorkerGroup(context.Background(), "ns/g")
+	cond := progressing()
+	assert.Equal(t, metav1.ConditionFalse, cond.Status)
+	assert.Equal(t, ReasonProgressDeadlineExceeded, cond.Reason)
+	assert.Contains(t, cond.Message, "no new worker could be created")
+	assert.Equal(t, 1, countEvents(f, ReasonProgressDeadlineExceeded))
+}
+
+// Issue 29, item 7: old Pods stuck Terminating that use up the surge stall
+// the rollout; after the deadline Progressing says so.
+func TestRolloutStallsOnPodsStuckTerminating(t *testing.T) {
+	g, pods := rolledGroup(t, 2, &daskv1.WorkerUpdateStrategy{ProgressDeadlineSeconds: int32p(30)})
+	stuck := workerPod(g, "g-stuck", ready, 2*time.Hour)
+	stuck.DeletionTimestamp = &metav1.Time{Time: time.Unix(1_799_999_000, 0)}
+	f := newFixture(t, objects(cluster("c"), g, append(pods, stuck))...)
+	f.writeStatusAtOnce()
+	now := time.Unix(1_800_000_000, 0)
+	f.ctrl.now = func() time.Time { return now }
+	_, _ = f.ctrl.syncWorkerGroup(context.Background(), "ns/g")
+	assert.Empty(t, f.actions("create", "pods"), "the surge (1) is taken by the terminating Pod")
+	cond := apimeta.FindStatusCondition(lastGroupStatus(t, f).Conditions, CondProgressing)
+	require.NotNil(t, cond)
+	assert.Equal(t, metav1.ConditionTrue, cond.Status)
+
+	now = now.Add(31 * time.Second)
+	_, _ = f.ctrl.syncWorkerGroup(context.Background(), "ns/g")
+	cond = apimeta.FindStatusCondition(lastGroupStatus(t, f).Conditions, CondProgressing)
+	assert.Equal(t, metav1.ConditionFalse, cond.Status)
+	assert.Contains(t, cond.Message, "1 Pods still terminating")
 }

@@ -70,6 +70,7 @@ func (c *Controller) syncWorkerGroup(ctx context.Context, key string) (time.Dura
 		c.statusPace.forget("DaskWorkerGroup/" + key)
 		c.groupWrites.forget(key)
 		c.legacyNoted.forget("DaskWorkerGroup/" + key)
+		c.rolloutProgress.forget(key)
 		return 0, nil
 	}
 	if err != nil {
@@ -424,10 +425,10 @@ func (c *Controller) rollWorkers(ctx context.Context, key string, group *daskv1.
 	// New workers, up to the surge (Pods still terminating count: their
 	// resources are not free yet).
 	create := min(desired+rollout.MaxSurge-len(active)-terminating, desired-current)
+	var createErr error
 	if create > 0 {
-		var err error
-		requeue, err = c.createWorkers(ctx, key, group, cluster, create, status)
-		errs = append(errs, err)
+		requeue, createErr = c.createWorkers(ctx, key, group, cluster, create, status)
+		errs = append(errs, createErr)
 	}
 	// Outdated workers, as many as availability allows: any not Ready, and
 	// Ready ones beyond replicas-maxUnavailable. A group scaled down during
@@ -448,24 +449,39 @@ func (c *Controller) rollWorkers(ctx context.Context, key string, group *daskv1.
 		c.recorder.Eventf(group, corev1.EventTypeNormal, ReasonRollingUpdate, "Rolling out worker template %s: %d outdated workers are retired through the scheduler and replaced, at most %d above replicas and %d not Ready",
 			hash, len(outdated), rollout.MaxSurge, rollout.MaxUnavailable)
 	}
-	// Stalled: nothing can move until new workers are Ready, and one of them
-	// has taken longer than the progress deadline.
-	stalled := create <= 0 && !retiring && len(unreadyNew) > 0
-	if stalled {
+	// Stalled: nothing can move until new workers are Ready, or can be
+	// created at all (quota, admission), or Pods still terminating free the
+	// surge; and that has lasted longer than the progress deadline.
+	now := c.now()
+	since := c.rolloutProgress.since(key, fmt.Sprintf("%d/%d/%d/%d", readyTotal, len(outdated), current, terminating), now)
+	var waiting, stall string
+	switch {
+	case create <= 0 && !retiring && len(unreadyNew) > 0:
 		oldest := unreadyNew[0]
 		for _, p := range unreadyNew {
 			if p.CreationTimestamp.Before(&oldest.CreationTimestamp) {
 				oldest = p
 			}
 		}
-		waited := c.now().Sub(oldest.CreationTimestamp.Time)
+		since = oldest.CreationTimestamp.Time
+		waiting = fmt.Sprintf("waiting for %d new workers to become Ready", len(unreadyNew))
+		stall = fmt.Sprintf("%d new workers not Ready after %s (for example Pod %s, %s); no more outdated worker is retired until they are",
+			len(unreadyNew), rollout.ProgressDeadline, oldest.Name, podStateSummary(oldest))
+	case createErr != nil && !namespaceTerminating(createErr):
+		waiting = "new workers cannot be created yet: " + createErr.Error()
+		stall = fmt.Sprintf("no new worker could be created for %s: %v", rollout.ProgressDeadline, createErr)
+	case create <= 0 && !retiring && terminating > 0:
+		waiting = fmt.Sprintf("waiting for %d Pods still terminating, which take up the surge", terminating)
+		stall = fmt.Sprintf("%d Pods still terminating after %s take up the surge (maxSurge %d): no new worker is created until they are gone",
+			terminating, rollout.ProgressDeadline, rollout.MaxSurge)
+	}
+	if stall != "" {
+		waited := now.Sub(since)
 		if waited < rollout.ProgressDeadline {
-			setCondition(&status.Conditions, group.Generation, CondProgressing, metav1.ConditionTrue, ReasonRollingUpdate,
-				fmt.Sprintf("%s; waiting for %d new workers to become Ready", msg, len(unreadyNew)))
+			setCondition(&status.Conditions, group.Generation, CondProgressing, metav1.ConditionTrue, ReasonRollingUpdate, msg+"; "+waiting)
 			return soonest(requeue, rollout.ProgressDeadline-waited), errors.Join(errs...)
 		}
-		stallMsg := fmt.Sprintf("%s; paused: %d new workers not Ready after %s (for example Pod %s, %s); no more outdated worker is retired until they are",
-			msg, len(unreadyNew), rollout.ProgressDeadline, oldest.Name, podStateSummary(oldest))
+		stallMsg := fmt.Sprintf("%s; paused: %s", msg, stall)
 		if c.conditionWouldChange(group.Status.Conditions, CondProgressing, metav1.ConditionFalse) {
 			c.recorder.Event(group, corev1.EventTypeWarning, ReasonProgressDeadlineExceeded, stallMsg)
 		}
