@@ -414,10 +414,16 @@ func (a *agent) waitImage(ctx context.Context, pod *corev1.Pod, message string) 
 	setCondition(st, corev1.PodInitialized, corev1.ConditionTrue)
 	setCondition(st, corev1.ContainersReady, corev1.ConditionFalse)
 	setCondition(st, corev1.PodReady, corev1.ConditionFalse)
-	if apiequality.Semantic.DeepEqual(pod.Status, p.Status) {
+	return a.updateStatus(ctx, pod, p)
+}
+
+// updateStatus writes the status of updated, a changed copy of pod, unless
+// nothing changed or the pod is gone.
+func (a *agent) updateStatus(ctx context.Context, pod, updated *corev1.Pod) error {
+	if apiequality.Semantic.DeepEqual(pod.Status, updated.Status) {
 		return nil
 	}
-	_, err := a.client.CoreV1().Pods(p.Namespace).UpdateStatus(ctx, p, metav1.UpdateOptions{})
+	_, err := a.client.CoreV1().Pods(updated.Namespace).UpdateStatus(ctx, updated, metav1.UpdateOptions{})
 	if apierrors.IsNotFound(err) {
 		return nil
 	}
@@ -486,14 +492,7 @@ func (a *agent) writeStatus(ctx context.Context, pod *corev1.Pod, rt *podRuntime
 	setCondition(st, corev1.PodInitialized, corev1.ConditionTrue)
 	setCondition(st, corev1.ContainersReady, status(cs.Ready))
 	setCondition(st, corev1.PodReady, status(cs.Ready))
-	if apiequality.Semantic.DeepEqual(pod.Status, p.Status) {
-		return nil
-	}
-	_, err := a.client.CoreV1().Pods(p.Namespace).UpdateStatus(ctx, p, metav1.UpdateOptions{})
-	if apierrors.IsNotFound(err) {
-		return nil
-	}
-	return err
+	return a.updateStatus(ctx, pod, p)
 }
 
 func setCondition(st *corev1.PodStatus, t corev1.PodConditionType, s corev1.ConditionStatus) {
