@@ -9,6 +9,7 @@ import (
 // background, so that queue workers never wait on a scheduler. When a call
 // ends, its result is stored and the key is enqueued; the next sync reads it.
 type asyncCalls[T any] struct {
+	now      func() time.Time // the controller's clock
 	mu       sync.Mutex
 	inFlight map[string]time.Time
 	results  map[string]asyncResult[T]
@@ -20,8 +21,8 @@ type asyncResult[T any] struct {
 	at    time.Time
 }
 
-func newAsyncCalls[T any]() *asyncCalls[T] {
-	return &asyncCalls[T]{inFlight: map[string]time.Time{}, results: map[string]asyncResult[T]{}}
+func newAsyncCalls[T any](now func() time.Time) *asyncCalls[T] {
+	return &asyncCalls[T]{now: now, inFlight: map[string]time.Time{}, results: map[string]asyncResult[T]{}}
 }
 
 // start runs call in the background unless one is already running for key,
@@ -32,13 +33,13 @@ func (a *asyncCalls[T]) start(key string, call func() (T, error), done func()) b
 		a.mu.Unlock()
 		return false
 	}
-	a.inFlight[key] = time.Now()
+	a.inFlight[key] = a.now()
 	a.mu.Unlock()
 	go func() {
 		v, err := call()
 		a.mu.Lock()
 		delete(a.inFlight, key)
-		a.results[key] = asyncResult[T]{value: v, err: err, at: time.Now()}
+		a.results[key] = asyncResult[T]{value: v, err: err, at: a.now()}
 		a.mu.Unlock()
 		done()
 	}()

@@ -18,9 +18,6 @@ import (
 	"github.com/dask-operator/dask-operator/pkg/resources"
 )
 
-// ReasonAutoscaled is the event of an autoscaler decision that changed the group.
-const ReasonAutoscaled = "Autoscaled"
-
 func (c *Controller) syncAutoscaler(ctx context.Context, key string) (time.Duration, error) {
 	ns, name, err := cache.SplitMetaNamespaceKey(key)
 	if err != nil {
@@ -63,7 +60,7 @@ func (c *Controller) autoscale1(ctx context.Context, key string, as *daskv1.Dask
 	gen := as.Generation
 	cluster, err := c.caches.cluster(as.Namespace, as.Spec.Cluster)
 	if apierrors.IsNotFound(err) {
-		setCondition(&status.Conditions, gen, CondAbleToScale, metav1.ConditionFalse, "ClusterNotFound",
+		setCondition(&status.Conditions, gen, daskv1.ConditionAbleToScale, metav1.ConditionFalse, "ClusterNotFound",
 			fmt.Sprintf("DaskCluster %q does not exist", as.Spec.Cluster))
 		return nil
 	}
@@ -72,14 +69,14 @@ func (c *Controller) autoscale1(ctx context.Context, key string, as *daskv1.Dask
 	}
 	group, err := c.caches.group(as.Namespace, resources.DefaultWorkerGroupName(cluster.Name))
 	if apierrors.IsNotFound(err) {
-		setCondition(&status.Conditions, gen, CondAbleToScale, metav1.ConditionFalse, "WorkerGroupNotFound",
+		setCondition(&status.Conditions, gen, daskv1.ConditionAbleToScale, metav1.ConditionFalse, "WorkerGroupNotFound",
 			fmt.Sprintf("the default DaskWorkerGroup %s does not exist yet", resources.DefaultWorkerGroupName(cluster.Name)))
 		return nil
 	}
 	if err != nil {
 		return err
 	}
-	setCondition(&status.Conditions, gen, CondAbleToScale, metav1.ConditionTrue, "WorkerGroupFound",
+	setCondition(&status.Conditions, gen, daskv1.ConditionAbleToScale, metav1.ConditionTrue, "WorkerGroupFound",
 		fmt.Sprintf("scales DaskWorkerGroup %s", group.Name))
 
 	if resources.Suspended(cluster) {
@@ -87,7 +84,7 @@ func (c *Controller) autoscale1(ctx context.Context, key string, as *daskv1.Dask
 		// forgotten, so that the resumed cluster starts afresh.
 		c.autoscale.forget(key)
 		c.targets.forget(key)
-		setCondition(&status.Conditions, gen, CondScalingActive, metav1.ConditionFalse, "ClusterSuspended",
+		setCondition(&status.Conditions, gen, daskv1.ConditionScalingActive, metav1.ConditionFalse, "ClusterSuspended",
 			fmt.Sprintf("DaskCluster %s is suspended: the autoscaler does nothing until it is resumed", cluster.Name))
 		return nil
 	}
@@ -107,10 +104,10 @@ func (c *Controller) autoscale1(ctx context.Context, key string, as *daskv1.Dask
 			t := int32(res.value)
 			in.Target = &t
 			in.WindowMax = c.autoscale.record(key, res.at, clamp(t, as.Spec.Minimum, as.Spec.Maximum), c.opts.ScaleDownStabilization)
-			setCondition(&status.Conditions, gen, CondScalingActive, metav1.ConditionTrue, "TargetKnown",
+			setCondition(&status.Conditions, gen, daskv1.ConditionScalingActive, metav1.ConditionTrue, "TargetKnown",
 				fmt.Sprintf("the scheduler wants %d workers", t))
 		} else if ok && res.err != nil {
-			setCondition(&status.Conditions, gen, CondScalingActive, metav1.ConditionFalse, "SchedulerUnreachable",
+			setCondition(&status.Conditions, gen, daskv1.ConditionScalingActive, metav1.ConditionFalse, "SchedulerUnreachable",
 				"cannot get the scheduler's adaptive target: "+res.err.Error())
 		}
 		if !ok || now.Sub(res.at) >= c.opts.SchedulerPollInterval {
@@ -123,7 +120,7 @@ func (c *Controller) autoscale1(ctx context.Context, key string, as *daskv1.Dask
 			}, func() { c.autoscalers.add(key) })
 		}
 	} else {
-		setCondition(&status.Conditions, gen, CondScalingActive, metav1.ConditionFalse, "SchedulerNotReady",
+		setCondition(&status.Conditions, gen, daskv1.ConditionScalingActive, metav1.ConditionFalse, "SchedulerNotReady",
 			fmt.Sprintf("scheduler Pod %s is not ready", resources.SchedulerName(cluster.Name)))
 	}
 
@@ -149,8 +146,8 @@ func (c *Controller) autoscale1(ctx context.Context, key string, as *daskv1.Dask
 	status.DesiredWorkers = &desired
 	status.LastScaleTime = &metav1.Time{Time: now}
 	status.CooldownUntil = &metav1.Time{Time: now.Add(c.opts.AutoscalerCooldown)}
-	setCondition(&status.Conditions, gen, CondScalingActive, metav1.ConditionTrue, d.Reason, d.Message)
-	c.recorder.Eventf(as, corev1.EventTypeNormal, ReasonAutoscaled, "Scaled %s from %d to %d workers: %s", group.Name, in.Current, d.Replicas, d.Message)
+	setCondition(&status.Conditions, gen, daskv1.ConditionScalingActive, metav1.ConditionTrue, d.Reason, d.Message)
+	c.recorder.Eventf(as, corev1.EventTypeNormal, daskv1.ReasonAutoscaled, "Scaled %s from %d to %d workers: %s", group.Name, in.Current, d.Replicas, d.Message)
 	klog.InfoS("Autoscaled worker group", "daskautoscaler", klog.KObj(as), "daskworkergroup", group.Name,
 		"from", in.Current, "to", d.Replicas, "reason", d.Reason)
 	return nil

@@ -93,7 +93,7 @@ func BenchmarkCachedClusterBytes(b *testing.B) {
 		c.Spec.Scheduler.Spec.Containers[0].Image = "ghcr.io/dask/dask:2026.1.0"
 		c.Spec.Scheduler.Spec.Containers[0].Args = []string{"dask-scheduler"}
 		c.Status.Phase = daskv1.DaskClusterRunning
-		for _, ty := range []string{CondResourcesCreated, CondSchedulerReady, CondWorkersReady, CondWorkersUpdated, CondServiceSelectsScheduler} {
+		for _, ty := range []string{daskv1.ConditionResourcesCreated, daskv1.ConditionSchedulerReady, daskv1.ConditionWorkersReady, daskv1.ConditionWorkersUpdated, daskv1.ConditionServiceSelectsScheduler} {
 			c.Status.Conditions = append(c.Status.Conditions, metav1.Condition{Type: ty, Status: metav1.ConditionTrue,
 				Reason: "AllReady", Message: "3/3 workers ready", LastTransitionTime: metav1.NewTime(time.Unix(1_790_000_000, 0))})
 		}

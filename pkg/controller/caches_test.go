@@ -108,7 +108,7 @@ func TestCompactDaskObjectKeepsTheContent(t *testing.T) {
 		c := cluster("c")
 		c.ManagedFields = []metav1.ManagedFieldsEntry{{Manager: "kubectl"}}
 		conds := make([]metav1.Condition, 0, 8) // as decoding grows them
-		for _, ty := range []string{CondSchedulerReady, CondWorkersReady} {
+		for _, ty := range []string{daskv1.ConditionSchedulerReady, daskv1.ConditionWorkersReady} {
 			conds = append(conds, metav1.Condition{Type: string([]byte(ty)), Status: metav1.ConditionStatus([]byte("True")),
 				Reason: string([]byte("AllReady")), Message: "1/1"})
 		}

@@ -25,26 +25,6 @@ import (
 	"github.com/dask-operator/dask-operator/pkg/resources"
 )
 
-// Event reasons.
-const (
-	ReasonCreateFailed     = "CreateFailed"
-	ReasonUpdateFailed     = "UpdateFailed"
-	ReasonNameConflict     = "NameConflict"
-	ReasonInvalidName      = "InvalidName"
-	ReasonReplaced         = "Replaced"
-	ReasonIdleTimeout      = "IdleTimeout"
-	ReasonIdleUnsupported  = "IdleCheckUnsupported"
-	ReasonAdopted          = "Adopted"
-	ReasonFinalizerRemoved = "KopfFinalizerRemoved"
-	ReasonSelectorMismatch = "ServiceSelectorMismatch"
-	// ReasonSchedulerOutdated: spec.scheduler.spec changed; the running
-	// scheduler keeps the old one until it is replaced.
-	ReasonSchedulerOutdated = "SchedulerOutdated"
-	// ReasonSchedulerRecreated: spec.scheduler.spec changed with
-	// updateStrategy Recreate, and the scheduler Pod was deleted.
-	ReasonSchedulerRecreated = "SchedulerRecreated"
-)
-
 // errPermanent marks an error that retrying will not fix: the user must
 // change the object. It is reported, and the object is not requeued.
 type errPermanent struct{ error }
@@ -129,8 +109,8 @@ func (c *Controller) syncCluster(ctx context.Context, key string) (time.Duration
 
 	if err := resources.ValidateClusterName(cluster.Name); err != nil {
 		status.Phase = daskv1.DaskClusterError
-		c.warnOnce(cluster, cached.Status.Conditions, CondResourcesCreated, ReasonInvalidName, err.Error())
-		setCondition(&status.Conditions, cluster.Generation, CondResourcesCreated, metav1.ConditionFalse, ReasonInvalidName, err.Error())
+		c.warnOnce(cluster, cached.Status.Conditions, daskv1.ConditionResourcesCreated, daskv1.ReasonInvalidName, err.Error())
+		setCondition(&status.Conditions, cluster.Generation, daskv1.ConditionResourcesCreated, metav1.ConditionFalse, daskv1.ReasonInvalidName, err.Error())
 		return 0, c.writeClusterStatus(ctx, cached, status)
 	}
 
@@ -154,17 +134,17 @@ func (c *Controller) syncCluster(ctx context.Context, key string) (time.Duration
 	// not hold yet exists: the retry sees it, and the status need not say
 	// (a write the next sync would replace).
 	if createErr != nil && !onlyCacheLag(createErr) {
-		reason := ReasonCreateFailed
+		reason := daskv1.ReasonFailedCreate
 		if isPermanent(createErr) {
 			status.Phase = daskv1.DaskClusterError
 		}
 		if msg, ok := conflictIn(createErr); ok {
-			reason = ReasonNameConflict
-			c.warnOnce(cluster, cached.Status.Conditions, CondResourcesCreated, reason, msg)
+			reason = daskv1.ReasonNameConflict
+			c.warnOnce(cluster, cached.Status.Conditions, daskv1.ConditionResourcesCreated, reason, msg)
 		}
-		setCondition(&status.Conditions, cluster.Generation, CondResourcesCreated, metav1.ConditionFalse, reason, createErr.Error())
+		setCondition(&status.Conditions, cluster.Generation, daskv1.ConditionResourcesCreated, metav1.ConditionFalse, reason, createErr.Error())
 	} else {
-		setCondition(&status.Conditions, cluster.Generation, CondResourcesCreated, metav1.ConditionTrue, "AllCreated",
+		setCondition(&status.Conditions, cluster.Generation, daskv1.ConditionResourcesCreated, metav1.ConditionTrue, "AllCreated",
 			"scheduler Pod, scheduler Service and default worker group exist")
 	}
 	if createErr == nil || !isPermanent(createErr) {
@@ -172,19 +152,19 @@ func (c *Controller) syncCluster(ctx context.Context, key string) (time.Duration
 	}
 	if suspended {
 		status.Phase = daskv1.DaskClusterSuspended
-		setCondition(&status.Conditions, cluster.Generation, CondSuspended, metav1.ConditionTrue, "Suspended",
+		setCondition(&status.Conditions, cluster.Generation, daskv1.ConditionSuspended, metav1.ConditionTrue, "Suspended",
 			"spec.suspend is true: the scheduler and every worker Pod are deleted; the Service, worker groups and autoscaler are kept")
-		apimeta.RemoveStatusCondition(&status.Conditions, CondSchedulerOutdated)
-	} else if apimeta.FindStatusCondition(status.Conditions, CondSuspended) != nil {
-		apimeta.RemoveStatusCondition(&status.Conditions, CondSuspended)
+		apimeta.RemoveStatusCondition(&status.Conditions, daskv1.ConditionSchedulerOutdated)
+	} else if apimeta.FindStatusCondition(status.Conditions, daskv1.ConditionSuspended) != nil {
+		apimeta.RemoveStatusCondition(&status.Conditions, daskv1.ConditionSuspended)
 		klog.InfoS("Resuming cluster", "daskcluster", klog.KObj(cluster))
-		c.recorder.Event(cluster, corev1.EventTypeNormal, ReasonResumed, "spec.suspend is false: starting the scheduler and workers again")
+		c.recorder.Event(cluster, corev1.EventTypeNormal, daskv1.ReasonResumed, "spec.suspend is false: starting the scheduler and workers again")
 	}
 	if suspended {
-		setCondition(&status.Conditions, cluster.Generation, CondSchedulerReady, metav1.ConditionFalse, "Suspended",
+		setCondition(&status.Conditions, cluster.Generation, daskv1.ConditionSchedulerReady, metav1.ConditionFalse, "Suspended",
 			"the cluster is suspended: no scheduler runs")
 	} else if podReady(pod) {
-		setCondition(&status.Conditions, cluster.Generation, CondSchedulerReady, metav1.ConditionTrue, "PodReady",
+		setCondition(&status.Conditions, cluster.Generation, daskv1.ConditionSchedulerReady, metav1.ConditionTrue, "PodReady",
 			fmt.Sprintf("scheduler Pod %s is ready", pod.Name))
 	} else {
 		msg := fmt.Sprintf("scheduler Pod %s does not exist yet", resources.SchedulerName(cluster.Name))
@@ -192,7 +172,7 @@ func (c *Controller) syncCluster(ctx context.Context, key string) (time.Duration
 		if pod != nil {
 			reason, msg = "PodNotReady", fmt.Sprintf("scheduler Pod %s is %s and not ready", pod.Name, pod.Status.Phase)
 		}
-		setCondition(&status.Conditions, cluster.Generation, CondSchedulerReady, metav1.ConditionFalse, reason, msg)
+		setCondition(&status.Conditions, cluster.Generation, daskv1.ConditionSchedulerReady, metav1.ConditionFalse, reason, msg)
 	}
 	if svc != nil {
 		status.SchedulerAddress = resources.SchedulerAddress(cluster, c.opts.ClusterDomain)
@@ -214,7 +194,7 @@ func (c *Controller) syncCluster(ctx context.Context, key string) (time.Duration
 		requeue = soonest(requeue, idleRequeue)
 	} else {
 		c.idleChecks.forget(key)
-		apimeta.RemoveStatusCondition(&status.Conditions, CondIdleShutdown)
+		apimeta.RemoveStatusCondition(&status.Conditions, daskv1.ConditionIdleShutdown)
 	}
 
 	if !equality.Semantic.DeepEqual(&cached.Status, status) {
@@ -270,7 +250,7 @@ func (c *Controller) clusterWorkerStatus(cluster *daskv1.DaskCluster, status *da
 	// path (spec.worker.replicas) scales.
 	status.DefaultGroupReplicas = defaultReplicas
 	status.Selector = resources.WorkerGroupSelector(cluster.Name, defaultGroup).String()
-	setCondition(&status.Conditions, cluster.Generation, CondWorkersReady, boolStatus(ready >= desired),
+	setCondition(&status.Conditions, cluster.Generation, daskv1.ConditionWorkersReady, boolStatus(ready >= desired),
 		map[bool]string{true: "AllReady", false: "NotAllReady"}[ready >= desired],
 		fmt.Sprintf("%d/%d workers ready", ready, desired))
 }
@@ -281,16 +261,16 @@ func (c *Controller) clusterWorkerStatus(cluster *daskv1.DaskCluster, status *da
 // `kubectl wait dsk/<name> --for=condition=WorkersUpdated` waits on it.
 func (c *Controller) defaultGroupUpdated(cluster *daskv1.DaskCluster, g *daskv1.DaskWorkerGroup, status *daskv1.DaskClusterStatus) {
 	want := c.hashes.clusterWorker(cluster)
-	updated := apimeta.FindStatusCondition(g.Status.Conditions, CondUpdated)
+	updated := apimeta.FindStatusCondition(g.Status.Conditions, daskv1.ConditionUpdated)
 	switch {
 	case g.Status.TemplateHash != want || g.Status.ObservedGeneration != g.Generation:
-		setCondition(&status.Conditions, cluster.Generation, CondWorkersUpdated, metav1.ConditionFalse, "Pending",
+		setCondition(&status.Conditions, cluster.Generation, daskv1.ConditionWorkersUpdated, metav1.ConditionFalse, "Pending",
 			fmt.Sprintf("worker group %s has not taken spec.worker.spec (template %s) yet", g.Name, want))
 	case updated == nil:
-		setCondition(&status.Conditions, cluster.Generation, CondWorkersUpdated, metav1.ConditionFalse, "Pending",
+		setCondition(&status.Conditions, cluster.Generation, daskv1.ConditionWorkersUpdated, metav1.ConditionFalse, "Pending",
 			fmt.Sprintf("worker group %s reports no rollout state yet", g.Name))
 	default:
-		setCondition(&status.Conditions, cluster.Generation, CondWorkersUpdated, updated.Status, updated.Reason,
+		setCondition(&status.Conditions, cluster.Generation, daskv1.ConditionWorkersUpdated, updated.Status, updated.Reason,
 			fmt.Sprintf("worker group %s: %s", g.Name, updated.Message))
 	}
 }
@@ -382,7 +362,7 @@ func (c *Controller) createFailed(obj *daskv1.DaskCluster, kind, name string, er
 		return nil
 	}
 	msg := fmt.Sprintf("create %s %s: %v", kind, name, err)
-	c.warnOnce(obj, obj.Status.Conditions, CondResourcesCreated, ReasonCreateFailed, msg)
+	c.warnOnce(obj, obj.Status.Conditions, daskv1.ConditionResourcesCreated, daskv1.ReasonFailedCreate, msg)
 	if apierrors.IsInvalid(err) || apierrors.IsBadRequest(err) {
 		return permanent(errors.New(msg))
 	}
@@ -426,7 +406,7 @@ func (c *Controller) ensureSchedulerService(ctx context.Context, cluster *daskv1
 		if err != nil {
 			if apierrors.IsInvalid(err) {
 				msg := fmt.Sprintf("update Service %s: %v", desired.Name, err)
-				c.recorder.Event(cluster, corev1.EventTypeWarning, ReasonUpdateFailed, msg)
+				c.recorder.Event(cluster, corev1.EventTypeWarning, daskv1.ReasonUpdateFailed, msg)
 				return existing, permanent(errors.New(msg))
 			}
 			return existing, err
@@ -454,7 +434,7 @@ func (c *Controller) suspendScheduler(ctx context.Context, cluster *daskv1.DaskC
 		return fmt.Errorf("delete the scheduler Pod of the suspended cluster: %w", err)
 	}
 	klog.InfoS("Suspending cluster: deleted the scheduler Pod", "daskcluster", klog.KObj(cluster), "pod", klog.KObj(existing))
-	c.recorder.Eventf(cluster, corev1.EventTypeNormal, ReasonSuspended, "spec.suspend is true: deleted scheduler Pod %s; worker Pods go too", existing.Name)
+	c.recorder.Eventf(cluster, corev1.EventTypeNormal, daskv1.ReasonSuspended, "spec.suspend is true: deleted scheduler Pod %s; worker Pods go too", existing.Name)
 	return nil
 }
 
@@ -468,14 +448,14 @@ func (c *Controller) schedulerOutdated(ctx context.Context, cluster *daskv1.Dask
 	status *daskv1.DaskClusterStatus) (bool, error) {
 	hash := c.hashes.scheduler(cluster)
 	if !resources.Outdated(existing, hash) {
-		apimeta.RemoveStatusCondition(&status.Conditions, CondSchedulerOutdated)
+		apimeta.RemoveStatusCondition(&status.Conditions, daskv1.ConditionSchedulerOutdated)
 		return false, nil
 	}
 	recreate := cluster.Spec.Scheduler.UpdateStrategy == daskv1.SchedulerRecreate
-	old := apimeta.FindStatusCondition(cluster.Status.Conditions, CondSchedulerOutdated)
+	old := apimeta.FindStatusCondition(cluster.Status.Conditions, daskv1.ConditionSchedulerOutdated)
 	if !recreate && old != nil && strings.Contains(old.Message, " is now "+hash+" ") {
 		// Told already: the Pod is read once per change, not per sync.
-		setCondition(&status.Conditions, cluster.Generation, CondSchedulerOutdated, metav1.ConditionTrue, old.Reason, old.Message)
+		setCondition(&status.Conditions, cluster.Generation, daskv1.ConditionSchedulerOutdated, metav1.ConditionTrue, old.Reason, old.Message)
 		return false, nil
 	}
 	// The cache keeps no Pod spec (trimPod): read the running one.
@@ -493,7 +473,7 @@ func (c *Controller) schedulerOutdated(ctx context.Context, cluster *daskv1.Dask
 			return false, fmt.Errorf("recreate the outdated scheduler Pod %s: %w", existing.Name, err)
 		}
 		klog.InfoS("Recreating the outdated scheduler", "daskcluster", klog.KObj(cluster), "pod", klog.KObj(existing), "change", what)
-		c.recorder.Eventf(cluster, corev1.EventTypeNormal, ReasonSchedulerRecreated,
+		c.recorder.Eventf(cluster, corev1.EventTypeNormal, daskv1.ReasonSchedulerRecreated,
 			"spec.scheduler.spec %s; updateStrategy Recreate: deleted scheduler Pod %s to create it anew (its tasks and results are lost; workers reconnect to the new scheduler)",
 			what, existing.Name)
 		return true, nil
@@ -501,8 +481,8 @@ func (c *Controller) schedulerOutdated(ctx context.Context, cluster *daskv1.Dask
 	msg := fmt.Sprintf("scheduler Pod %s runs template %s, spec.scheduler.spec is now %s (%s); it is applied when the scheduler Pod is next replaced "+
 		"(delete it, or set spec.scheduler.updateStrategy: Recreate), since replacing it loses the scheduler's state",
 		existing.Name, existing.Labels[resources.LabelTemplateHash], hash, what)
-	setCondition(&status.Conditions, cluster.Generation, CondSchedulerOutdated, metav1.ConditionTrue, "OnDelete", msg)
-	c.recorder.Event(cluster, corev1.EventTypeNormal, ReasonSchedulerOutdated, msg)
+	setCondition(&status.Conditions, cluster.Generation, daskv1.ConditionSchedulerOutdated, metav1.ConditionTrue, "OnDelete", msg)
+	c.recorder.Event(cluster, corev1.EventTypeNormal, daskv1.ReasonSchedulerOutdated, msg)
 	return false, nil
 }
 
@@ -554,7 +534,7 @@ func (c *Controller) ensureSchedulerPod(ctx context.Context, cluster *daskv1.Das
 		if err != nil && !apierrors.IsNotFound(err) {
 			return existing, err
 		}
-		c.recorder.Eventf(cluster, corev1.EventTypeNormal, ReasonReplaced, "Scheduler Pod %s ended (%s); replacing it", existing.Name, existing.Status.Phase)
+		c.recorder.Eventf(cluster, corev1.EventTypeNormal, daskv1.ReasonReplaced, "Scheduler Pod %s ended (%s); replacing it", existing.Name, existing.Status.Phase)
 		return existing, nil
 	}
 	if existing.DeletionTimestamp != nil {
@@ -669,7 +649,7 @@ func (c *Controller) adoptClusterMembers(ctx context.Context, cluster *daskv1.Da
 			errs = append(errs, fmt.Errorf("adopt DaskWorkerGroup %s: %w", g.Name, err))
 			continue
 		}
-		c.recorder.Eventf(cluster, corev1.EventTypeNormal, ReasonAdopted, "Adopted DaskWorkerGroup %s", g.Name)
+		c.recorder.Eventf(cluster, corev1.EventTypeNormal, daskv1.ReasonAdopted, "Adopted DaskWorkerGroup %s", g.Name)
 	}
 	for _, a := range c.caches.autoscalersOf(cluster.Namespace, cluster.Name) {
 		if metav1.GetControllerOf(a) != nil || a.DeletionTimestamp != nil {
@@ -680,7 +660,7 @@ func (c *Controller) adoptClusterMembers(ctx context.Context, cluster *daskv1.Da
 			errs = append(errs, fmt.Errorf("adopt DaskAutoscaler %s: %w", a.Name, err))
 			continue
 		}
-		c.recorder.Eventf(cluster, corev1.EventTypeNormal, ReasonAdopted, "Adopted DaskAutoscaler %s", a.Name)
+		c.recorder.Eventf(cluster, corev1.EventTypeNormal, daskv1.ReasonAdopted, "Adopted DaskAutoscaler %s", a.Name)
 	}
 	return errors.Join(errs...)
 }
@@ -731,7 +711,7 @@ func (c *Controller) checkIdle(ctx context.Context, key string, cluster *daskv1.
 			})
 			if err == nil || apierrors.IsNotFound(err) {
 				msg := fmt.Sprintf("Scheduler idle for %s (idleTimeout %ds); deleting the cluster", idleFor.Round(time.Second), cluster.Spec.IdleTimeout)
-				c.recorder.Event(cluster, corev1.EventTypeNormal, ReasonIdleTimeout, msg)
+				c.recorder.Event(cluster, corev1.EventTypeNormal, daskv1.ReasonIdleTimeout, msg)
 				klog.InfoS("Deleting idle cluster", "daskcluster", klog.KObj(cluster), "idleFor", idleFor)
 				c.idleChecks.forget(key)
 				return true, 0
@@ -741,10 +721,10 @@ func (c *Controller) checkIdle(ctx context.Context, key string, cluster *daskv1.
 	}
 	res, ok := c.idleChecks.peek(key)
 	if ok && errors.Is(res.err, daskapi.ErrNotSupported) {
-		setCondition(&status.Conditions, cluster.Generation, CondIdleShutdown, metav1.ConditionFalse, "Unsupported",
+		setCondition(&status.Conditions, cluster.Generation, daskv1.ConditionIdleShutdown, metav1.ConditionFalse, "Unsupported",
 			"the scheduler does not serve /api/v1/check_idle (Dask too old, or distributed.http.scheduler.api not in distributed.scheduler.http.routes); idleTimeout is not enforced")
-		if c.conditionChanged(&cluster.Status.Conditions, status.Conditions, CondIdleShutdown) {
-			c.recorder.Event(cluster, corev1.EventTypeWarning, ReasonIdleUnsupported, "The scheduler has no /api/v1/check_idle route; spec.idleTimeout is not enforced")
+		if c.conditionChanged(&cluster.Status.Conditions, status.Conditions, daskv1.ConditionIdleShutdown) {
+			c.recorder.Event(cluster, corev1.EventTypeWarning, daskv1.ReasonIdleUnsupported, "The scheduler has no /api/v1/check_idle route; spec.idleTimeout is not enforced")
 		}
 		// Ask again now and then: the scheduler may be upgraded.
 		interval = 5 * time.Minute
@@ -753,7 +733,7 @@ func (c *Controller) checkIdle(ctx context.Context, key string, cluster *daskv1.
 		if ok && res.err != nil {
 			msg = "cannot reach the scheduler to check idleness: " + res.err.Error()
 		}
-		setCondition(&status.Conditions, cluster.Generation, CondIdleShutdown, boolStatus(ok && res.err == nil),
+		setCondition(&status.Conditions, cluster.Generation, daskv1.ConditionIdleShutdown, boolStatus(ok && res.err == nil),
 			map[bool]string{true: "Watching", false: "SchedulerUnreachable"}[ok && res.err == nil], msg)
 	}
 	if ok && res.err == nil && res.value != nil && !askNow {
@@ -785,15 +765,15 @@ func (c *Controller) serviceSelectorStatus(cluster *daskv1.DaskCluster, svc *cor
 	}
 	sel := svc.Spec.Selector
 	if len(sel) == 0 || labels.SelectorFromSet(sel).Matches(labels.Set(pod.Labels)) {
-		setCondition(&status.Conditions, cluster.Generation, CondServiceSelectsScheduler, metav1.ConditionTrue, "SelectorMatches",
+		setCondition(&status.Conditions, cluster.Generation, daskv1.ConditionServiceSelectsScheduler, metav1.ConditionTrue, "SelectorMatches",
 			fmt.Sprintf("Service %s selects the scheduler Pod", svc.Name))
 		return
 	}
 	msg := fmt.Sprintf("Service %s selects %s, which does not match the scheduler Pod %s (labels %s): workers and clients cannot reach the scheduler; fix spec.scheduler.service.selector or leave it empty",
 		svc.Name, labels.FormatLabels(sel), pod.Name, labels.FormatLabels(pod.Labels))
-	setCondition(&status.Conditions, cluster.Generation, CondServiceSelectsScheduler, metav1.ConditionFalse, ReasonSelectorMismatch, msg)
-	if c.conditionChanged(&cluster.Status.Conditions, status.Conditions, CondServiceSelectsScheduler) {
-		c.recorder.Event(cluster, corev1.EventTypeWarning, ReasonSelectorMismatch, msg)
+	setCondition(&status.Conditions, cluster.Generation, daskv1.ConditionServiceSelectsScheduler, metav1.ConditionFalse, daskv1.ReasonSelectorMismatch, msg)
+	if c.conditionChanged(&cluster.Status.Conditions, status.Conditions, daskv1.ConditionServiceSelectsScheduler) {
+		c.recorder.Event(cluster, corev1.EventTypeWarning, daskv1.ReasonSelectorMismatch, msg)
 	}
 }
 
@@ -839,12 +819,12 @@ func (c *Controller) removeKopfFinalizer(ctx context.Context, obj metav1.Object)
 	case *daskv1.DaskCluster:
 		_, err = c.dask.KubernetesV1().DaskClusters(o.Namespace).Patch(ctx, o.Name, types.MergePatchType, patch, metav1.PatchOptions{})
 		if err == nil {
-			c.recorder.Event(o, corev1.EventTypeNormal, ReasonFinalizerRemoved, "Removed the Python operator's finalizer "+resources.KopfFinalizer)
+			c.recorder.Event(o, corev1.EventTypeNormal, daskv1.ReasonFinalizerRemoved, "Removed the Python operator's finalizer "+resources.KopfFinalizer)
 		}
 	case *daskv1.DaskAutoscaler:
 		_, err = c.dask.KubernetesV1().DaskAutoscalers(o.Namespace).Patch(ctx, o.Name, types.MergePatchType, patch, metav1.PatchOptions{})
 		if err == nil {
-			c.recorder.Event(o, corev1.EventTypeNormal, ReasonFinalizerRemoved, "Removed the Python operator's finalizer "+resources.KopfFinalizer)
+			c.recorder.Event(o, corev1.EventTypeNormal, daskv1.ReasonFinalizerRemoved, "Removed the Python operator's finalizer "+resources.KopfFinalizer)
 		}
 	default:
 		return false, fmt.Errorf("removeKopfFinalizer: unexpected %T", obj)

@@ -57,7 +57,7 @@ func TestGroupFollowsOnlyItsOwnCluster(t *testing.T) {
 	_, err := f.ctrl.syncWorkerGroup(context.Background(), "ns/g")
 	require.NoError(t, err)
 	assert.Empty(t, f.actions("create", "pods"))
-	cond := apimeta.FindStatusCondition(lastGroupStatus(t, f).Conditions, CondClusterFound)
+	cond := apimeta.FindStatusCondition(lastGroupStatus(t, f).Conditions, daskv1.ConditionClusterFound)
 	require.NotNil(t, cond)
 	assert.Equal(t, "OwnerDeleted", cond.Reason)
 
@@ -68,7 +68,7 @@ func TestGroupFollowsOnlyItsOwnCluster(t *testing.T) {
 	_, err = f.ctrl.syncWorkerGroup(context.Background(), "ns/g")
 	require.NoError(t, err)
 	assert.Empty(t, f.actions("create", "pods"))
-	cond = apimeta.FindStatusCondition(lastGroupStatus(t, f).Conditions, CondClusterFound)
+	cond = apimeta.FindStatusCondition(lastGroupStatus(t, f).Conditions, daskv1.ConditionClusterFound)
 	require.NotNil(t, cond)
 	assert.Equal(t, "ClusterDeleting", cond.Reason, "a cluster being deleted is not 'not found'")
 }
@@ -145,7 +145,7 @@ func TestRefusedCreateIsReportedOnce(t *testing.T) {
 		updated.Status = written
 		require.NoError(t, f.ctrl.caches.in("").clusters.GetIndexer().Update(updated))
 	}
-	assert.Equal(t, 1, countEvents(f, ReasonCreateFailed))
+	assert.Equal(t, 1, countEvents(f, daskv1.ReasonFailedCreate))
 }
 
 // Issue 29, item 3: an answer that said "idle" before the timeout was due

@@ -208,9 +208,6 @@ func New(kube kubernetes.Interface, dask versioned.Interface, opts Options) (*Co
 		dashAPI:         daskapi.New(opts.Resolver),
 		expect:          expectations.New(expectations.DefaultTTL),
 		now:             time.Now,
-		retirements:     newAsyncCalls[retirement](),
-		idleChecks:      newAsyncCalls[*time.Time](),
-		targets:         newAsyncCalls[int](),
 		autoscale:       newAutoscaleMemory(),
 		batches:         newPacer(),
 		uncertain:       newUncertainCreates(),
@@ -221,8 +218,13 @@ func New(kube kubernetes.Interface, dask versioned.Interface, opts Options) (*Co
 		legacyNoted:     newNotedOnce(),
 		rolloutProgress: newLastChange(),
 	}
-	// c.now is replaced by tests after New: read it at each call.
+	// c.now is replaced by tests after New: read it at each call. Every
+	// part of the controller keeps time by it.
 	clock := func() time.Time { return c.now() }
+	c.expect.SetClock(clock)
+	c.retirements = newAsyncCalls[retirement](clock)
+	c.idleChecks = newAsyncCalls[*time.Time](clock)
+	c.targets = newAsyncCalls[int](clock)
 	c.created = newCreatedChildren(clock)
 	c.groupPods = caches.podsControlledBy
 	c.statusInterval = statusWriteInterval

@@ -343,7 +343,7 @@ func TestWorkerCreationStopsAtTheFirstFailingBatch(t *testing.T) {
 		}
 	}
 	require.NotNil(t, status)
-	cond := apimeta.FindStatusCondition(status.Status.Conditions, CondReplicaFailure)
+	cond := apimeta.FindStatusCondition(status.Status.Conditions, daskv1.ConditionReplicaFailure)
 	require.NotNil(t, cond)
 	assert.Contains(t, cond.Message, "exceeded quota")
 }
@@ -638,10 +638,10 @@ func TestAlreadyExistsIsReadLive(t *testing.T) {
 		}
 	}
 	require.NotNil(t, written)
-	cond := apimeta.FindStatusCondition(written.Status.Conditions, CondResourcesCreated)
+	cond := apimeta.FindStatusCondition(written.Status.Conditions, daskv1.ConditionResourcesCreated)
 	require.NotNil(t, cond)
-	assert.Equal(t, ReasonNameConflict, cond.Reason)
-	assert.Equal(t, 1, countEvents(f, ReasonNameConflict))
+	assert.Equal(t, daskv1.ReasonNameConflict, cond.Reason)
+	assert.Equal(t, 1, countEvents(f, daskv1.ReasonNameConflict))
 
 	// The next sync, with that condition already written, warns no more.
 	c2 := c.DeepCopy()
@@ -649,7 +649,7 @@ func TestAlreadyExistsIsReadLive(t *testing.T) {
 	f.addToCache(c2)
 	_, err = f.ctrl.syncCluster(ctx, "ns/c")
 	require.Error(t, err)
-	assert.Equal(t, 1, countEvents(f, ReasonNameConflict), "a standing conflict is reported once")
+	assert.Equal(t, 1, countEvents(f, daskv1.ReasonNameConflict), "a standing conflict is reported once")
 
 	// Our own Pod that the cache has not seen yet is no conflict.
 	own := resources.SchedulerPod(c)
@@ -658,7 +658,7 @@ func TestAlreadyExistsIsReadLive(t *testing.T) {
 	_, err = f.ctrl.syncCluster(ctx, "ns/c")
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "not in the cache yet")
-	assert.Zero(t, countEvents(f, ReasonNameConflict))
+	assert.Zero(t, countEvents(f, daskv1.ReasonNameConflict))
 }
 
 // countEvents counts the events of a reason recorded so far.

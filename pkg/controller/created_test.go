@@ -40,7 +40,7 @@ func TestClusterChildrenTheCacheLagsBehindAreNotCreatedAgain(t *testing.T) {
 		require.NoError(t, err, "what we created exists: no refused create, no error")
 		assert.Equal(t, [3]int{1, 1, 1}, createCounts(f), "nothing created twice")
 		st := lastClusterStatus(t, f)
-		cond := apimeta.FindStatusCondition(st.Conditions, CondSchedulerReady)
+		cond := apimeta.FindStatusCondition(st.Conditions, daskv1.ConditionSchedulerReady)
 		require.NotNil(t, cond)
 		assert.Equal(t, "PodNotReady", cond.Reason, "the status tells of the Pod we created, not of a missing one")
 		assert.Equal(t, createdTTL-time.Second, requeue, "looked at again when the memory ends, should the events never come")

@@ -20,21 +20,6 @@ import (
 	"github.com/dask-operator/dask-operator/pkg/resources"
 )
 
-// Event and condition reasons of jobs.
-const (
-	ReasonJobStarted           = "JobStarted"
-	ReasonJobSucceeded         = "JobSucceeded"
-	ReasonJobFailed            = "JobFailed"
-	ReasonBackoffLimitExceeded = "BackoffLimitExceeded"
-	ReasonDeadlineExceeded     = "DeadlineExceeded"
-	ReasonRunnerLost           = "RunnerPodLost"
-	ReasonRunnerRetry          = "RunnerRetry"
-	ReasonSuspended            = "Suspended"
-	ReasonResumed              = "Resumed"
-	ReasonTTLExpired           = "TTLExpired"
-	ReasonClusterDeleted       = "ClusterDeleted"
-)
-
 // DefaultOnFailureBackoffLimit is how many runner container restarts a job
 // with restartPolicy OnFailure and no backoffLimit survives.
 const DefaultOnFailureBackoffLimit = 6
@@ -86,10 +71,10 @@ func (c *Controller) syncJob(ctx context.Context, key string) (time.Duration, er
 
 	requeue, syncErr := c.reconcileJob(ctx, key, job, status)
 	if msg, ok := conflictIn(syncErr); ok {
-		c.warnOnce(job, job.Status.Conditions, CondResourcesCreated, ReasonNameConflict, msg)
-		setCondition(&status.Conditions, job.Generation, CondResourcesCreated, metav1.ConditionFalse, ReasonNameConflict, msg)
+		c.warnOnce(job, job.Status.Conditions, daskv1.ConditionResourcesCreated, daskv1.ReasonNameConflict, msg)
+		setCondition(&status.Conditions, job.Generation, daskv1.ConditionResourcesCreated, metav1.ConditionFalse, daskv1.ReasonNameConflict, msg)
 	} else if syncErr == nil && !jobFinished(status.JobStatus) && status.JobStatus != daskv1.JobSuspended {
-		apimeta.RemoveStatusCondition(&status.Conditions, CondResourcesCreated)
+		apimeta.RemoveStatusCondition(&status.Conditions, daskv1.ConditionResourcesCreated)
 	}
 	if !equality.Semantic.DeepEqual(&job.Status, status) {
 		updated := job.DeepCopy()
@@ -122,16 +107,16 @@ func (c *Controller) reconcileJob(ctx context.Context, key string, job *daskv1.D
 		// counted, and resuming starts the next one without using a retry.
 		status.Attempts = status.Failed
 		if status.JobStatus != daskv1.JobSuspended {
-			c.recorder.Event(job, corev1.EventTypeNormal, ReasonSuspended, "Job suspended: its runner Pod and cluster are deleted until spec.suspend is false")
+			c.recorder.Event(job, corev1.EventTypeNormal, daskv1.ReasonSuspended, "Job suspended: its runner Pod and cluster are deleted until spec.suspend is false")
 		}
 		status.JobStatus = daskv1.JobSuspended
 		status.StartTime = nil
-		setCondition(&status.Conditions, job.Generation, CondSuspended, metav1.ConditionTrue, ReasonSuspended, "spec.suspend is true")
+		setCondition(&status.Conditions, job.Generation, daskv1.ConditionSuspended, metav1.ConditionTrue, daskv1.ReasonSuspended, "spec.suspend is true")
 		return 0, nil
 	}
-	if cond := apimeta.FindStatusCondition(status.Conditions, CondSuspended); cond != nil && cond.Status == metav1.ConditionTrue {
-		setCondition(&status.Conditions, job.Generation, CondSuspended, metav1.ConditionFalse, ReasonResumed, "spec.suspend is false")
-		c.recorder.Event(job, corev1.EventTypeNormal, ReasonResumed, "Job resumed")
+	if cond := apimeta.FindStatusCondition(status.Conditions, daskv1.ConditionSuspended); cond != nil && cond.Status == metav1.ConditionTrue {
+		setCondition(&status.Conditions, job.Generation, daskv1.ConditionSuspended, metav1.ConditionFalse, daskv1.ReasonResumed, "spec.suspend is false")
+		c.recorder.Event(job, corev1.EventTypeNormal, daskv1.ReasonResumed, "Job resumed")
 		status.JobStatus = daskv1.JobCreated
 	}
 
@@ -141,7 +126,7 @@ func (c *Controller) reconcileJob(ctx context.Context, key string, job *daskv1.D
 	// cluster forever.
 	deadline, hasDeadline := jobDeadline(job, status)
 	if hasDeadline && !now.Before(deadline) {
-		return 0, c.failJob(ctx, job, status, ReasonDeadlineExceeded,
+		return 0, c.failJob(ctx, job, status, daskv1.ReasonDeadlineExceeded,
 			fmt.Sprintf("the job was active longer than activeDeadlineSeconds (%ds)", *job.Spec.ActiveDeadlineSeconds), true)
 	}
 	requeue, err := c.reconcileActiveJob(ctx, key, job, status, now)
@@ -159,7 +144,7 @@ func jobDeadline(job *daskv1.DaskJob, status *daskv1.DaskJobStatus) (time.Time, 
 		return time.Time{}, false
 	}
 	start := job.CreationTimestamp.Time
-	if cond := apimeta.FindStatusCondition(status.Conditions, CondSuspended); cond != nil && cond.Status == metav1.ConditionFalse &&
+	if cond := apimeta.FindStatusCondition(status.Conditions, daskv1.ConditionSuspended); cond != nil && cond.Status == metav1.ConditionFalse &&
 		cond.LastTransitionTime.After(start) {
 		start = cond.LastTransitionTime.Time
 	}
@@ -212,10 +197,10 @@ func (c *Controller) reconcileActiveJob(ctx context.Context, key string, job *da
 			// failure, Attempts == Failed and the next attempt is due.)
 			status.Failed++
 			if status.Failed > limit {
-				return 0, c.failJob(ctx, job, status, ReasonBackoffLimitExceeded,
+				return 0, c.failJob(ctx, job, status, daskv1.ReasonBackoffLimitExceeded,
 					fmt.Sprintf("runner Pod %s was deleted and backoffLimit (%d) is exhausted", desired.Name, limit), false)
 			}
-			c.recorder.Eventf(job, corev1.EventTypeWarning, ReasonRunnerLost, "Runner Pod %s disappeared; starting attempt %d", desired.Name, status.Attempts+1)
+			c.recorder.Eventf(job, corev1.EventTypeWarning, daskv1.ReasonRunnerLost, "Runner Pod %s disappeared; starting attempt %d", desired.Name, status.Attempts+1)
 		}
 		return 0, c.createRunner(ctx, expKey, job, desired, status)
 	}
@@ -230,9 +215,9 @@ func (c *Controller) reconcileActiveJob(ctx context.Context, key string, job *da
 	case corev1.PodSucceeded:
 		status.JobStatus = daskv1.JobSuccessful
 		status.EndTime = timePtr(now)
-		setCondition(&status.Conditions, job.Generation, CondComplete, metav1.ConditionTrue, ReasonJobSucceeded,
+		setCondition(&status.Conditions, job.Generation, daskv1.ConditionComplete, metav1.ConditionTrue, daskv1.ReasonJobSucceeded,
 			fmt.Sprintf("runner Pod %s succeeded", runner.Name))
-		c.recorder.Eventf(job, corev1.EventTypeNormal, ReasonJobSucceeded, "Runner Pod %s succeeded; deleting the cluster", runner.Name)
+		c.recorder.Eventf(job, corev1.EventTypeNormal, daskv1.ReasonJobSucceeded, "Runner Pod %s succeeded; deleting the cluster", runner.Name)
 		klog.InfoS("Job succeeded", "daskjob", klog.KObj(job))
 		if err := c.deleteJobCluster(ctx, job); err != nil {
 			return 0, err
@@ -241,13 +226,13 @@ func (c *Controller) reconcileActiveJob(ctx context.Context, key string, job *da
 	case corev1.PodFailed:
 		status.Failed++
 		if status.Failed > limit {
-			reason, msg := ReasonJobFailed, fmt.Sprintf("runner Pod %s failed: %s", runner.Name, podFailureMessage(runner))
+			reason, msg := daskv1.ReasonJobFailed, fmt.Sprintf("runner Pod %s failed: %s", runner.Name, podFailureMessage(runner))
 			if limit > 0 {
-				reason, msg = ReasonBackoffLimitExceeded, fmt.Sprintf("%s; backoffLimit (%d) is exhausted", msg, limit)
+				reason, msg = daskv1.ReasonBackoffLimitExceeded, fmt.Sprintf("%s; backoffLimit (%d) is exhausted", msg, limit)
 			}
 			return 0, c.failJob(ctx, job, status, reason, msg, false)
 		}
-		c.recorder.Eventf(job, corev1.EventTypeWarning, ReasonRunnerRetry, "Runner Pod %s failed (%d of %d allowed failures); retrying",
+		c.recorder.Eventf(job, corev1.EventTypeWarning, daskv1.ReasonRunnerRetry, "Runner Pod %s failed (%d of %d allowed failures); retrying",
 			runner.Name, status.Failed, limit)
 		// Delete it and create the next attempt once it is gone.
 		if err := c.deleteJobRunner(ctx, job); err != nil {
@@ -259,11 +244,11 @@ func (c *Controller) reconcileActiveJob(ctx context.Context, key string, job *da
 	case corev1.PodRunning:
 		if desired.Spec.RestartPolicy == corev1.RestartPolicyOnFailure && restarts > limit {
 			status.Failed = restarts
-			return 0, c.failJob(ctx, job, status, ReasonBackoffLimitExceeded,
+			return 0, c.failJob(ctx, job, status, daskv1.ReasonBackoffLimitExceeded,
 				fmt.Sprintf("runner Pod %s restarted %d times, more than backoffLimit (%d)", runner.Name, restarts, limit), true)
 		}
 		if status.JobStatus != daskv1.JobRunning {
-			c.recorder.Eventf(job, corev1.EventTypeNormal, ReasonJobStarted, "Runner Pod %s is running", runner.Name)
+			c.recorder.Eventf(job, corev1.EventTypeNormal, daskv1.ReasonJobStarted, "Runner Pod %s is running", runner.Name)
 		}
 		status.JobStatus = daskv1.JobRunning
 		if status.StartTime == nil {
@@ -290,9 +275,9 @@ func (c *Controller) createRunner(ctx context.Context, expKey string, job *daskv
 			return alreadyExists(ctx, job, "DaskJob", "Pod", pod.Name, c.kube.CoreV1().Pods(job.Namespace).Get)
 		}
 		msg := fmt.Sprintf("create runner Pod %s: %v", pod.Name, err)
-		c.recorder.Event(job, corev1.EventTypeWarning, ReasonCreateFailed, msg)
+		c.recorder.Event(job, corev1.EventTypeWarning, daskv1.ReasonFailedCreate, msg)
 		if apierrors.IsInvalid(err) {
-			return c.failJob(ctx, job, status, ReasonCreateFailed, msg, true)
+			return c.failJob(ctx, job, status, daskv1.ReasonFailedCreate, msg, true)
 		}
 		return errors.New(msg)
 	}
@@ -309,7 +294,7 @@ func (c *Controller) createRunner(ctx context.Context, expKey string, job *daskv
 func (c *Controller) failJob(ctx context.Context, job *daskv1.DaskJob, status *daskv1.DaskJobStatus, reason, msg string, stopRunner bool) error {
 	status.JobStatus = daskv1.JobFailed
 	status.EndTime = timePtr(c.now())
-	setCondition(&status.Conditions, job.Generation, CondFailed, metav1.ConditionTrue, reason, msg)
+	setCondition(&status.Conditions, job.Generation, daskv1.ConditionFailed, metav1.ConditionTrue, reason, msg)
 	c.recorder.Event(job, corev1.EventTypeWarning, reason, msg)
 	klog.InfoS("Job failed", "daskjob", klog.KObj(job), "reason", reason, "message", msg)
 	var errs []error
@@ -338,7 +323,7 @@ func (c *Controller) jobTTL(ctx context.Context, job *daskv1.DaskJob, status *da
 		return 0, err
 	}
 	klog.InfoS("Deleted finished job after its TTL", "daskjob", klog.KObj(job))
-	c.recorder.Eventf(job, corev1.EventTypeNormal, ReasonTTLExpired, "Deleted %ds after it finished (ttlSecondsAfterFinished)", *job.Spec.TTLSecondsAfterFinished)
+	c.recorder.Eventf(job, corev1.EventTypeNormal, daskv1.ReasonTTLExpired, "Deleted %ds after it finished (ttlSecondsAfterFinished)", *job.Spec.TTLSecondsAfterFinished)
 	return 0, nil
 }
 
@@ -371,7 +356,7 @@ func (c *Controller) ensureJobCluster(ctx context.Context, job *daskv1.DaskJob) 
 	}
 	if err != nil {
 		msg := fmt.Sprintf("create DaskCluster %s: %v", desired.Name, err)
-		c.recorder.Event(job, corev1.EventTypeWarning, ReasonCreateFailed, msg)
+		c.recorder.Event(job, corev1.EventTypeWarning, daskv1.ReasonFailedCreate, msg)
 		return nil, errors.New(msg)
 	}
 	c.created.remember("DaskCluster", created)
@@ -398,7 +383,7 @@ func (c *Controller) deleteJobCluster(ctx context.Context, job *daskv1.DaskJob) 
 	if err != nil && !apierrors.IsNotFound(err) {
 		return err
 	}
-	c.recorder.Eventf(job, corev1.EventTypeNormal, ReasonClusterDeleted, "Deleted DaskCluster %s", cluster.Name)
+	c.recorder.Eventf(job, corev1.EventTypeNormal, daskv1.ReasonClusterDeleted, "Deleted DaskCluster %s", cluster.Name)
 	return nil
 }
 

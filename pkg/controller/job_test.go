@@ -127,7 +127,7 @@ func TestJobStatusMachine(t *testing.T) {
 				require.NotNil(t, s.EndTime)
 				assert.Equal(t, []string{"j"}, deletedNames(f, "daskclusters"))
 				assert.Empty(t, deletedNames(f, "pods"), "the runner stays for its logs")
-				assert.Equal(t, metav1.ConditionTrue, apimeta.FindStatusCondition(s.Conditions, CondComplete).Status)
+				assert.Equal(t, metav1.ConditionTrue, apimeta.FindStatusCondition(s.Conditions, daskv1.ConditionComplete).Status)
 			}},
 		{"a failed runner with restartPolicy Never fails the job at once",
 			func() *daskv1.DaskJob { j := daskJob("j", corev1.RestartPolicyNever); j.Status.Attempts = 1; return j },
@@ -138,8 +138,8 @@ func TestJobStatusMachine(t *testing.T) {
 				assert.Equal(t, daskv1.JobFailed, s.JobStatus)
 				assert.NotNil(t, s.EndTime)
 				assert.Equal(t, []string{"j"}, deletedNames(f, "daskclusters"))
-				cond := apimeta.FindStatusCondition(s.Conditions, CondFailed)
-				assert.Equal(t, ReasonJobFailed, cond.Reason)
+				cond := apimeta.FindStatusCondition(s.Conditions, daskv1.ConditionFailed)
+				assert.Equal(t, daskv1.ReasonJobFailed, cond.Reason)
 				assert.Contains(t, cond.Message, "exited with code 3")
 			}},
 		{"a failed runner within backoffLimit is replaced",
@@ -170,7 +170,7 @@ func TestJobStatusMachine(t *testing.T) {
 			},
 			func(t *testing.T, f *fixture, s daskv1.DaskJobStatus, _ time.Duration) {
 				assert.Equal(t, daskv1.JobFailed, s.JobStatus)
-				assert.Equal(t, ReasonBackoffLimitExceeded, apimeta.FindStatusCondition(s.Conditions, CondFailed).Reason)
+				assert.Equal(t, daskv1.ReasonBackoffLimitExceeded, apimeta.FindStatusCondition(s.Conditions, daskv1.ConditionFailed).Reason)
 			}},
 		{"a crash-looping runner with OnFailure fails the job past backoffLimit",
 			func() *daskv1.DaskJob {
@@ -185,7 +185,7 @@ func TestJobStatusMachine(t *testing.T) {
 			func(t *testing.T, f *fixture, s daskv1.DaskJobStatus, _ time.Duration) {
 				assert.Equal(t, daskv1.JobFailed, s.JobStatus)
 				assert.Equal(t, int32(4), s.Failed)
-				assert.Equal(t, ReasonBackoffLimitExceeded, apimeta.FindStatusCondition(s.Conditions, CondFailed).Reason)
+				assert.Equal(t, daskv1.ReasonBackoffLimitExceeded, apimeta.FindStatusCondition(s.Conditions, daskv1.ConditionFailed).Reason)
 				assert.ElementsMatch(t, []string{"j-runner"}, deletedNames(f, "pods"), "the crash-looping runner is stopped")
 				assert.Equal(t, []string{"j"}, deletedNames(f, "daskclusters"))
 			}},
@@ -215,7 +215,7 @@ func TestJobStatusMachine(t *testing.T) {
 			},
 			func(t *testing.T, f *fixture, s daskv1.DaskJobStatus, _ time.Duration) {
 				assert.Equal(t, daskv1.JobFailed, s.JobStatus)
-				assert.Equal(t, ReasonDeadlineExceeded, apimeta.FindStatusCondition(s.Conditions, CondFailed).Reason)
+				assert.Equal(t, daskv1.ReasonDeadlineExceeded, apimeta.FindStatusCondition(s.Conditions, daskv1.ConditionFailed).Reason)
 				assert.Equal(t, []string{"j-runner"}, deletedNames(f, "pods"))
 				assert.Equal(t, []string{"j"}, deletedNames(f, "daskclusters"))
 			}},
@@ -246,7 +246,7 @@ func TestJobStatusMachine(t *testing.T) {
 			},
 			func(t *testing.T, f *fixture, s daskv1.DaskJobStatus, _ time.Duration) {
 				assert.Equal(t, daskv1.JobFailed, s.JobStatus)
-				assert.Equal(t, ReasonDeadlineExceeded, apimeta.FindStatusCondition(s.Conditions, CondFailed).Reason)
+				assert.Equal(t, daskv1.ReasonDeadlineExceeded, apimeta.FindStatusCondition(s.Conditions, daskv1.ConditionFailed).Reason)
 				assert.Equal(t, []string{"j"}, deletedNames(f, "daskclusters"), "the cluster of a stuck job goes")
 			}},
 		{"issue 15 item 6: a pending runner within the deadline syncs again when it passes",
@@ -268,7 +268,7 @@ func TestJobStatusMachine(t *testing.T) {
 				j := daskJob("j", "")
 				j.Spec.ActiveDeadlineSeconds = ptr(int64(90))
 				j.CreationTimestamp = metav1.NewTime(now.Add(-time.Hour))
-				j.Status.Conditions = []metav1.Condition{{Type: CondSuspended, Status: metav1.ConditionFalse, Reason: ReasonResumed,
+				j.Status.Conditions = []metav1.Condition{{Type: daskv1.ConditionSuspended, Status: metav1.ConditionFalse, Reason: daskv1.ReasonResumed,
 					LastTransitionTime: started}}
 				j.Status.Attempts, j.Status.JobStatus = 1, daskv1.JobClusterCreated
 				return j
@@ -306,7 +306,7 @@ func TestJobStatusMachine(t *testing.T) {
 			func(j *daskv1.DaskJob) []runtime.Object { return []runtime.Object{jobCluster(j)} },
 			func(t *testing.T, f *fixture, s daskv1.DaskJobStatus, _ time.Duration) {
 				assert.Equal(t, daskv1.JobFailed, s.JobStatus)
-				assert.Equal(t, ReasonBackoffLimitExceeded, apimeta.FindStatusCondition(s.Conditions, CondFailed).Reason)
+				assert.Equal(t, daskv1.ReasonBackoffLimitExceeded, apimeta.FindStatusCondition(s.Conditions, daskv1.ConditionFailed).Reason)
 				assert.Empty(t, f.actions("create", "pods"))
 			}},
 		{"a lost runner within backoffLimit is recreated",

@@ -2,6 +2,7 @@ package controller
 
 import (
 	"fmt"
+	daskv1 "github.com/dask-operator/dask-operator/pkg/apis/kubernetes.dask.org/v1"
 	"strings"
 	"sync"
 
@@ -11,12 +12,6 @@ import (
 
 	"github.com/dask-operator/dask-operator/pkg/resources"
 )
-
-// ReasonLegacyDaskCommand: a container starts dask-scheduler or
-// dask-worker, which Dask 2026.6 and later no longer have; the operator
-// starts it so that it runs on images with and without them
-// (resources/legacy.go).
-const ReasonLegacyDaskCommand = "LegacyDaskCommand"
 
 // notedOnce remembers, per object key, the UID of the object a notice was
 // given for, so that each object gets it once (a new object of the same
@@ -52,7 +47,7 @@ func (c *Controller) noteLegacyCommands(obj runtime.Object, kind, key string, ui
 	if len(names) == 0 || resources.LegacyCommandsKept(annotations...) || !c.legacyNoted.first(kind+"/"+key, uid) {
 		return
 	}
-	c.recorder.Event(obj, corev1.EventTypeNormal, ReasonLegacyDaskCommand, fmt.Sprintf(
+	c.recorder.Event(obj, corev1.EventTypeNormal, daskv1.ReasonLegacyDaskCommand, fmt.Sprintf(
 		"container %s starts dask-scheduler or dask-worker, which Dask 2026.6 and later no longer have: "+
 			"it runs as written on images that have the command and as `dask scheduler` / `dask worker` (same arguments) on images that do not; "+
 			"annotate with %s=%s to run it as written everywhere",

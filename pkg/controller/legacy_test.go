@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	daskv1 "github.com/dask-operator/dask-operator/pkg/apis/kubernetes.dask.org/v1"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -30,7 +31,7 @@ func TestLegacyWorkerCommandIsToldOnce(t *testing.T) {
 		assert.Equal(t, []string{"sh", "-c"}, p.Spec.Containers[0].Args[:2])
 		assert.Equal(t, []string{"dask-worker", "--name", "$(DASK_WORKER_NAME)"}, p.Spec.Containers[0].Args[3:])
 	}
-	assert.Equal(t, 1, countEvents(f, ReasonLegacyDaskCommand))
+	assert.Equal(t, 1, countEvents(f, daskv1.ReasonLegacyDaskCommand))
 
 	// More workers later: no second event for the same group.
 	g2 := g.DeepCopy()
@@ -40,7 +41,7 @@ func TestLegacyWorkerCommandIsToldOnce(t *testing.T) {
 	_, err = f.ctrl.syncWorkerGroup(ctx, "ns/g")
 	require.NoError(t, err)
 	assert.Greater(t, len(f.actions("create", "pods")), 2, "the second sync created workers too")
-	assert.Equal(t, 1, countEvents(f, ReasonLegacyDaskCommand))
+	assert.Equal(t, 1, countEvents(f, daskv1.ReasonLegacyDaskCommand))
 
 	// Kept as written: no step, no event.
 	c3, g3 := cluster("c3"), group("g3", "c3", 1)
@@ -52,7 +53,7 @@ func TestLegacyWorkerCommandIsToldOnce(t *testing.T) {
 	creates = f.actions("create", "pods")
 	require.Len(t, creates, 1)
 	assert.Equal(t, []string{"dask-worker"}, creates[0].(k8stesting.CreateAction).GetObject().(*corev1.Pod).Spec.Containers[0].Args)
-	assert.Zero(t, countEvents(f, ReasonLegacyDaskCommand))
+	assert.Zero(t, countEvents(f, daskv1.ReasonLegacyDaskCommand))
 }
 
 // The scheduler: the event comes with the Pod's creation, once.
@@ -69,5 +70,5 @@ func TestLegacySchedulerCommandIsToldOnce(t *testing.T) {
 	require.NotNil(t, sched)
 	assert.Equal(t, "dask-scheduler", sched.Spec.Containers[0].Args[3])
 	_, _ = f.ctrl.syncCluster(ctx, "ns/c")
-	assert.Equal(t, 1, countEvents(f, ReasonLegacyDaskCommand))
+	assert.Equal(t, 1, countEvents(f, daskv1.ReasonLegacyDaskCommand))
 }

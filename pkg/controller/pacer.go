@@ -176,8 +176,8 @@ func (c *Controller) statusWritten(key string, settled bool) {
 // of the second, only to True (False is a problem users and events act on:
 // written at once).
 var progressConditions = map[string]bool{
-	CondWorkersReady: true, CondSchedulerReady: true, CondWorkersUpdated: true,
-	CondResourcesCreated: false, CondClusterFound: false, CondUpdated: false, CondServiceSelectsScheduler: false,
+	daskv1.ConditionWorkersReady: true, daskv1.ConditionSchedulerReady: true, daskv1.ConditionWorkersUpdated: true,
+	daskv1.ConditionResourcesCreated: false, daskv1.ConditionClusterFound: false, daskv1.ConditionUpdated: false, daskv1.ConditionServiceSelectsScheduler: false,
 }
 
 func isProgress(c *metav1.Condition) bool {

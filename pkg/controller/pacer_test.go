@@ -45,8 +45,10 @@ func TestStatusPacing(t *testing.T) {
 	cond := func(typ string, s metav1.ConditionStatus, msg string) metav1.Condition {
 		return metav1.Condition{Type: typ, Status: s, Reason: "R" + string(s), Message: msg}
 	}
-	found := cond(CondClusterFound, metav1.ConditionTrue, "")
-	ready := func(msg string, s metav1.ConditionStatus) metav1.Condition { return cond(CondWorkersReady, s, msg) }
+	found := cond(daskv1.ConditionClusterFound, metav1.ConditionTrue, "")
+	ready := func(msg string, s metav1.ConditionStatus) metav1.Condition {
+		return cond(daskv1.ConditionWorkersReady, s, msg)
+	}
 
 	// A new group: from nothing to ClusterFound, 0/3 ready: progress, not settled.
 	empty := &daskv1.DaskWorkerGroupStatus{}
@@ -62,10 +64,10 @@ func TestStatusPacing(t *testing.T) {
 	_, settled = groupStatusPacing(starting, &daskv1.DaskWorkerGroupStatus{Replicas: 5, ReadyReplicas: 5, Conditions: up.Conditions}, 3)
 	assert.False(t, settled, "a scale-down still under way, though WorkersReady is True")
 
-	lost := &daskv1.DaskWorkerGroupStatus{Conditions: []metav1.Condition{cond(CondClusterFound, metav1.ConditionFalse, "gone"), ready("0/3", metav1.ConditionFalse)}}
+	lost := &daskv1.DaskWorkerGroupStatus{Conditions: []metav1.Condition{cond(daskv1.ConditionClusterFound, metav1.ConditionFalse, "gone"), ready("0/3", metav1.ConditionFalse)}}
 	progress, _ = groupStatusPacing(starting, lost, 3)
 	assert.False(t, progress, "a condition turning False is written at once")
-	failing := &daskv1.DaskWorkerGroupStatus{Conditions: append(slices.Clone(starting.Conditions), cond(CondReplicaFailure, metav1.ConditionTrue, "quota"))}
+	failing := &daskv1.DaskWorkerGroupStatus{Conditions: append(slices.Clone(starting.Conditions), cond(daskv1.ConditionReplicaFailure, metav1.ConditionTrue, "quota"))}
 	progress, _ = groupStatusPacing(starting, failing, 3)
 	assert.False(t, progress, "another condition appearing is written at once")
 	progress, _ = groupStatusPacing(failing, starting, 3)
@@ -74,17 +76,17 @@ func TestStatusPacing(t *testing.T) {
 	// Clusters: a new phase (Running, which clients wait for) is written at
 	// once; the scheduler and workers coming up are progress.
 	running := &daskv1.DaskClusterStatus{Phase: daskv1.DaskClusterRunning, Conditions: []metav1.Condition{
-		cond(CondSchedulerReady, metav1.ConditionFalse, "pending"), ready("0/3", metav1.ConditionFalse)}}
+		cond(daskv1.ConditionSchedulerReady, metav1.ConditionFalse, "pending"), ready("0/3", metav1.ConditionFalse)}}
 	progress, settled = clusterStatusPacing(&daskv1.DaskClusterStatus{}, running)
 	assert.False(t, progress, "the phase changed")
 	assert.False(t, settled)
 	halfUp := &daskv1.DaskClusterStatus{Phase: daskv1.DaskClusterRunning, Replicas: 3, ReadyReplicas: 1, Conditions: []metav1.Condition{
-		cond(CondSchedulerReady, metav1.ConditionTrue, "ready"), ready("1/3", metav1.ConditionFalse)}}
+		cond(daskv1.ConditionSchedulerReady, metav1.ConditionTrue, "ready"), ready("1/3", metav1.ConditionFalse)}}
 	progress, settled = clusterStatusPacing(running, halfUp)
 	assert.True(t, progress)
 	assert.False(t, settled)
 	allUp := &daskv1.DaskClusterStatus{Phase: daskv1.DaskClusterRunning, Replicas: 3, ReadyReplicas: 3, Conditions: []metav1.Condition{
-		cond(CondSchedulerReady, metav1.ConditionTrue, "ready"), ready("3/3", metav1.ConditionTrue)}}
+		cond(daskv1.ConditionSchedulerReady, metav1.ConditionTrue, "ready"), ready("3/3", metav1.ConditionTrue)}}
 	_, settled = clusterStatusPacing(halfUp, allUp)
 	assert.True(t, settled)
 	progress, _ = clusterStatusPacing(running, &daskv1.DaskClusterStatus{Phase: daskv1.DaskClusterError})
@@ -138,7 +140,7 @@ func TestProgressingStatusWaitsAndSettledIsWrittenAtOnce(t *testing.T) {
 	_, err = f.ctrl.syncWorkerGroup(ctx, "ns/g")
 	require.NoError(t, err)
 	require.Equal(t, 2, statusWrites())
-	found := apimeta.FindStatusCondition(lastStatusWrite[*daskv1.DaskWorkerGroup](t, f, "daskworkergroups").Status.Conditions, CondClusterFound)
+	found := apimeta.FindStatusCondition(lastStatusWrite[*daskv1.DaskWorkerGroup](t, f, "daskworkergroups").Status.Conditions, daskv1.ConditionClusterFound)
 	require.NotNil(t, found)
 	assert.Equal(t, metav1.ConditionFalse, found.Status)
 }
@@ -275,7 +277,7 @@ func TestReadinessLostIsWrittenAtOnce(t *testing.T) {
 	cond := func(typ string, s metav1.ConditionStatus, msg string) metav1.Condition {
 		return metav1.Condition{Type: typ, Status: s, Reason: "R" + string(s), Message: msg}
 	}
-	for _, typ := range []string{CondSchedulerReady, CondWorkersReady, CondWorkersUpdated} {
+	for _, typ := range []string{daskv1.ConditionSchedulerReady, daskv1.ConditionWorkersReady, daskv1.ConditionWorkersUpdated} {
 		was := []metav1.Condition{cond(typ, metav1.ConditionTrue, "ready")}
 		now := []metav1.Condition{cond(typ, metav1.ConditionFalse, "not ready")}
 		assert.False(t, conditionsProgressOnly(was, now), "%s turning False", typ)
@@ -283,9 +285,9 @@ func TestReadinessLostIsWrittenAtOnce(t *testing.T) {
 		assert.True(t, conditionsProgressOnly(now, []metav1.Condition{cond(typ, metav1.ConditionFalse, "less not ready")}), typ)
 	}
 	ready := &daskv1.DaskClusterStatus{Phase: daskv1.DaskClusterRunning, Replicas: 3, ReadyReplicas: 3,
-		Conditions: []metav1.Condition{cond(CondSchedulerReady, metav1.ConditionTrue, "ready")}}
+		Conditions: []metav1.Condition{cond(daskv1.ConditionSchedulerReady, metav1.ConditionTrue, "ready")}}
 	lost := ready.DeepCopy()
-	lost.Conditions[0] = cond(CondSchedulerReady, metav1.ConditionFalse, "scheduler Pod not Ready")
+	lost.Conditions[0] = cond(daskv1.ConditionSchedulerReady, metav1.ConditionFalse, "scheduler Pod not Ready")
 	progress, _ := clusterStatusPacing(ready, lost)
 	assert.False(t, progress)
 }

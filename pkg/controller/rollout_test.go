@@ -206,9 +206,9 @@ func TestRollingUpdateKeepsCapacityAndRetiresFirst(t *testing.T) {
 	st := *w.status
 	assert.Equal(t, int32(6), st.UpdatedReplicas)
 	assert.Equal(t, hash, st.TemplateHash)
-	assert.True(t, apimeta.IsStatusConditionTrue(st.Conditions, CondUpdated))
-	assert.GreaterOrEqual(t, countEvents(f, ReasonRollingUpdate), 1)
-	assert.Equal(t, 1, countEvents(f, ReasonRolloutComplete))
+	assert.True(t, apimeta.IsStatusConditionTrue(st.Conditions, daskv1.ConditionUpdated))
+	assert.GreaterOrEqual(t, countEvents(f, daskv1.ReasonRollingUpdate), 1)
+	assert.Equal(t, 1, countEvents(f, daskv1.ReasonRolloutComplete))
 }
 
 // New workers that never get Ready: the rollout creates maxSurge of them,
@@ -227,26 +227,26 @@ func TestRollingUpdateStallsOnUnreadyNewWorkers(t *testing.T) {
 	assert.Len(t, fresh, 2, "maxSurge new Pods, no more")
 	assert.Empty(t, w.retired)
 	st := *w.status
-	cond := apimeta.FindStatusCondition(st.Conditions, CondProgressing)
+	cond := apimeta.FindStatusCondition(st.Conditions, daskv1.ConditionProgressing)
 	require.NotNil(t, cond)
 	assert.Equal(t, metav1.ConditionTrue, cond.Status, "within the deadline")
 
 	now = now.Add(31 * time.Second)
 	w.sync()
 	st = *w.status
-	cond = apimeta.FindStatusCondition(st.Conditions, CondProgressing)
+	cond = apimeta.FindStatusCondition(st.Conditions, daskv1.ConditionProgressing)
 	require.NotNil(t, cond)
 	assert.Equal(t, metav1.ConditionFalse, cond.Status)
-	assert.Equal(t, ReasonProgressDeadlineExceeded, cond.Reason)
+	assert.Equal(t, daskv1.ReasonProgressDeadlineExceeded, cond.Reason)
 	assert.Contains(t, cond.Message, "2 new workers not Ready")
-	assert.Equal(t, 1, countEvents(f, ReasonProgressDeadlineExceeded))
+	assert.Equal(t, 1, countEvents(f, daskv1.ReasonProgressDeadlineExceeded))
 	w.sync()
-	assert.Equal(t, 1, countEvents(f, ReasonProgressDeadlineExceeded), "reported once")
+	assert.Equal(t, 1, countEvents(f, daskv1.ReasonProgressDeadlineExceeded), "reported once")
 
 	w.makeReady(fresh)
 	w.sync()
 	assert.Len(t, w.retired, 2, "Ready new workers let two old ones go")
-	assert.Equal(t, 1, countEvents(f, ReasonRolloutResumed))
+	assert.Equal(t, 1, countEvents(f, daskv1.ReasonRolloutResumed))
 }
 
 // OnDelete leaves running workers alone; a scale-down takes outdated ones
@@ -260,9 +260,9 @@ func TestOnDeleteLeavesRunningWorkers(t *testing.T) {
 	}
 	assert.Empty(t, w.retired)
 	st := *w.status
-	cond := apimeta.FindStatusCondition(st.Conditions, CondUpdated)
+	cond := apimeta.FindStatusCondition(st.Conditions, daskv1.ConditionUpdated)
 	require.NotNil(t, cond)
-	assert.Equal(t, ReasonOnDelete, cond.Reason)
+	assert.Equal(t, daskv1.ReasonOnDelete, cond.Reason)
 	assert.Equal(t, int32(0), st.UpdatedReplicas)
 
 	// One more worker: it is made from the new template.
@@ -301,10 +301,10 @@ func TestRollingUpdateNeverFallsBack(t *testing.T) {
 	}
 	total, _, _ := w.count(resources.WorkerTemplateHash(g))
 	assert.Equal(t, 3, total, "the old workers stay")
-	cond := apimeta.FindStatusCondition(w.status.Conditions, CondSchedulerReachable)
+	cond := apimeta.FindStatusCondition(w.status.Conditions, daskv1.ConditionSchedulerReachable)
 	require.NotNil(t, cond)
 	assert.Contains(t, cond.Message, "the rollout waits")
-	assert.Zero(t, countEvents(f, ReasonFallbackScaleDown))
+	assert.Zero(t, countEvents(f, daskv1.ReasonFallbackScaleDown))
 }
 
 // A suspended cluster's group deletes its workers without retiring them
@@ -320,7 +320,7 @@ func TestSuspendedClusterHasNoWorkers(t *testing.T) {
 	require.NoError(t, err)
 	assert.ElementsMatch(t, []string{"g-a", "g-b"}, deletedNames(f, "pods"))
 	assert.Empty(t, f.actions("create", "pods"))
-	assert.True(t, apimeta.IsStatusConditionTrue(lastGroupStatus(t, f).Conditions, CondSuspended))
+	assert.True(t, apimeta.IsStatusConditionTrue(lastGroupStatus(t, f).Conditions, daskv1.ConditionSuspended))
 }
 
 // A changed scheduler spec is recorded, with the fields that changed, and
@@ -340,10 +340,10 @@ func TestSchedulerTemplateChange(t *testing.T) {
 			f.writeStatusAtOnce()
 			_, err := f.ctrl.syncCluster(context.Background(), "ns/c")
 			require.NoError(t, err)
-			cond := apimeta.FindStatusCondition(lastClusterStatus(t, f).Conditions, CondSchedulerOutdated)
+			cond := apimeta.FindStatusCondition(lastClusterStatus(t, f).Conditions, daskv1.ConditionSchedulerOutdated)
 			if strategy == daskv1.SchedulerRecreate {
 				assert.Equal(t, []string{sched.Name}, deletedNames(f, "pods"))
-				assert.Equal(t, 1, countEvents(f, ReasonSchedulerRecreated))
+				assert.Equal(t, 1, countEvents(f, daskv1.ReasonSchedulerRecreated))
 				assert.Nil(t, cond)
 				return
 			}
@@ -351,7 +351,7 @@ func TestSchedulerTemplateChange(t *testing.T) {
 			require.NotNil(t, cond)
 			assert.Equal(t, metav1.ConditionTrue, cond.Status)
 			assert.Contains(t, cond.Message, "spec.containers[0].image")
-			assert.Equal(t, 1, countEvents(f, ReasonSchedulerOutdated))
+			assert.Equal(t, 1, countEvents(f, daskv1.ReasonSchedulerOutdated))
 		})
 	}
 }
@@ -378,13 +378,13 @@ func TestSuspendedCluster(t *testing.T) {
 	assert.Empty(t, deletedNames(f, "daskworkergroups"))
 	st := lastClusterStatus(t, f)
 	assert.Equal(t, daskv1.DaskClusterSuspended, st.Phase)
-	assert.True(t, apimeta.IsStatusConditionTrue(st.Conditions, CondSuspended))
-	assert.Equal(t, 1, countEvents(f, ReasonSuspended))
+	assert.True(t, apimeta.IsStatusConditionTrue(st.Conditions, daskv1.ConditionSuspended))
+	assert.Equal(t, 1, countEvents(f, daskv1.ReasonSuspended))
 
 	_, err = f.ctrl.syncAutoscaler(context.Background(), "ns/c")
 	require.NoError(t, err)
 	assert.Empty(t, f.actions("patch", "daskworkergroups"), "below its minimum, the group is still not scaled")
-	cond := apimeta.FindStatusCondition(lastStatusWrite[*daskv1.DaskAutoscaler](t, f, "daskautoscalers").Status.Conditions, CondScalingActive)
+	cond := apimeta.FindStatusCondition(lastStatusWrite[*daskv1.DaskAutoscaler](t, f, "daskautoscalers").Status.Conditions, daskv1.ConditionScalingActive)
 	require.NotNil(t, cond)
 	assert.Equal(t, "ClusterSuspended", cond.Reason)
 }
@@ -401,7 +401,7 @@ func TestRolloutStallsWhenNewWorkersCannotBeCreated(t *testing.T) {
 		return true, nil, apierrors.NewForbidden(schema.GroupResource{Resource: "pods"}, "", errors.New("exceeded quota: compute"))
 	})
 	progressing := func() *metav1.Condition {
-		return apimeta.FindStatusCondition(lastGroupStatus(t, f).Conditions, CondProgressing)
+		return apimeta.FindStatusCondition(lastGroupStatus(t, f).Conditions, daskv1.ConditionProgressing)
 	}
 	_, _ = f.ctrl.syncWorkerGroup(context.Background(), "ns/g")
 	require.NotNil(t, progressing())
@@ -413,9 +413,9 @@ func TestRolloutStallsWhenNewWorkersCannotBeCreated(t *testing.T) {
 	_, _ = f.ctrl.syncWorkerGroup(context.Background(), "ns/g")
 	cond := progressing()
 	assert.Equal(t, metav1.ConditionFalse, cond.Status)
-	assert.Equal(t, ReasonProgressDeadlineExceeded, cond.Reason)
+	assert.Equal(t, daskv1.ReasonProgressDeadlineExceeded, cond.Reason)
 	assert.Contains(t, cond.Message, "no new worker could be created")
-	assert.Equal(t, 1, countEvents(f, ReasonProgressDeadlineExceeded))
+	assert.Equal(t, 1, countEvents(f, daskv1.ReasonProgressDeadlineExceeded))
 }
 
 // Issue 29, item 7: old Pods stuck Terminating that use up the surge stall
@@ -430,13 +430,13 @@ func TestRolloutStallsOnPodsStuckTerminating(t *testing.T) {
 	f.ctrl.now = func() time.Time { return now }
 	_, _ = f.ctrl.syncWorkerGroup(context.Background(), "ns/g")
 	assert.Empty(t, f.actions("create", "pods"), "the surge (1) is taken by the terminating Pod")
-	cond := apimeta.FindStatusCondition(lastGroupStatus(t, f).Conditions, CondProgressing)
+	cond := apimeta.FindStatusCondition(lastGroupStatus(t, f).Conditions, daskv1.ConditionProgressing)
 	require.NotNil(t, cond)
 	assert.Equal(t, metav1.ConditionTrue, cond.Status)
 
 	now = now.Add(31 * time.Second)
 	_, _ = f.ctrl.syncWorkerGroup(context.Background(), "ns/g")
-	cond = apimeta.FindStatusCondition(lastGroupStatus(t, f).Conditions, CondProgressing)
+	cond = apimeta.FindStatusCondition(lastGroupStatus(t, f).Conditions, daskv1.ConditionProgressing)
 	assert.Equal(t, metav1.ConditionFalse, cond.Status)
 	assert.Contains(t, cond.Message, "1 Pods still terminating")
 }

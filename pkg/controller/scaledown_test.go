@@ -122,7 +122,7 @@ func TestFallbackOnlyForAnUnreachableScheduler(t *testing.T) {
 		assert.Equal(t, retryRetireAfter, retireRound(t, f), "asks again later")
 	}
 	assert.Empty(t, deletedNames(f, "pods"), "a worker the scheduler failed to retire is kept")
-	cond := apimeta.FindStatusCondition(lastGroupStatus(t, f).Conditions, CondSchedulerReachable)
+	cond := apimeta.FindStatusCondition(lastGroupStatus(t, f).Conditions, daskv1.ConditionSchedulerReachable)
 	require.NotNil(t, cond)
 	assert.Equal(t, "RetireFailed", cond.Reason)
 	assert.Contains(t, cond.Message, "kept")
@@ -132,7 +132,7 @@ func TestFallbackOnlyForAnUnreachableScheduler(t *testing.T) {
 	f.workersCode = 503
 	retireRound(t, f)
 	assert.Equal(t, []string{"g-a"}, deletedNames(f, "pods"), "the documented fallback for an unreachable scheduler")
-	cond = apimeta.FindStatusCondition(lastGroupStatus(t, f).Conditions, CondSchedulerReachable)
+	cond = apimeta.FindStatusCondition(lastGroupStatus(t, f).Conditions, daskv1.ConditionSchedulerReachable)
 	require.NotNil(t, cond)
 	assert.Equal(t, "SchedulerUnreachable", cond.Reason)
 }
@@ -194,18 +194,18 @@ func TestGroupReportsASchedulerWithoutItsAPI(t *testing.T) {
 	_, err := f.ctrl.syncWorkerGroup(context.Background(), "ns/g")
 	require.NoError(t, err)
 	s := lastGroupStatus(t, f)
-	cond := apimeta.FindStatusCondition(s.Conditions, CondGracefulScaleDown)
+	cond := apimeta.FindStatusCondition(s.Conditions, daskv1.ConditionGracefulScaleDown)
 	require.NotNil(t, cond)
 	assert.Equal(t, metav1.ConditionFalse, cond.Status)
 	assert.Contains(t, cond.Message, resources.SchedulerAPIRoute)
-	assert.Equal(t, 1, countEvents(f, ReasonSchedulerAPIDisabled))
+	assert.Equal(t, 1, countEvents(f, daskv1.ReasonSchedulerAPIDisabled))
 
 	g2 := g.DeepCopy()
 	g2.Status = s
 	f.addToCache(g2)
 	_, err = f.ctrl.syncWorkerGroup(context.Background(), "ns/g")
 	require.NoError(t, err)
-	assert.Equal(t, 1, countEvents(f, ReasonSchedulerAPIDisabled), "reported once")
+	assert.Equal(t, 1, countEvents(f, daskv1.ReasonSchedulerAPIDisabled), "reported once")
 }
 
 // The workers holding the fewest results are retired first, when the
@@ -259,8 +259,8 @@ func TestRetireFailureIsReportedOnce(t *testing.T) {
 		updated.Status = st
 		require.NoError(t, f.ctrl.caches.in("").groups.GetIndexer().Update(updated))
 	}
-	assert.Equal(t, 1, countEvents(f, ReasonRetireFailed))
-	cond := apimeta.FindStatusCondition(lastGroupStatus(t, f).Conditions, CondSchedulerReachable)
+	assert.Equal(t, 1, countEvents(f, daskv1.ReasonRetireFailed))
+	cond := apimeta.FindStatusCondition(lastGroupStatus(t, f).Conditions, daskv1.ConditionSchedulerReachable)
 	require.NotNil(t, cond)
 	assert.Contains(t, cond.Message, "timed out moving data", "the condition keeps the latest error")
 }
@@ -369,10 +369,10 @@ func TestRetireWithNoWorkerRetiredIsReportedAndBacksOff(t *testing.T) {
 	for i := range 3 {
 		waits = append(waits, retireRound(t, f))
 		st := lastGroupStatus(t, f)
-		cond := apimeta.FindStatusCondition(st.Conditions, CondSchedulerReachable)
+		cond := apimeta.FindStatusCondition(st.Conditions, daskv1.ConditionSchedulerReachable)
 		require.NotNil(t, cond)
 		assert.Equal(t, metav1.ConditionFalse, cond.Status)
-		assert.Equal(t, ReasonNoWorkerRetired, cond.Reason)
+		assert.Equal(t, daskv1.ReasonNoWorkerRetired, cond.Reason)
 		assert.Contains(t, cond.Message, "g-a")
 		// The refusals have lasted a while: the condition is older each round.
 		cond.LastTransitionTime = metav1.NewTime(cond.LastTransitionTime.Add(-time.Duration(i+1) * 40 * time.Second))
@@ -381,7 +381,7 @@ func TestRetireWithNoWorkerRetiredIsReportedAndBacksOff(t *testing.T) {
 		require.NoError(t, f.ctrl.caches.in("").groups.GetIndexer().Update(updated))
 	}
 	assert.Empty(t, deletedNames(f, "pods"))
-	assert.Equal(t, 1, countEvents(f, ReasonNoWorkerRetired), "one Warning")
+	assert.Equal(t, 1, countEvents(f, daskv1.ReasonNoWorkerRetired), "one Warning")
 	assert.Equal(t, retryRetireAfter, waits[0])
 	assert.Greater(t, waits[2], waits[1])
 	assert.Greater(t, waits[1], retryRetireAfter)

@@ -37,19 +37,6 @@ import (
 // created and its groups neither create nor delete workers: at every instant
 // the cluster has the one scheduler and the workers it had.
 
-const (
-	// CondTakingOver is True while a cluster's or group's Pods are being
-	// taken over from the Python operator's Deployments.
-	CondTakingOver = "TakingOver"
-
-	ReasonTakingOver                 = "TakingOver"
-	ReasonAdoptedPod                 = "AdoptedPod"
-	ReasonAdoptedSchedulerWithoutAPI = "AdoptedSchedulerWithoutAPI"
-
-	// AnnotationAdoptedFrom marks a Pod adopted from another controller.
-	AnnotationAdoptedFrom = "kubernetes.dask.org/adopted-from"
-)
-
 // incumbent is what the Python operator left of one cluster.
 type incumbent struct {
 	deployments []*appsv1.Deployment // owned by the cluster or by one of its groups
@@ -191,7 +178,7 @@ func (c *Controller) foreignDeployment(ctx context.Context, ns string, rs types.
 func (c *Controller) takeOver(ctx context.Context, cluster *daskv1.DaskCluster, status *daskv1.DaskClusterStatus) (bool, *corev1.Pod, error) {
 	in := c.incumbentOf(ctx, cluster)
 	if in.empty() {
-		apimeta.RemoveStatusCondition(&status.Conditions, CondTakingOver)
+		apimeta.RemoveStatusCondition(&status.Conditions, daskv1.ConditionTakingOver)
 		return false, nil, nil
 	}
 	ns := cluster.Namespace
@@ -204,7 +191,7 @@ func (c *Controller) takeOver(ctx context.Context, cluster *daskv1.DaskCluster, 
 			return
 		}
 		klog.InfoS("Removed the Python operator's object, keeping its Pods", "daskcluster", klog.KObj(cluster), "kind", kind, "name", name)
-		c.recorder.Eventf(cluster, corev1.EventTypeNormal, ReasonTakingOver,
+		c.recorder.Eventf(cluster, corev1.EventTypeNormal, daskv1.ReasonTakingOver,
 			"Taking over from the Python operator: removed its %s %s without deleting its Pods, which this operator adopts", kind, name)
 	}
 	for _, d := range in.deployments {
@@ -229,7 +216,7 @@ func (c *Controller) takeOver(ctx context.Context, cluster *daskv1.DaskCluster, 
 	msg := fmt.Sprintf("taking over from the Python operator: %d Deployments, %d ReplicaSets and %d Pods left to adopt; "+
 		"no scheduler or worker is created or deleted until it is done",
 		len(in.deployments), len(in.replicaSets), len(in.controlled)+len(in.orphans))
-	setCondition(&status.Conditions, cluster.Generation, CondTakingOver, metav1.ConditionTrue, ReasonTakingOver, msg)
+	setCondition(&status.Conditions, cluster.Generation, daskv1.ConditionTakingOver, metav1.ConditionTrue, daskv1.ReasonTakingOver, msg)
 	return pending, in.scheduler(), errors.Join(errs...)
 }
 
@@ -251,7 +238,7 @@ func (c *Controller) adoptPod(ctx context.Context, cluster *daskv1.DaskCluster, 
 		return nil
 	}
 	// The Pod says where it came from.
-	patch := adoptPatch(p, ref, map[string]string{AnnotationAdoptedFrom: "python-operator"})
+	patch := adoptPatch(p, ref, map[string]string{resources.AnnotationAdoptedFrom: "python-operator"})
 	adopted, err := c.kube.CoreV1().Pods(p.Namespace).Patch(ctx, p.Name, types.MergePatchType, patch, metav1.PatchOptions{})
 	if apierrors.IsNotFound(err) || apierrors.IsConflict(err) {
 		return nil // gone or changed: the next sync looks again
@@ -260,10 +247,10 @@ func (c *Controller) adoptPod(ctx context.Context, cluster *daskv1.DaskCluster, 
 		return fmt.Errorf("adopt Pod %s: %w", p.Name, err)
 	}
 	klog.InfoS("Adopted a Pod of the Python operator", "daskcluster", klog.KObj(cluster), "pod", klog.KObj(p), "owner", owner)
-	c.recorder.Eventf(cluster, corev1.EventTypeNormal, ReasonAdoptedPod,
+	c.recorder.Eventf(cluster, corev1.EventTypeNormal, daskv1.ReasonAdoptedPod,
 		"Adopted %s Pod %s from the Python operator into %s; it keeps running", p.Labels[resources.LabelComponent], p.Name, owner)
 	if p.Labels[resources.LabelComponent] == resources.ComponentScheduler && !schedulerServesAPI(adopted) {
-		c.recorder.Eventf(cluster, corev1.EventTypeWarning, ReasonAdoptedSchedulerWithoutAPI,
+		c.recorder.Eventf(cluster, corev1.EventTypeWarning, daskv1.ReasonAdoptedSchedulerWithoutAPI,
 			"The scheduler Pod %s adopted from the Python operator does not enable %s in %s: its workers cannot be retired "+
 				"gracefully (scale-down falls back to deleting them after --retire-fallback-timeout) and autoscalers get no target. "+
 				"Delete the Pod when its work can be lost: its replacement serves the API",
@@ -287,7 +274,7 @@ func schedulerServesAPI(p *corev1.Pod) bool {
 // so that it is deleted before its replacement starts.
 func (c *Controller) adoptedScheduler(cluster *daskv1.DaskCluster) *corev1.Pod {
 	for _, p := range c.caches.podsControlledBy(cluster.Namespace, string(cluster.UID)) {
-		if p.Labels[resources.LabelComponent] == resources.ComponentScheduler && p.Annotations[AnnotationAdoptedFrom] != "" &&
+		if p.Labels[resources.LabelComponent] == resources.ComponentScheduler && p.Annotations[resources.AnnotationAdoptedFrom] != "" &&
 			p.DeletionTimestamp == nil {
 			return p
 		}

@@ -91,7 +91,7 @@ func TestTakeoverFromThePythonOperatorKeepsItsPods(t *testing.T) {
 		noPodChanges(step + ", group")
 		got, err := f.dask.KubernetesV1().DaskWorkerGroups("ns").Get(ctx, "c-default", metav1.GetOptions{})
 		require.NoError(t, err)
-		cond := apimeta.FindStatusCondition(got.Status.Conditions, CondTakingOver)
+		cond := apimeta.FindStatusCondition(got.Status.Conditions, daskv1.ConditionTakingOver)
 		require.NotNil(t, cond, step)
 		assert.Equal(t, metav1.ConditionTrue, cond.Status, step)
 	}
@@ -111,8 +111,8 @@ func TestTakeoverFromThePythonOperatorKeepsItsPods(t *testing.T) {
 	groupWaits("Deployments removed")
 	got, err := f.dask.KubernetesV1().DaskClusters("ns").Get(ctx, "c", metav1.GetOptions{})
 	require.NoError(t, err)
-	require.NotNil(t, apimeta.FindStatusCondition(got.Status.Conditions, CondTakingOver))
-	assert.Equal(t, 3, countEvents(f, ReasonTakingOver))
+	require.NotNil(t, apimeta.FindStatusCondition(got.Status.Conditions, daskv1.ConditionTakingOver))
+	assert.Equal(t, 3, countEvents(f, daskv1.ReasonTakingOver))
 	f.clearActions()
 	s := f.ctrl.caches.in("")
 	svc, err := f.kube.CoreV1().Services("ns").Get(ctx, "c-scheduler", metav1.GetOptions{})
@@ -175,7 +175,7 @@ func TestTakeoverFromThePythonOperatorKeepsItsPods(t *testing.T) {
 		ref := metav1.GetControllerOf(live)
 		require.NotNil(t, ref, p.Name)
 		owners[p.Name] = ref.Kind + "/" + ref.Name
-		assert.Equal(t, "python-operator", live.Annotations[AnnotationAdoptedFrom])
+		assert.Equal(t, "python-operator", live.Annotations[resources.AnnotationAdoptedFrom])
 		require.NoError(t, s.pods.GetIndexer().Update(live))
 	}
 	assert.Equal(t, map[string]string{
@@ -183,7 +183,7 @@ func TestTakeoverFromThePythonOperatorKeepsItsPods(t *testing.T) {
 		"c-default-worker-aaa-5d4f-x7k2p": "DaskWorkerGroup/c-default",
 		"c-default-worker-bbb-5d4f-x7k2p": "DaskWorkerGroup/c-default",
 	}, owners)
-	assert.Equal(t, 1, countEvents(f, ReasonAdoptedSchedulerWithoutAPI), "the adopted scheduler serves no /api/v1: users are told")
+	assert.Equal(t, 1, countEvents(f, daskv1.ReasonAdoptedSchedulerWithoutAPI), "the adopted scheduler serves no /api/v1: users are told")
 	f.clearActions()
 
 	// 5. Done: the adopted scheduler is the cluster's, the group has its two
@@ -193,8 +193,8 @@ func TestTakeoverFromThePythonOperatorKeepsItsPods(t *testing.T) {
 	noPodChanges("after the takeover, cluster")
 	got, err = f.dask.KubernetesV1().DaskClusters("ns").Get(ctx, "c", metav1.GetOptions{})
 	require.NoError(t, err)
-	assert.Nil(t, apimeta.FindStatusCondition(got.Status.Conditions, CondTakingOver))
-	ready := apimeta.FindStatusCondition(got.Status.Conditions, CondSchedulerReady)
+	assert.Nil(t, apimeta.FindStatusCondition(got.Status.Conditions, daskv1.ConditionTakingOver))
+	ready := apimeta.FindStatusCondition(got.Status.Conditions, daskv1.ConditionSchedulerReady)
 	require.NotNil(t, ready)
 	assert.Equal(t, metav1.ConditionTrue, ready.Status, ready.Message)
 	_, err = f.ctrl.syncWorkerGroup(ctx, "ns/c-default")
@@ -202,7 +202,7 @@ func TestTakeoverFromThePythonOperatorKeepsItsPods(t *testing.T) {
 	noPodChanges("after the takeover, group")
 	gotGroup, err := f.dask.KubernetesV1().DaskWorkerGroups("ns").Get(ctx, "c-default", metav1.GetOptions{})
 	require.NoError(t, err)
-	assert.Nil(t, apimeta.FindStatusCondition(gotGroup.Status.Conditions, CondTakingOver))
+	assert.Nil(t, apimeta.FindStatusCondition(gotGroup.Status.Conditions, daskv1.ConditionTakingOver))
 	assert.Equal(t, int32(2), gotGroup.Status.ReadyReplicas)
 
 	// 6. When the adopted scheduler ends, it is replaced by one of ours.

@@ -28,30 +28,6 @@ import (
 	"github.com/dask-operator/dask-operator/pkg/resources"
 )
 
-// Event reasons of worker groups.
-const (
-	ReasonScaledUp     = "ScaledUp"
-	ReasonScaledDown   = "ScaledDown"
-	ReasonFailedCreate = "FailedCreate"
-	ReasonFailedDelete = "FailedDelete"
-	ReasonRetireFailed = "RetireWorkersFailed"
-	// ReasonNoWorkerRetired: the scheduler answered a retire without
-	// retiring any worker asked for.
-	ReasonNoWorkerRetired   = "NoWorkerRetired"
-	ReasonRetiredUnknown    = "RetiredWorkerNotFound"
-	ReasonFallbackScaleDown = "FallbackScaleDown"
-	ReasonWaitingForCluster = "WaitingForCluster"
-	// ReasonSchedulerAPIDisabled: the scheduler's own HTTP routes leave out
-	// its API, so no worker can be retired gracefully.
-	ReasonSchedulerAPIDisabled = "SchedulerAPIDisabled"
-	// Rollouts of a new worker template.
-	ReasonRollingUpdate            = "RollingUpdate"
-	ReasonRolloutComplete          = "RolloutComplete"
-	ReasonRolloutResumed           = "RolloutResumed"
-	ReasonProgressDeadlineExceeded = "ProgressDeadlineExceeded"
-	ReasonOnDelete                 = "OnDelete"
-)
-
 // retryRetireAfter paces retire_workers calls while the scheduler fails.
 const retryRetireAfter = 5 * time.Second
 
@@ -97,10 +73,10 @@ func (c *Controller) syncWorkerGroup(ctx context.Context, key string) (time.Dura
 	var manageErr error
 	cluster, err := c.caches.cluster(ns, group.Spec.Cluster)
 	waiting := func(reason, msg string) {
-		if c.conditionWouldChange(group.Status.Conditions, CondClusterFound, metav1.ConditionFalse) {
-			c.recorder.Event(group, corev1.EventTypeNormal, ReasonWaitingForCluster, msg)
+		if c.conditionWouldChange(group.Status.Conditions, daskv1.ConditionClusterFound, metav1.ConditionFalse) {
+			c.recorder.Event(group, corev1.EventTypeNormal, daskv1.ReasonWaitingForCluster, msg)
 		}
-		setCondition(&status.Conditions, group.Generation, CondClusterFound, metav1.ConditionFalse, reason, msg)
+		setCondition(&status.Conditions, group.Generation, daskv1.ConditionClusterFound, metav1.ConditionFalse, reason, msg)
 	}
 	ref := metav1.GetControllerOf(group)
 	switch {
@@ -117,27 +93,27 @@ func (c *Controller) syncWorkerGroup(ctx context.Context, key string) (time.Dura
 	case err != nil:
 		return 0, err
 	default:
-		setCondition(&status.Conditions, group.Generation, CondClusterFound, metav1.ConditionTrue, "ClusterFound",
+		setCondition(&status.Conditions, group.Generation, daskv1.ConditionClusterFound, metav1.ConditionTrue, "ClusterFound",
 			fmt.Sprintf("workers join DaskCluster %q", cluster.Name))
 		if msg, disabled := resources.SchedulerAPIDisabled(cluster); disabled {
-			c.warnOnce(group, group.Status.Conditions, CondGracefulScaleDown, ReasonSchedulerAPIDisabled, msg)
-			setCondition(&status.Conditions, group.Generation, CondGracefulScaleDown, metav1.ConditionFalse, ReasonSchedulerAPIDisabled, msg)
+			c.warnOnce(group, group.Status.Conditions, daskv1.ConditionGracefulScaleDown, daskv1.ReasonSchedulerAPIDisabled, msg)
+			setCondition(&status.Conditions, group.Generation, daskv1.ConditionGracefulScaleDown, metav1.ConditionFalse, daskv1.ReasonSchedulerAPIDisabled, msg)
 		} else {
-			apimeta.RemoveStatusCondition(&status.Conditions, CondGracefulScaleDown)
+			apimeta.RemoveStatusCondition(&status.Conditions, daskv1.ConditionGracefulScaleDown)
 		}
 		suspended := resources.Suspended(cluster)
 		if suspended {
-			setCondition(&status.Conditions, group.Generation, CondSuspended, metav1.ConditionTrue, "ClusterSuspended",
+			setCondition(&status.Conditions, group.Generation, daskv1.ConditionSuspended, metav1.ConditionTrue, "ClusterSuspended",
 				fmt.Sprintf("DaskCluster %q is suspended (spec.suspend): its workers are deleted and none is created", cluster.Name))
 		} else {
-			apimeta.RemoveStatusCondition(&status.Conditions, CondSuspended)
+			apimeta.RemoveStatusCondition(&status.Conditions, daskv1.ConditionSuspended)
 		}
 		takingOver := c.incumbentOf(ctx, cluster).pending(group.Name)
 		if takingOver {
-			setCondition(&status.Conditions, group.Generation, CondTakingOver, metav1.ConditionTrue, ReasonTakingOver,
+			setCondition(&status.Conditions, group.Generation, daskv1.ConditionTakingOver, metav1.ConditionTrue, daskv1.ReasonTakingOver,
 				"taking over this group's workers from the Python operator's Deployments: no worker is created or deleted until they are adopted")
 		} else {
-			apimeta.RemoveStatusCondition(&status.Conditions, CondTakingOver)
+			apimeta.RemoveStatusCondition(&status.Conditions, daskv1.ConditionTakingOver)
 		}
 		switch {
 		case takingOver:
@@ -174,7 +150,7 @@ func (c *Controller) syncWorkerGroup(ctx context.Context, key string) (time.Dura
 	}
 	desired := resources.Replicas(&group.Spec.Worker)
 	status.Replicas, status.ReadyReplicas = int32(len(active)), ready
-	setCondition(&status.Conditions, group.Generation, CondWorkersReady, boolStatus(ready >= desired),
+	setCondition(&status.Conditions, group.Generation, daskv1.ConditionWorkersReady, boolStatus(ready >= desired),
 		map[bool]string{true: "AllReady", false: "NotAllReady"}[ready >= desired],
 		fmt.Sprintf("%d/%d workers ready", ready, desired))
 	c.rolloutStatus(key, group, active, status)
@@ -234,7 +210,7 @@ func (c *Controller) suspendWorkers(ctx context.Context, key string, group *dask
 		names[i] = p.Name
 	}
 	klog.InfoS("Deleted the workers of a suspended cluster", "daskworkergroup", klog.KObj(group), "pods", names)
-	c.recorder.Eventf(group, corev1.EventTypeNormal, ReasonSuspended, "Cluster suspended: deleted %d worker Pods: %s", len(pods), nameList(names))
+	c.recorder.Eventf(group, corev1.EventTypeNormal, daskv1.ReasonSuspended, "Cluster suspended: deleted %d worker Pods: %s", len(pods), nameList(names))
 	return nil
 }
 
@@ -301,22 +277,22 @@ func (c *Controller) rolloutStatus(key string, group *daskv1.DaskWorkerGroup, ac
 	desired := resources.Replicas(&group.Spec.Worker)
 	outdated := int32(len(active)) - updated
 	gen := group.Generation
-	old := apimeta.FindStatusCondition(group.Status.Conditions, CondProgressing)
-	rolling := old != nil && old.Reason != ReasonRolloutComplete
+	old := apimeta.FindStatusCondition(group.Status.Conditions, daskv1.ConditionProgressing)
+	rolling := old != nil && old.Reason != daskv1.ReasonRolloutComplete
 	switch {
 	case outdated > 0 && resources.WorkerRollout(&group.Spec.Worker).OnDelete:
-		setCondition(&status.Conditions, gen, CondUpdated, metav1.ConditionFalse, ReasonOnDelete,
+		setCondition(&status.Conditions, gen, daskv1.ConditionUpdated, metav1.ConditionFalse, daskv1.ReasonOnDelete,
 			fmt.Sprintf("%d workers run an outdated template; spec.worker.strategy.type is OnDelete: each is replaced only when its Pod is deleted", outdated))
 	case outdated > 0 || rolling && updated < desired:
-		setCondition(&status.Conditions, gen, CondUpdated, metav1.ConditionFalse, ReasonRollingUpdate,
+		setCondition(&status.Conditions, gen, daskv1.ConditionUpdated, metav1.ConditionFalse, daskv1.ReasonRollingUpdate,
 			fmt.Sprintf("%d of %d workers run template %s; %d outdated are being replaced", updated, desired, hash, outdated))
 	default:
-		setCondition(&status.Conditions, gen, CondUpdated, metav1.ConditionTrue, "AllUpdated",
+		setCondition(&status.Conditions, gen, daskv1.ConditionUpdated, metav1.ConditionTrue, "AllUpdated",
 			fmt.Sprintf("every worker runs template %s", hash))
 		if rolling {
 			klog.InfoS("Rollout complete", "daskworkergroup", klog.KObj(group), "templateHash", hash)
-			c.recorder.Eventf(group, corev1.EventTypeNormal, ReasonRolloutComplete, "Every worker runs template %s", hash)
-			setCondition(&status.Conditions, gen, CondProgressing, metav1.ConditionTrue, ReasonRolloutComplete,
+			c.recorder.Eventf(group, corev1.EventTypeNormal, daskv1.ReasonRolloutComplete, "Every worker runs template %s", hash)
+			setCondition(&status.Conditions, gen, daskv1.ConditionProgressing, metav1.ConditionTrue, daskv1.ReasonRolloutComplete,
 				fmt.Sprintf("no worker runs an outdated template (current: %s)", hash))
 		}
 	}
@@ -365,7 +341,7 @@ func (c *Controller) manageWorkers(ctx context.Context, key string, group *daskv
 	}
 	diff := len(active) - desired
 	if diff <= 0 {
-		apimeta.RemoveStatusCondition(&status.Conditions, CondSchedulerReachable)
+		apimeta.RemoveStatusCondition(&status.Conditions, daskv1.ConditionSchedulerReachable)
 	}
 	var requeue time.Duration
 	switch {
@@ -443,10 +419,10 @@ func (c *Controller) rollWorkers(ctx context.Context, key string, group *daskv1.
 
 	msg := fmt.Sprintf("rolling out worker template %s: %d of %d workers updated, %d outdated (maxSurge %d, maxUnavailable %d)",
 		hash, current, desired, len(outdated), rollout.MaxSurge, rollout.MaxUnavailable)
-	if old := apimeta.FindStatusCondition(group.Status.Conditions, CondProgressing); old == nil || old.Reason != ReasonRollingUpdate && old.Reason != ReasonProgressDeadlineExceeded {
+	if old := apimeta.FindStatusCondition(group.Status.Conditions, daskv1.ConditionProgressing); old == nil || old.Reason != daskv1.ReasonRollingUpdate && old.Reason != daskv1.ReasonProgressDeadlineExceeded {
 		klog.InfoS("Rolling out a new worker template", "daskworkergroup", klog.KObj(group), "templateHash", hash,
 			"outdated", len(outdated), "maxSurge", rollout.MaxSurge, "maxUnavailable", rollout.MaxUnavailable)
-		c.recorder.Eventf(group, corev1.EventTypeNormal, ReasonRollingUpdate, "Rolling out worker template %s: %d outdated workers are retired through the scheduler and replaced, at most %d above replicas and %d not Ready",
+		c.recorder.Eventf(group, corev1.EventTypeNormal, daskv1.ReasonRollingUpdate, "Rolling out worker template %s: %d outdated workers are retired through the scheduler and replaced, at most %d above replicas and %d not Ready",
 			hash, len(outdated), rollout.MaxSurge, rollout.MaxUnavailable)
 	}
 	// Stalled: nothing can move until new workers are Ready, or can be
@@ -478,20 +454,20 @@ func (c *Controller) rollWorkers(ctx context.Context, key string, group *daskv1.
 	if stall != "" {
 		waited := now.Sub(since)
 		if waited < rollout.ProgressDeadline {
-			setCondition(&status.Conditions, group.Generation, CondProgressing, metav1.ConditionTrue, ReasonRollingUpdate, msg+"; "+waiting)
+			setCondition(&status.Conditions, group.Generation, daskv1.ConditionProgressing, metav1.ConditionTrue, daskv1.ReasonRollingUpdate, msg+"; "+waiting)
 			return soonest(requeue, rollout.ProgressDeadline-waited), errors.Join(errs...)
 		}
 		stallMsg := fmt.Sprintf("%s; paused: %s", msg, stall)
-		if c.conditionWouldChange(group.Status.Conditions, CondProgressing, metav1.ConditionFalse) {
-			c.recorder.Event(group, corev1.EventTypeWarning, ReasonProgressDeadlineExceeded, stallMsg)
+		if c.conditionWouldChange(group.Status.Conditions, daskv1.ConditionProgressing, metav1.ConditionFalse) {
+			c.recorder.Event(group, corev1.EventTypeWarning, daskv1.ReasonProgressDeadlineExceeded, stallMsg)
 		}
-		setCondition(&status.Conditions, group.Generation, CondProgressing, metav1.ConditionFalse, ReasonProgressDeadlineExceeded, stallMsg)
+		setCondition(&status.Conditions, group.Generation, daskv1.ConditionProgressing, metav1.ConditionFalse, daskv1.ReasonProgressDeadlineExceeded, stallMsg)
 		return requeue, errors.Join(errs...)
 	}
-	if old := apimeta.FindStatusCondition(group.Status.Conditions, CondProgressing); old != nil && old.Reason == ReasonProgressDeadlineExceeded {
-		c.recorder.Event(group, corev1.EventTypeNormal, ReasonRolloutResumed, "New workers are Ready: the rollout goes on")
+	if old := apimeta.FindStatusCondition(group.Status.Conditions, daskv1.ConditionProgressing); old != nil && old.Reason == daskv1.ReasonProgressDeadlineExceeded {
+		c.recorder.Event(group, corev1.EventTypeNormal, daskv1.ReasonRolloutResumed, "New workers are Ready: the rollout goes on")
 	}
-	setCondition(&status.Conditions, group.Generation, CondProgressing, metav1.ConditionTrue, ReasonRollingUpdate, msg)
+	setCondition(&status.Conditions, group.Generation, daskv1.ConditionProgressing, metav1.ConditionTrue, daskv1.ReasonRollingUpdate, msg)
 	return requeue, errors.Join(errs...)
 }
 
@@ -538,7 +514,7 @@ func (c *Controller) createWorkers(ctx context.Context, key string, group *daskv
 	metrics.ScaleUps.Add(float64(successes))
 	if successes > 0 {
 		klog.InfoS("Created worker Pods", "daskworkergroup", klog.KObj(group), "count", successes, "wanted", count)
-		c.recorder.Eventf(group, corev1.EventTypeNormal, ReasonScaledUp, "Created %d worker Pods", successes)
+		c.recorder.Eventf(group, corev1.EventTypeNormal, daskv1.ReasonScaledUp, "Created %d worker Pods", successes)
 		c.noteLegacyCommands(group, "DaskWorkerGroup", key, group.UID, &group.Spec.Worker.Spec, group.Annotations, cluster.Annotations)
 	}
 	if err != nil && namespaceTerminating(err) {
@@ -546,11 +522,11 @@ func (c *Controller) createWorkers(ctx context.Context, key string, group *daskv
 	}
 	if err != nil {
 		msg := fmt.Sprintf("creating worker Pods failed after %d of %d: %v", successes, count, err)
-		c.recorder.Event(group, corev1.EventTypeWarning, ReasonFailedCreate, msg)
-		setCondition(&status.Conditions, group.Generation, CondReplicaFailure, metav1.ConditionTrue, ReasonFailedCreate, msg)
+		c.recorder.Event(group, corev1.EventTypeWarning, daskv1.ReasonFailedCreate, msg)
+		setCondition(&status.Conditions, group.Generation, daskv1.ConditionReplicaFailure, metav1.ConditionTrue, daskv1.ReasonFailedCreate, msg)
 		return 0, errors.New(msg)
 	}
-	apimeta.RemoveStatusCondition(&status.Conditions, CondReplicaFailure)
+	apimeta.RemoveStatusCondition(&status.Conditions, daskv1.ConditionReplicaFailure)
 	if c.opts.WorkerBatchDelay > 0 && n < count {
 		c.batches.hold(key, c.now().Add(c.opts.WorkerBatchDelay))
 		return c.opts.WorkerBatchDelay, nil
@@ -588,7 +564,7 @@ func (c *Controller) deleteWorkers(ctx context.Context, key string, group *daskv
 	}
 	metrics.ScaleDowns.WithLabelValues(reason).Add(float64(len(pods) - len(errs)))
 	if err := errors.Join(errs...); err != nil {
-		c.recorder.Event(group, corev1.EventTypeWarning, ReasonFailedDelete, err.Error())
+		c.recorder.Event(group, corev1.EventTypeWarning, daskv1.ReasonFailedDelete, err.Error())
 		return err
 	}
 	return nil
@@ -620,7 +596,7 @@ func (c *Controller) scaleDown(ctx context.Context, key string, group *daskv1.Da
 			return err
 		}
 		klog.InfoS("Deleted worker Pods that had not started", "daskworkergroup", klog.KObj(group), "count", len(victims))
-		c.recorder.Eventf(group, corev1.EventTypeNormal, ReasonScaledDown, "Deleted %d worker Pods that had not started", len(victims))
+		c.recorder.Eventf(group, corev1.EventTypeNormal, daskv1.ReasonScaledDown, "Deleted %d worker Pods that had not started", len(victims))
 		return nil
 	}
 	if c.retirements.running(key) {
@@ -833,7 +809,7 @@ func (c *Controller) finishRetirement(ctx context.Context, key string, group *da
 		}
 	}
 	if len(unknown) > 0 {
-		c.recorder.Eventf(group, corev1.EventTypeWarning, ReasonRetiredUnknown,
+		c.recorder.Eventf(group, corev1.EventTypeWarning, daskv1.ReasonRetiredUnknown,
 			"The scheduler retired workers %s that match no Pod of this group by name or IP; start workers with --name $(DASK_WORKER_NAME)",
 			nameList(unknown))
 	}
@@ -849,7 +825,7 @@ func (c *Controller) finishRetirement(ctx context.Context, key string, group *da
 			names[i] = p.Name
 		}
 		klog.InfoS("Deleted retired workers", "daskworkergroup", klog.KObj(group), "pods", names)
-		c.recorder.Eventf(group, corev1.EventTypeNormal, ReasonScaledDown, "Retired and deleted %d workers (%d without a registered Dask worker): %s",
+		c.recorder.Eventf(group, corev1.EventTypeNormal, daskv1.ReasonScaledDown, "Retired and deleted %d workers (%d without a registered Dask worker): %s",
 			len(victims), len(victims)-registered, nameList(names))
 	}
 	if res.err != nil {
@@ -858,7 +834,7 @@ func (c *Controller) finishRetirement(ctx context.Context, key string, group *da
 	if len(victims) == 0 && len(res.value.asked) > 0 {
 		return c.noWorkerRetired(group, res.value.asked, status), nil
 	}
-	setCondition(&status.Conditions, group.Generation, CondSchedulerReachable, metav1.ConditionTrue, "WorkersRetired",
+	setCondition(&status.Conditions, group.Generation, daskv1.ConditionSchedulerReachable, metav1.ConditionTrue, "WorkersRetired",
 		fmt.Sprintf("the scheduler retired %d workers; %d Pods had no worker registered", registered, len(victims)-registered))
 	if len(victims) == 0 {
 		return retryRetireAfter, nil
@@ -879,12 +855,12 @@ func (c *Controller) noWorkerRetired(group *daskv1.DaskWorkerGroup, asked map[st
 		"Dask does so when it cannot move their results to the workers that stay (for example, too little memory there); "+
 		"it is asked again, less and less often", nameList(slices.Sorted(maps.Keys(asked))))
 	wait := retryRetireAfter
-	if old := apimeta.FindStatusCondition(group.Status.Conditions, CondSchedulerReachable); old != nil &&
-		old.Status == metav1.ConditionFalse && old.Reason == ReasonNoWorkerRetired {
+	if old := apimeta.FindStatusCondition(group.Status.Conditions, daskv1.ConditionSchedulerReachable); old != nil &&
+		old.Status == metav1.ConditionFalse && old.Reason == daskv1.ReasonNoWorkerRetired {
 		wait = min(max(c.now().Sub(old.LastTransitionTime.Time), retryRetireAfter), maxRetireBackoff)
 	}
-	c.warnOnce(group, group.Status.Conditions, CondSchedulerReachable, ReasonNoWorkerRetired, msg)
-	setCondition(&status.Conditions, group.Generation, CondSchedulerReachable, metav1.ConditionFalse, ReasonNoWorkerRetired, msg)
+	c.warnOnce(group, group.Status.Conditions, daskv1.ConditionSchedulerReachable, daskv1.ReasonNoWorkerRetired, msg)
+	setCondition(&status.Conditions, group.Generation, daskv1.ConditionSchedulerReachable, metav1.ConditionFalse, daskv1.ReasonNoWorkerRetired, msg)
 	klog.InfoS("The scheduler retired no worker", "daskworkergroup", klog.KObj(group), "asked", len(asked), "retryAfter", wait)
 	return wait
 }
@@ -918,7 +894,7 @@ func (c *Controller) retireFailed(ctx context.Context, key string, group *daskv1
 		excess -= rolling
 	}
 	if excess <= 0 && rolling == 0 {
-		apimeta.RemoveStatusCondition(&status.Conditions, CondSchedulerReachable)
+		apimeta.RemoveStatusCondition(&status.Conditions, daskv1.ConditionSchedulerReachable)
 		return 0, nil
 	}
 	var unreachable errSchedulerUnreachable
@@ -946,17 +922,17 @@ func (c *Controller) retireFailed(ctx context.Context, key string, group *daskv1
 		// did not retire, whatever the fallback says.
 		msg = fmt.Sprintf("cannot retire outdated workers through the scheduler: %v; the rollout waits (%d outdated workers are kept, they may hold results) and asks again", callErr, rolling)
 	}
-	old := apimeta.FindStatusCondition(status.Conditions, CondSchedulerReachable)
+	old := apimeta.FindStatusCondition(status.Conditions, daskv1.ConditionSchedulerReachable)
 	if old == nil || old.Status != metav1.ConditionFalse || old.Reason != reason {
 		// The fallback's clock starts when the scheduler became unreachable.
-		apimeta.RemoveStatusCondition(&status.Conditions, CondSchedulerReachable)
+		apimeta.RemoveStatusCondition(&status.Conditions, daskv1.ConditionSchedulerReachable)
 		// One Warning when it starts failing, not one per retry (every
 		// 5 s): the condition keeps the latest error.
-		c.recorder.Event(group, corev1.EventTypeWarning, ReasonRetireFailed, msg)
+		c.recorder.Event(group, corev1.EventTypeWarning, daskv1.ReasonRetireFailed, msg)
 	}
-	setCondition(&status.Conditions, group.Generation, CondSchedulerReachable, metav1.ConditionFalse, reason, msg)
+	setCondition(&status.Conditions, group.Generation, daskv1.ConditionSchedulerReachable, metav1.ConditionFalse, reason, msg)
 
-	since := apimeta.FindStatusCondition(status.Conditions, CondSchedulerReachable).LastTransitionTime.Time
+	since := apimeta.FindStatusCondition(status.Conditions, daskv1.ConditionSchedulerReachable).LastTransitionTime.Time
 	if since.IsZero() {
 		since = c.now()
 	}
@@ -970,7 +946,7 @@ func (c *Controller) retireFailed(ctx context.Context, key string, group *daskv1
 			names[i] = p.Name
 		}
 		klog.InfoS("Deleted running workers without retiring them", "daskworkergroup", klog.KObj(group), "pods", names, "err", callErr)
-		c.recorder.Eventf(group, corev1.EventTypeWarning, ReasonFallbackScaleDown,
+		c.recorder.Eventf(group, corev1.EventTypeWarning, daskv1.ReasonFallbackScaleDown,
 			"Scheduler unreachable for %s: deleted %d running workers without retiring them: %s",
 			c.now().Sub(since).Round(time.Second), len(victims), nameList(names))
 		return 0, nil

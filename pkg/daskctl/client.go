@@ -107,7 +107,7 @@ func (c *Client) WaitClusterRunning(ctx context.Context, ns, name string) (*dask
 			return false, nil
 		}
 		for _, cond := range cl.Status.Conditions {
-			if cond.Type == "SchedulerReady" {
+			if cond.Type == daskv1.ConditionSchedulerReady {
 				last = cond.Message
 				return cond.Status == metav1.ConditionTrue, nil
 			}

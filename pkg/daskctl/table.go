@@ -56,7 +56,7 @@ func orNone(s string) string {
 func notTrue(conds []metav1.Condition) string {
 	var out []string
 	for _, c := range conds {
-		if c.Status != metav1.ConditionTrue && c.Type != "Progressing" {
+		if c.Status != metav1.ConditionTrue && c.Type != daskv1.ConditionProgressing {
 			out = append(out, c.Type+"="+c.Reason)
 		}
 	}

@@ -14,7 +14,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	daskv1 "github.com/dask-operator/dask-operator/pkg/apis/kubernetes.dask.org/v1"
-	"github.com/dask-operator/dask-operator/pkg/controller"
 	"github.com/dask-operator/dask-operator/pkg/resources"
 	"github.com/dask-operator/dask-operator/pkg/testenv"
 )
@@ -59,7 +58,7 @@ print("result", c.submit(sum, range(1000)).result(), flush=True)
 	assert.Equal(t, " "+cur.Version, c.WaitLine(t, "version", time.Minute))
 	assert.Equal(t, " 499500", c.WaitLine(t, "result", time.Minute))
 	for _, obj := range []string{"legacy", "legacy-default"} {
-		evs, err := kube.CoreV1().Events(ns).List(ctx, metav1.ListOptions{FieldSelector: "involvedObject.name=" + obj + ",reason=" + controller.ReasonLegacyDaskCommand})
+		evs, err := kube.CoreV1().Events(ns).List(ctx, metav1.ListOptions{FieldSelector: "involvedObject.name=" + obj + ",reason=" + daskv1.ReasonLegacyDaskCommand})
 		require.NoError(t, err)
 		require.Len(t, evs.Items, 1, "one event on %s", obj)
 		assert.Equal(t, int32(1), evs.Items[0].Count, "told once: %s", evs.Items[0].Message)
@@ -84,7 +83,7 @@ print("result", c.submit(sum, range(1000)).result(), flush=True)
 	logs, err := kube.CoreV1().Pods(ns).GetLogs(resources.SchedulerName("kept"), &corev1.PodLogOptions{}).DoRaw(ctx)
 	require.NoError(t, err)
 	assert.Contains(t, string(logs), `"dask-scheduler": executable file not found`)
-	evs, err := kube.CoreV1().Events(ns).List(ctx, metav1.ListOptions{FieldSelector: "involvedObject.name=kept,reason=" + controller.ReasonLegacyDaskCommand})
+	evs, err := kube.CoreV1().Events(ns).List(ctx, metav1.ListOptions{FieldSelector: "involvedObject.name=kept,reason=" + daskv1.ReasonLegacyDaskCommand})
 	require.NoError(t, err)
 	assert.Empty(t, evs.Items)
 }

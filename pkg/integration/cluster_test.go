@@ -424,7 +424,7 @@ func TestInvalidServiceSpecIsReported(t *testing.T) {
 		return ok, fmt.Sprintf("phase %q, condition %+v", c.Status.Phase, cond)
 	})
 	eventually(t, 5*time.Second, func() (bool, string) {
-		return hasEvent(t, ns, "simple", corev1.EventTypeWarning, "CreateFailed"), "no CreateFailed event"
+		return hasEvent(t, ns, "simple", corev1.EventTypeWarning, "FailedCreate"), "no FailedCreate event"
 	})
 	// Workers still start meanwhile; once they are ready, nothing changes.
 	eventually(t, 30*time.Second, func() (bool, string) {

@@ -3,6 +3,7 @@ package migration
 import (
 	"context"
 	"fmt"
+	daskv1 "github.com/dask-operator/dask-operator/pkg/apis/kubernetes.dask.org/v1"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -135,8 +136,8 @@ print("done", flush=True)
 			require.NoError(t, err)
 			g, err := dask.KubernetesV1().DaskWorkerGroups(ns).Get(ctx, name+"-default", metav1.GetOptions{})
 			require.NoError(t, err)
-			return apimeta.FindStatusCondition(c.Status.Conditions, controller.CondTakingOver) == nil &&
-					apimeta.FindStatusCondition(g.Status.Conditions, controller.CondTakingOver) == nil &&
+			return apimeta.FindStatusCondition(c.Status.Conditions, daskv1.ConditionTakingOver) == nil &&
+					apimeta.FindStatusCondition(g.Status.Conditions, daskv1.ConditionTakingOver) == nil &&
 					len(c.Finalizers) == 0 && string(c.Status.Phase) == "Running" && g.Status.ReadyReplicas == 2,
 				fmt.Sprintf("cluster %s: phase %s, finalizers %v, conditions %v; group ready %d, conditions %v",
 					name, c.Status.Phase, c.Finalizers, c.Status.Conditions, g.Status.ReadyReplicas, g.Status.Conditions)
@@ -144,9 +145,9 @@ print("done", flush=True)
 	}
 	// Users learn that the adopted make_cluster_spec scheduler cannot retire
 	// workers gracefully.
-	waitEvent(t, ns, "plain", corev1.EventTypeWarning, controller.ReasonAdoptedSchedulerWithoutAPI)
-	assert.False(t, hasEvent(t, ns, "api", corev1.EventTypeWarning, controller.ReasonAdoptedSchedulerWithoutAPI))
-	waitEvent(t, ns, "api", corev1.EventTypeNormal, controller.ReasonAdoptedPod)
+	waitEvent(t, ns, "plain", corev1.EventTypeWarning, daskv1.ReasonAdoptedSchedulerWithoutAPI)
+	assert.False(t, hasEvent(t, ns, "api", corev1.EventTypeWarning, daskv1.ReasonAdoptedSchedulerWithoutAPI))
+	waitEvent(t, ns, "api", corev1.EventTypeNormal, daskv1.ReasonAdoptedPod)
 	t.Logf("taken over in %s", time.Since(started).Round(100*time.Millisecond))
 	watcher.check(t, 2, "during the takeover")
 
@@ -169,8 +170,8 @@ print("done", flush=True)
 	}
 	scale(3)
 	scale(1)
-	waitEvent(t, ns, "api-default", corev1.EventTypeNormal, controller.ReasonScaledDown)
-	assert.False(t, hasEvent(t, ns, "api-default", corev1.EventTypeWarning, controller.ReasonFallbackScaleDown), "the adopted scheduler retired the workers")
+	waitEvent(t, ns, "api-default", corev1.EventTypeNormal, daskv1.ReasonScaledDown)
+	assert.False(t, hasEvent(t, ns, "api-default", corev1.EventTypeWarning, daskv1.ReasonFallbackScaleDown), "the adopted scheduler retired the workers")
 
 	require.NoError(t, os.WriteFile(gather, nil, 0o644))
 	client.WaitLine(t, "done", 2*time.Minute)

@@ -41,6 +41,9 @@ const (
 	AnnotationPropagatedLabels = "kubernetes.dask.org/propagated-labels"
 	// AnnotationPropagatedAnnotations does the same for annotations.
 	AnnotationPropagatedAnnotations = "kubernetes.dask.org/propagated-annotations"
+	// AnnotationAdoptedFrom marks a Pod adopted from another controller
+	// (the Python operator's Deployments).
+	AnnotationAdoptedFrom = "kubernetes.dask.org/adopted-from"
 )
 
 // operatorLabels are set on children whatever their parents say; they are
