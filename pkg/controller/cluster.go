@@ -15,7 +15,6 @@ import (
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
@@ -24,57 +23,6 @@ import (
 	"github.com/dask-operator/dask-operator/pkg/daskapi"
 	"github.com/dask-operator/dask-operator/pkg/resources"
 )
-
-// errPermanent marks an error that retrying will not fix: the user must
-// change the object. It is reported, and the object is not requeued.
-type errPermanent struct{ error }
-
-func permanent(err error) error { return errPermanent{err} }
-
-// isPermanent reports whether retrying cannot help: err is permanent, or
-// every error joined in it is. One permanent error among transient ones
-// (errors.Join) must not stop the retries the others need.
-func isPermanent(err error) bool {
-	return everyError(err, func(e error) bool {
-		var p errPermanent
-		return errors.As(e, &p)
-	})
-}
-
-// errCacheLag is a child we created that the create found existing while
-// the cache does not hold it yet: it exists, and the next sync (its watch
-// event brings one) sees it. Not a problem to report in the status.
-type errCacheLag struct{ kind, name string }
-
-func (e errCacheLag) Error() string {
-	return fmt.Sprintf("%s %s exists but is not in the cache yet", e.kind, e.name)
-}
-
-// onlyCacheLag reports whether every error joined in err is an errCacheLag.
-func onlyCacheLag(err error) bool {
-	return everyError(err, func(e error) bool {
-		var l errCacheLag
-		return errors.As(e, &l)
-	})
-}
-
-// everyError reports whether err is not nil and is, or joins only, errors
-// for which is holds.
-func everyError(err error, is func(error) bool) bool {
-	if err == nil {
-		return false
-	}
-	if joined, ok := err.(interface{ Unwrap() []error }); ok {
-		errs := joined.Unwrap()
-		for _, e := range errs {
-			if e != nil && !everyError(e, is) {
-				return false
-			}
-		}
-		return len(errs) > 0
-	}
-	return is(err)
-}
 
 func (c *Controller) syncCluster(ctx context.Context, key string) (time.Duration, error) {
 	ns, name, err := cache.SplitMetaNamespaceKey(key)
@@ -294,85 +242,6 @@ func (c *Controller) writeClusterStatus(ctx context.Context, cached *daskv1.Dask
 		c.statusWritten(clusterPaceKey(key), settled)
 	}
 	return err
-}
-
-// ownedBy reports whether obj's controller is owner; a child of the same name
-// left behind by a deleted owner (another UID) is not adopted silently.
-func ownedBy(obj metav1.Object, owner metav1.Object) bool {
-	ref := metav1.GetControllerOf(obj)
-	return ref != nil && ref.UID == owner.GetUID()
-}
-
-// errNameConflict is a child's name taken by an object another owner (or
-// no owner) controls: the user must delete or rename one of them. It is
-// reported once, as a condition and a Warning event, and retried with
-// backoff, since the other object's deletion may bring no event.
-type errNameConflict struct{ msg string }
-
-func (e errNameConflict) Error() string { return e.msg }
-
-func nameConflict(kind, name, ownerKind string) error {
-	return errNameConflict{fmt.Sprintf("%s %s already exists and is not controlled by this %s; delete or rename it", kind, name, ownerKind)}
-}
-
-func conflictIn(err error) (string, bool) {
-	var nc errNameConflict
-	if errors.As(err, &nc) {
-		return nc.msg, true
-	}
-	return "", false
-}
-
-// alreadyExists handles a create refused because the name is taken. The
-// object is read live (get): the cache may lag behind our own create, or
-// not hold the object at all (a foreign Pod without the operator's labels is
-// never in the label-filtered cache). Ours means the cache lags: retry. Not
-// ours is a real conflict.
-func alreadyExists[T metav1.Object](ctx context.Context, owner metav1.Object, ownerKind, kind, name string,
-	get func(context.Context, string, metav1.GetOptions) (T, error)) error {
-	live, err := get(ctx, name, metav1.GetOptions{})
-	switch {
-	case apierrors.IsNotFound(err):
-		return fmt.Errorf("%s %s existed at create and is gone now; creating it again", kind, name)
-	case err != nil:
-		return fmt.Errorf("%s %s exists; reading it: %w", kind, name, err)
-	case ownedBy(live, owner):
-		return errCacheLag{kind: kind, name: name}
-	}
-	return nameConflict(kind, name, ownerKind)
-}
-
-// warnOnce records a Warning event unless the object's condition already
-// says the same: a standing problem is reported once, not on every sync.
-func (c *Controller) warnOnce(obj runtime.Object, conds []metav1.Condition, typ, reason, msg string) {
-	if old := apimeta.FindStatusCondition(conds, typ); old != nil && old.Status == metav1.ConditionFalse && old.Reason == reason &&
-		strings.Contains(old.Message, msg) {
-		return
-	}
-	c.recorder.Event(obj, corev1.EventTypeWarning, reason, msg)
-}
-
-// createFailed reports a failed create: an Invalid answer is the user's to
-// fix (permanent), anything else is retried with backoff. The Warning event
-// goes out once: not again while the cluster's ResourcesCreated condition
-// already says the same (other changes sync the cluster again, and each
-// sync tries the create anew).
-func (c *Controller) createFailed(obj *daskv1.DaskCluster, kind, name string, err error) error {
-	if namespaceTerminating(err) {
-		return nil
-	}
-	msg := fmt.Sprintf("create %s %s: %v", kind, name, err)
-	c.warnOnce(obj, obj.Status.Conditions, daskv1.ConditionResourcesCreated, daskv1.ReasonFailedCreate, msg)
-	if apierrors.IsInvalid(err) || apierrors.IsBadRequest(err) {
-		return permanent(errors.New(msg))
-	}
-	return errors.New(msg)
-}
-
-// namespaceTerminating reports a create refused because the namespace is
-// being deleted: everything in it goes, so there is nothing to retry.
-func namespaceTerminating(err error) bool {
-	return apierrors.HasStatusCause(err, corev1.NamespaceTerminatingCause)
 }
 
 func (c *Controller) ensureSchedulerService(ctx context.Context, cluster *daskv1.DaskCluster) (*corev1.Service, error) {
@@ -665,22 +534,6 @@ func (c *Controller) adoptClusterMembers(ctx context.Context, cluster *daskv1.Da
 	return errors.Join(errs...)
 }
 
-// adoptPatch adds a controller reference to obj; the uid and resourceVersion
-// make it fail rather than touch a changed or recreated object.
-// Annotations, when given, are added in the same request.
-func adoptPatch(obj metav1.Object, ref metav1.OwnerReference, annotations map[string]string) []byte {
-	meta := map[string]any{
-		"ownerReferences": append(append([]metav1.OwnerReference{}, obj.GetOwnerReferences()...), ref),
-		"uid":             obj.GetUID(),
-		"resourceVersion": obj.GetResourceVersion(),
-	}
-	if len(annotations) > 0 {
-		meta["annotations"] = annotations
-	}
-	patch, _ := json.Marshal(map[string]any{"metadata": meta})
-	return patch
-}
-
 // checkIdle deletes the cluster once its scheduler has been idle longer than
 // spec.idleTimeout. The scheduler is asked in the background; the answer
 // arrives with a later sync. It returns whether the cluster was deleted and
@@ -793,44 +646,4 @@ func schedulerTarget(cluster *daskv1.DaskCluster) daskapi.Target {
 		Service:   resources.SchedulerName(cluster.Name),
 		Port:      resources.ServicePort(&cluster.Spec.Scheduler.Service, resources.DashboardPortName, resources.DefaultHTTPPort),
 	}
-}
-
-// removeKopfFinalizer removes the Python operator's finalizer from an object
-// it created: nothing would ever remove it, and the object could not be
-// deleted. It reports whether it changed the object (whose update event
-// brings the next sync).
-func (c *Controller) removeKopfFinalizer(ctx context.Context, obj metav1.Object) (bool, error) {
-	fins := obj.GetFinalizers()
-	kept := make([]string, 0, len(fins))
-	for _, f := range fins {
-		if f != resources.KopfFinalizer {
-			kept = append(kept, f)
-		}
-	}
-	if len(kept) == len(fins) {
-		return false, nil
-	}
-	patch, _ := json.Marshal(map[string]any{"metadata": map[string]any{
-		"finalizers":      kept,
-		"resourceVersion": obj.GetResourceVersion(),
-	}})
-	var err error
-	switch o := obj.(type) {
-	case *daskv1.DaskCluster:
-		_, err = c.dask.KubernetesV1().DaskClusters(o.Namespace).Patch(ctx, o.Name, types.MergePatchType, patch, metav1.PatchOptions{})
-		if err == nil {
-			c.recorder.Event(o, corev1.EventTypeNormal, daskv1.ReasonFinalizerRemoved, "Removed the Python operator's finalizer "+resources.KopfFinalizer)
-		}
-	case *daskv1.DaskAutoscaler:
-		_, err = c.dask.KubernetesV1().DaskAutoscalers(o.Namespace).Patch(ctx, o.Name, types.MergePatchType, patch, metav1.PatchOptions{})
-		if err == nil {
-			c.recorder.Event(o, corev1.EventTypeNormal, daskv1.ReasonFinalizerRemoved, "Removed the Python operator's finalizer "+resources.KopfFinalizer)
-		}
-	default:
-		return false, fmt.Errorf("removeKopfFinalizer: unexpected %T", obj)
-	}
-	if apierrors.IsNotFound(err) {
-		return true, nil
-	}
-	return true, err
 }

@@ -1,0 +1,132 @@
+package controller
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+
+	daskv1 "github.com/dask-operator/dask-operator/pkg/apis/kubernetes.dask.org/v1"
+	"github.com/dask-operator/dask-operator/pkg/resources"
+)
+
+// Children: whether an object is ours, what a refused create means, one
+// Warning per standing problem, adopting objects, and the Python operator's
+// finalizer.
+
+// ownedBy reports whether obj's controller is owner; a child of the same name
+// left behind by a deleted owner (another UID) is not adopted silently.
+func ownedBy(obj metav1.Object, owner metav1.Object) bool {
+	ref := metav1.GetControllerOf(obj)
+	return ref != nil && ref.UID == owner.GetUID()
+}
+
+// alreadyExists handles a create refused because the name is taken. The
+// object is read live (get): the cache may lag behind our own create, or
+// not hold the object at all (a foreign Pod without the operator's labels is
+// never in the label-filtered cache). Ours means the cache lags: retry. Not
+// ours is a real conflict.
+func alreadyExists[T metav1.Object](ctx context.Context, owner metav1.Object, ownerKind, kind, name string,
+	get func(context.Context, string, metav1.GetOptions) (T, error)) error {
+	live, err := get(ctx, name, metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
+		return fmt.Errorf("%s %s existed at create and is gone now; creating it again", kind, name)
+	case err != nil:
+		return fmt.Errorf("%s %s exists; reading it: %w", kind, name, err)
+	case ownedBy(live, owner):
+		return errCacheLag{kind: kind, name: name}
+	}
+	return nameConflict(kind, name, ownerKind)
+}
+
+// warnOnce records a Warning event unless the object's condition already
+// says the same: a standing problem is reported once, not on every sync.
+func (c *Controller) warnOnce(obj runtime.Object, conds []metav1.Condition, typ, reason, msg string) {
+	if old := apimeta.FindStatusCondition(conds, typ); old != nil && old.Status == metav1.ConditionFalse && old.Reason == reason &&
+		strings.Contains(old.Message, msg) {
+		return
+	}
+	c.recorder.Event(obj, corev1.EventTypeWarning, reason, msg)
+}
+
+// createFailed reports a failed create: an Invalid answer is the user's to
+// fix (permanent), anything else is retried with backoff. The Warning event
+// goes out once: not again while the cluster's ResourcesCreated condition
+// already says the same (other changes sync the cluster again, and each
+// sync tries the create anew).
+func (c *Controller) createFailed(obj *daskv1.DaskCluster, kind, name string, err error) error {
+	if namespaceTerminating(err) {
+		return nil
+	}
+	msg := fmt.Sprintf("create %s %s: %v", kind, name, err)
+	c.warnOnce(obj, obj.Status.Conditions, daskv1.ConditionResourcesCreated, daskv1.ReasonFailedCreate, msg)
+	if apierrors.IsInvalid(err) || apierrors.IsBadRequest(err) {
+		return permanent(errors.New(msg))
+	}
+	return errors.New(msg)
+}
+
+// adoptPatch adds a controller reference to obj; the uid and resourceVersion
+// make it fail rather than touch a changed or recreated object.
+// Annotations, when given, are added in the same request.
+func adoptPatch(obj metav1.Object, ref metav1.OwnerReference, annotations map[string]string) []byte {
+	meta := map[string]any{
+		"ownerReferences": append(append([]metav1.OwnerReference{}, obj.GetOwnerReferences()...), ref),
+		"uid":             obj.GetUID(),
+		"resourceVersion": obj.GetResourceVersion(),
+	}
+	if len(annotations) > 0 {
+		meta["annotations"] = annotations
+	}
+	patch, _ := json.Marshal(map[string]any{"metadata": meta})
+	return patch
+}
+
+// removeKopfFinalizer removes the Python operator's finalizer from an object
+// it created: nothing would ever remove it, and the object could not be
+// deleted. It reports whether it changed the object (whose update event
+// brings the next sync).
+func (c *Controller) removeKopfFinalizer(ctx context.Context, obj metav1.Object) (bool, error) {
+	fins := obj.GetFinalizers()
+	kept := make([]string, 0, len(fins))
+	for _, f := range fins {
+		if f != resources.KopfFinalizer {
+			kept = append(kept, f)
+		}
+	}
+	if len(kept) == len(fins) {
+		return false, nil
+	}
+	patch, _ := json.Marshal(map[string]any{"metadata": map[string]any{
+		"finalizers":      kept,
+		"resourceVersion": obj.GetResourceVersion(),
+	}})
+	var err error
+	switch o := obj.(type) {
+	case *daskv1.DaskCluster:
+		_, err = c.dask.KubernetesV1().DaskClusters(o.Namespace).Patch(ctx, o.Name, types.MergePatchType, patch, metav1.PatchOptions{})
+		if err == nil {
+			c.recorder.Event(o, corev1.EventTypeNormal, daskv1.ReasonFinalizerRemoved, "Removed the Python operator's finalizer "+resources.KopfFinalizer)
+		}
+	case *daskv1.DaskAutoscaler:
+		_, err = c.dask.KubernetesV1().DaskAutoscalers(o.Namespace).Patch(ctx, o.Name, types.MergePatchType, patch, metav1.PatchOptions{})
+		if err == nil {
+			c.recorder.Event(o, corev1.EventTypeNormal, daskv1.ReasonFinalizerRemoved, "Removed the Python operator's finalizer "+resources.KopfFinalizer)
+		}
+	default:
+		return false, fmt.Errorf("removeKopfFinalizer: unexpected %T", obj)
+	}
+	if apierrors.IsNotFound(err) {
+		return true, nil
+	}
+	return true, err
+}
