@@ -274,11 +274,14 @@ func (c *Controller) createRunner(ctx context.Context, expKey string, job *daskv
 		if apierrors.IsAlreadyExists(err) {
 			return alreadyExists(ctx, job, "DaskJob", "Pod", pod.Name, c.kube.CoreV1().Pods(job.Namespace).Get)
 		}
-		msg := fmt.Sprintf("create runner Pod %s: %v", pod.Name, err)
-		c.recorder.Event(job, corev1.EventTypeWarning, daskv1.ReasonFailedCreate, msg)
-		if apierrors.IsInvalid(err) {
-			return c.failJob(ctx, job, status, daskv1.ReasonFailedCreate, msg, true)
+		if namespaceTerminating(err) {
+			return nil // everything in the namespace goes: nothing to retry or report
 		}
+		msg := fmt.Sprintf("create runner Pod %s: %v", pod.Name, err)
+		if apierrors.IsInvalid(err) {
+			return c.failJob(ctx, job, status, daskv1.ReasonFailedCreate, msg, true) // its one Warning says why
+		}
+		c.recorder.Event(job, corev1.EventTypeWarning, daskv1.ReasonFailedCreate, msg)
 		return errors.New(msg)
 	}
 	status.Attempts++
@@ -353,6 +356,9 @@ func (c *Controller) ensureJobCluster(ctx context.Context, job *daskv1.DaskJob) 
 	created, err := c.dask.KubernetesV1().DaskClusters(job.Namespace).Create(ctx, desired, metav1.CreateOptions{})
 	if apierrors.IsAlreadyExists(err) {
 		return nil, alreadyExists(ctx, job, "DaskJob", "DaskCluster", desired.Name, c.dask.KubernetesV1().DaskClusters(job.Namespace).Get)
+	}
+	if namespaceTerminating(err) {
+		return nil, nil // everything in the namespace goes: nothing to retry or report
 	}
 	if err != nil {
 		msg := fmt.Sprintf("create DaskCluster %s: %v", desired.Name, err)

@@ -9,9 +9,11 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	k8stesting "k8s.io/client-go/testing"
 
@@ -453,4 +455,35 @@ func TestJobProgressesWhenMetadataPatchesFail(t *testing.T) {
 	_, err := f.ctrl.syncJob(context.Background(), "ns/j")
 	assert.Error(t, err, "the failed patch is reported and retried")
 	assert.Equal(t, daskv1.JobSuccessful, lastJobStatus(t, f).JobStatus)
+}
+
+// Issue 30: the job's creates behave as the others do. A runner the API
+// server refuses as invalid fails the job with one Warning, not two; in a
+// namespace being deleted, neither the cluster's nor the runner's refused
+// create is reported or retried.
+func TestJobCreatesAreReportedOnce(t *testing.T) {
+	j := daskJob("j", corev1.RestartPolicyNever)
+	f := newFixture(t, j, jobCluster(j))
+	f.kube.PrependReactor("create", "pods", func(k8stesting.Action) (bool, runtime.Object, error) {
+		return true, nil, apierrors.NewInvalid(schema.GroupKind{Kind: "Pod"}, "j-runner", nil)
+	})
+	_, _ = f.ctrl.syncJob(context.Background(), "ns/j")
+	assert.Equal(t, 1, countEvents(f, daskv1.ReasonFailedCreate), "one Warning for a refused runner")
+
+	terminating := &apierrors.StatusError{ErrStatus: metav1.Status{Status: metav1.StatusFailure, Code: 403, Reason: metav1.StatusReasonForbidden,
+		Details: &metav1.StatusDetails{Causes: []metav1.StatusCause{{Type: corev1.NamespaceTerminatingCause}}}, Message: "namespace ns is being terminated"}}
+	for _, res := range []string{"daskclusters", "pods"} {
+		j := daskJob("j", corev1.RestartPolicyNever)
+		objs := []runtime.Object{j}
+		if res == "pods" {
+			objs = append(objs, jobCluster(j))
+		}
+		f := newFixture(t, objs...)
+		refuse := func(k8stesting.Action) (bool, runtime.Object, error) { return true, nil, terminating }
+		f.kube.PrependReactor("create", res, refuse)
+		f.dask.PrependReactor("create", res, refuse)
+		_, err := f.ctrl.syncJob(context.Background(), "ns/j")
+		assert.NoError(t, err, "%s: nothing to retry", res)
+		assert.Zero(t, countEvents(f, daskv1.ReasonFailedCreate), "%s: nothing to report", res)
+	}
 }
