@@ -77,20 +77,12 @@ func enter(args []string) error {
 			if _, err := os.Stat(f); err != nil {
 				continue
 			}
-			target, err := inRoot(r, f)
-			if err != nil {
-				return err
-			}
-			if err := bind(f, target, false); err != nil {
+			if err := bindIn(r, f, f, false); err != nil {
 				return err
 			}
 		}
 		for _, s := range share {
-			target, err := inRoot(r, s)
-			if err != nil {
-				return err
-			}
-			if err := bind(s, target, true); err != nil {
+			if err := bindIn(r, s, s, true); err != nil {
 				return err
 			}
 		}
@@ -100,11 +92,7 @@ func enter(args []string) error {
 		if !ok || !filepath.IsAbs(dst) {
 			return fmt.Errorf("enter: --mount %q: want SRC=/DST", m)
 		}
-		target, err := inRoot(r, dst)
-		if err != nil {
-			return err
-		}
-		if err := bind(src, target, false); err != nil {
+		if err := bindIn(r, src, dst, false); err != nil {
 			return err
 		}
 	}
@@ -124,6 +112,15 @@ func enter(args []string) error {
 		return fmt.Errorf("exec: %q: executable file not found in $PATH of image root %s", argv[0], r)
 	}
 	return syscall.Exec(path, argv, os.Environ())
+}
+
+// bindIn mounts src on dst as seen from inside root (see inRoot).
+func bindIn(root, src, dst string, recursive bool) error {
+	target, err := inRoot(root, dst)
+	if err != nil {
+		return err
+	}
+	return bind(src, target, recursive)
 }
 
 // bind mounts src on dst, making the mount point (a folder, or an empty file
