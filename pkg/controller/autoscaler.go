@@ -43,12 +43,15 @@ func (c *Controller) syncAutoscaler(ctx context.Context, key string) (time.Durat
 	status.ObservedGeneration = as.Generation
 
 	scaleErr := c.autoscale1(ctx, key, as, status)
-	if !equality.Semantic.DeepEqual(&as.Status, status) {
-		updated := as.DeepCopy()
-		updated.Status = *status
-		if _, err := c.dask.KubernetesV1().DaskAutoscalers(ns).UpdateStatus(ctx, updated, metav1.UpdateOptions{}); err != nil && !apierrors.IsNotFound(err) {
-			return 0, err
-		}
+	if _, err := writeStatus(ctx, c, statusWrite[*daskv1.DaskAutoscaler]{
+		kind: "DaskAutoscaler", key: key, obj: as, same: equality.Semantic.DeepEqual(&as.Status, status),
+		update: func(ctx context.Context) (*daskv1.DaskAutoscaler, error) {
+			updated := as.DeepCopy()
+			updated.Status = *status
+			return c.dask.KubernetesV1().DaskAutoscalers(ns).UpdateStatus(ctx, updated, metav1.UpdateOptions{})
+		},
+	}); err != nil {
+		return 0, err
 	}
 	if scaleErr != nil {
 		return 0, scaleErr

@@ -59,7 +59,8 @@ func (c *Controller) syncCluster(ctx context.Context, key string) (time.Duration
 		status.Phase = daskv1.DaskClusterError
 		c.warnOnce(cluster, cached.Status.Conditions, daskv1.ConditionResourcesCreated, daskv1.ReasonInvalidName, err.Error())
 		setCondition(&status.Conditions, cluster.Generation, daskv1.ConditionResourcesCreated, metav1.ConditionFalse, daskv1.ReasonInvalidName, err.Error())
-		return 0, c.writeClusterStatus(ctx, cached, status)
+		_, err := c.writeClusterStatus(ctx, key, cached, status) // a new phase: never held
+		return 0, err
 	}
 
 	suspended := resources.Suspended(cluster)
@@ -145,18 +146,15 @@ func (c *Controller) syncCluster(ctx context.Context, key string) (time.Duration
 		apimeta.RemoveStatusCondition(&status.Conditions, daskv1.ConditionIdleShutdown)
 	}
 
-	if !equality.Semantic.DeepEqual(&cached.Status, status) {
-		progressOnly, settled := clusterStatusPacing(&cached.Status, status)
-		wait := c.statusWait(clusterPaceKey(key), clusterStatusFactor, progressOnly, settled)
-		if wait > 0 {
-			if createErr != nil && isPermanent(createErr) {
-				return wait, nil
-			}
-			return soonest(requeue, wait), createErr
-		}
-	}
-	if err := c.writeClusterStatus(ctx, cached, status); err != nil {
+	wait, err := c.writeClusterStatus(ctx, key, cached, status)
+	if err != nil {
 		return 0, err
+	}
+	if wait > 0 {
+		if createErr != nil && isPermanent(createErr) {
+			return wait, nil
+		}
+		return soonest(requeue, wait), createErr
 	}
 	if createErr != nil && isPermanent(createErr) {
 		// The user must fix the spec; its update event brings us back.
@@ -223,25 +221,19 @@ func (c *Controller) defaultGroupUpdated(cluster *daskv1.DaskCluster, g *daskv1.
 	}
 }
 
-func (c *Controller) writeClusterStatus(ctx context.Context, cached *daskv1.DaskCluster, status *daskv1.DaskClusterStatus) error {
-	if equality.Semantic.DeepEqual(&cached.Status, status) {
-		return nil
-	}
-	updated := cached.DeepCopy()
-	updated.Status = *status
-	written, err := c.dask.KubernetesV1().DaskClusters(cached.Namespace).UpdateStatus(ctx, updated, metav1.UpdateOptions{})
-	if apierrors.IsNotFound(err) {
-		return nil
-	}
-	if err == nil {
-		key := cached.Namespace + "/" + cached.Name
-		c.clusterWrites.remember(key, written)
-		klog.V(4).InfoS("Wrote status", "daskcluster", klog.KObj(cached), "phase", status.Phase,
-			"replicas", status.Replicas, "ready", status.ReadyReplicas)
-		_, settled := clusterStatusPacing(&cached.Status, status)
-		c.statusWritten(clusterPaceKey(key), settled)
-	}
-	return err
+// writeClusterStatus writes a cluster's status, paced (clusterStatusPacing).
+func (c *Controller) writeClusterStatus(ctx context.Context, key string, cached *daskv1.DaskCluster, status *daskv1.DaskClusterStatus) (time.Duration, error) {
+	progressOnly, settled := clusterStatusPacing(&cached.Status, status)
+	return writeStatus(ctx, c, statusWrite[*daskv1.DaskCluster]{
+		kind: "DaskCluster", key: key, obj: cached, same: equality.Semantic.DeepEqual(&cached.Status, status),
+		update: func(ctx context.Context) (*daskv1.DaskCluster, error) {
+			updated := cached.DeepCopy()
+			updated.Status = *status
+			return c.dask.KubernetesV1().DaskClusters(cached.Namespace).UpdateStatus(ctx, updated, metav1.UpdateOptions{})
+		},
+		writes:  c.clusterWrites,
+		paceKey: clusterPaceKey(key), factor: clusterStatusFactor, progressOnly: progressOnly, settled: settled,
+	})
 }
 
 func (c *Controller) ensureSchedulerService(ctx context.Context, cluster *daskv1.DaskCluster) (*corev1.Service, error) {

@@ -76,16 +76,17 @@ func (c *Controller) syncJob(ctx context.Context, key string) (time.Duration, er
 	} else if syncErr == nil && !jobFinished(status.JobStatus) && status.JobStatus != daskv1.JobSuspended {
 		apimeta.RemoveStatusCondition(&status.Conditions, daskv1.ConditionResourcesCreated)
 	}
-	if !equality.Semantic.DeepEqual(&job.Status, status) {
-		updated := job.DeepCopy()
-		updated.Status = *status
-		written, err := c.dask.KubernetesV1().DaskJobs(ns).UpdateStatus(ctx, updated, metav1.UpdateOptions{})
-		if err != nil && !apierrors.IsNotFound(err) {
-			return 0, errors.Join(syncErr, err)
-		}
-		if err == nil {
-			c.jobWrites.remember(key, written)
-		}
+	// A job's status is written at once: it changes by steps users wait on.
+	if _, err := writeStatus(ctx, c, statusWrite[*daskv1.DaskJob]{
+		kind: "DaskJob", key: key, obj: job, same: equality.Semantic.DeepEqual(&job.Status, status),
+		update: func(ctx context.Context) (*daskv1.DaskJob, error) {
+			updated := job.DeepCopy()
+			updated.Status = *status
+			return c.dask.KubernetesV1().DaskJobs(ns).UpdateStatus(ctx, updated, metav1.UpdateOptions{})
+		},
+		writes: c.jobWrites,
+	}); err != nil {
+		return 0, errors.Join(syncErr, err)
 	}
 	return requeue, syncErr
 }

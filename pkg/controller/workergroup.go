@@ -155,25 +155,21 @@ func (c *Controller) syncWorkerGroup(ctx context.Context, key string) (time.Dura
 		fmt.Sprintf("%d/%d workers ready", ready, desired))
 	c.rolloutStatus(key, group, active, status)
 
-	if !equality.Semantic.DeepEqual(&group.Status, status) {
-		progressOnly, settled := groupStatusPacing(&group.Status, status, desired)
-		if wait := c.statusWait("DaskWorkerGroup/"+key, 1, progressOnly, settled); wait > 0 {
-			return soonest(requeue, wait), manageErr
-		}
-		updated := group.DeepCopy()
-		updated.Status = *status
-		written, err := c.dask.KubernetesV1().DaskWorkerGroups(ns).UpdateStatus(ctx, updated, metav1.UpdateOptions{})
-		if err != nil && !apierrors.IsNotFound(err) {
-			return 0, errors.Join(manageErr, err)
-		}
-		if err == nil {
-			klog.V(4).InfoS("Wrote status", "daskworkergroup", klog.KObj(group), "settled", settled, "progressOnly", progressOnly,
-				"replicas", status.Replicas, "ready", status.ReadyReplicas)
-			c.groupWrites.remember(key, written)
-			c.statusWritten("DaskWorkerGroup/"+key, settled)
-		}
+	progressOnly, settled := groupStatusPacing(&group.Status, status, desired)
+	wait, err := writeStatus(ctx, c, statusWrite[*daskv1.DaskWorkerGroup]{
+		kind: "DaskWorkerGroup", key: key, obj: group, same: equality.Semantic.DeepEqual(&group.Status, status),
+		update: func(ctx context.Context) (*daskv1.DaskWorkerGroup, error) {
+			updated := group.DeepCopy()
+			updated.Status = *status
+			return c.dask.KubernetesV1().DaskWorkerGroups(ns).UpdateStatus(ctx, updated, metav1.UpdateOptions{})
+		},
+		writes:  c.groupWrites,
+		paceKey: "DaskWorkerGroup/" + key, factor: 1, progressOnly: progressOnly, settled: settled,
+	})
+	if err != nil {
+		return 0, errors.Join(manageErr, err)
 	}
-	return requeue, manageErr
+	return soonest(requeue, wait), manageErr
 }
 
 // sortGroupPods reads the group's Pods from the cache: the active ones, the
