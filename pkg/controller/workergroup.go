@@ -115,19 +115,20 @@ func (c *Controller) syncWorkerGroup(ctx context.Context, key string) (time.Dura
 		} else {
 			apimeta.RemoveStatusCondition(&status.Conditions, daskv1.ConditionTakingOver)
 		}
+		gs := &groupSync{key: key, group: group, cluster: cluster, status: status, active: active, terminal: terminal, deleting: deleting}
 		switch {
 		case takingOver:
 		case suspended:
 			manageErr = c.suspendWorkers(ctx, key, group, append(active, terminal...))
 		case satisfied:
-			requeue, manageErr = c.manageWorkers(ctx, key, group, cluster, active, terminal, deleting, status)
+			requeue, manageErr = c.manageWorkers(ctx, gs)
 		case c.retirements.done(key):
 			// Workers the scheduler retired go now, whatever creations are
 			// still expected (an outage can leave some pending for minutes):
 			// with restartPolicy Always a retired worker would start again
 			// and rejoin the scheduler while its Pod waits.
 			res, _ := c.retirements.take(key)
-			requeue, manageErr = c.finishRetirement(ctx, key, group, active, res, status)
+			requeue, manageErr = c.finishRetirement(ctx, gs, res)
 		default:
 			// Should the events of our own creations or deletions be lost,
 			// look again when their expectations expire; creates that
@@ -135,7 +136,8 @@ func (c *Controller) syncWorkerGroup(ctx context.Context, key string) (time.Dura
 			again := c.resolveUncertain(ctx, key, ns)
 			if c.expect.Satisfied(key) {
 				active, terminal, deleting = c.sortGroupPods(ns, group)
-				requeue, manageErr = c.manageWorkers(ctx, key, group, cluster, active, terminal, deleting, status)
+				gs.active, gs.terminal, gs.deleting = active, terminal, deleting
+				requeue, manageErr = c.manageWorkers(ctx, gs)
 			} else {
 				requeue = soonest(again, c.expect.Remaining(key))
 			}
@@ -170,6 +172,20 @@ func (c *Controller) syncWorkerGroup(ctx context.Context, key string) (time.Dura
 		return 0, errors.Join(manageErr, err)
 	}
 	return soonest(requeue, wait), manageErr
+}
+
+// groupSync is the state of one worker group's sync, as the Job
+// controller's syncJobCtx: what it read, and the status it computes, handed
+// to the steps that manage the group's workers.
+type groupSync struct {
+	key     string
+	group   *daskv1.DaskWorkerGroup
+	cluster *daskv1.DaskCluster
+	status  *daskv1.DaskWorkerGroupStatus
+	// active Pods run or may; terminal ones ended; deleting counts those
+	// being deleted and not gone yet (a rollout's surge counts them).
+	active, terminal []*corev1.Pod
+	deleting         int
 }
 
 // sortGroupPods reads the group's Pods from the cache: the active ones, the
@@ -262,12 +278,12 @@ func (c *Controller) conditionWouldChange(conds []metav1.Condition, typ string, 
 }
 
 // manageWorkers brings the number of active worker Pods to spec.worker.replicas.
-func (c *Controller) manageWorkers(ctx context.Context, key string, group *daskv1.DaskWorkerGroup, cluster *daskv1.DaskCluster,
-	active, terminal []*corev1.Pod, deleting int, status *daskv1.DaskWorkerGroupStatus) (time.Duration, error) {
+func (c *Controller) manageWorkers(ctx context.Context, s *groupSync) (time.Duration, error) {
+	key, group, cluster, status, active, terminal, deleting := s.key, s.group, s.cluster, s.status, s.active, s.terminal, s.deleting
 	// Workers the scheduler retired are gone from Dask: remove their Pods
 	// whatever the count now is; replacements follow.
 	if res, ok := c.retirements.take(key); ok {
-		return c.finishRetirement(ctx, key, group, active, res, status)
+		return c.finishRetirement(ctx, s, res)
 	}
 
 	var errs []error
@@ -294,7 +310,7 @@ func (c *Controller) manageWorkers(ctx context.Context, key string, group *daskv
 	}
 	rollout := resources.WorkerRollout(&group.Spec.Worker)
 	if len(outdated) > 0 && !rollout.OnDelete {
-		requeue, err := c.rollWorkers(ctx, key, group, cluster, active, outdated, deleting, rollout, status)
+		requeue, err := c.rollWorkers(ctx, s, outdated, rollout)
 		return requeue, errors.Join(append(errs, err)...)
 	}
 	diff := len(active) - desired
@@ -307,11 +323,11 @@ func (c *Controller) manageWorkers(ctx context.Context, key string, group *daskv
 		var err error
 		klog.V(2).InfoS("Scaling up", "daskworkergroup", klog.KObj(group), "replicas", desired, "active", len(active),
 			"terminating", deleting, "ended", len(terminal))
-		requeue, err = c.createWorkers(ctx, key, group, cluster, -diff, status)
+		requeue, err = c.createWorkers(ctx, s, -diff)
 		errs = append(errs, err)
 	case diff > 0:
 		// Outdated workers (OnDelete) go first.
-		errs = append(errs, c.scaleDown(ctx, key, group, cluster, outdatedFirst(active, hash), diff, status))
+		errs = append(errs, c.scaleDown(ctx, s, outdatedFirst(active, hash), diff))
 	}
 	return requeue, errors.Join(errs...)
 }
@@ -336,8 +352,8 @@ func outdatedFirst(pods []*corev1.Pod, hash string) []*corev1.Pod {
 // outdated worker is retired through the scheduler (its results move to
 // other workers) before its Pod is deleted; the scheduler-unreachable
 // fallback never applies to a rollout.
-func (c *Controller) rollWorkers(ctx context.Context, key string, group *daskv1.DaskWorkerGroup, cluster *daskv1.DaskCluster,
-	active, outdated []*corev1.Pod, terminating int, rollout resources.Rollout, status *daskv1.DaskWorkerGroupStatus) (time.Duration, error) {
+func (c *Controller) rollWorkers(ctx context.Context, s *groupSync, outdated []*corev1.Pod, rollout resources.Rollout) (time.Duration, error) {
+	key, group, status, active, terminating := s.key, s.group, s.status, s.active, s.deleting
 	desired := int(resources.Replicas(&group.Spec.Worker))
 	hash := c.hashes.worker(key, group)
 	var readyTotal, unreadyOld int
@@ -361,7 +377,7 @@ func (c *Controller) rollWorkers(ctx context.Context, key string, group *daskv1.
 	create := min(desired+rollout.MaxSurge-len(active)-terminating, desired-current)
 	var createErr error
 	if create > 0 {
-		requeue, createErr = c.createWorkers(ctx, key, group, cluster, create, status)
+		requeue, createErr = c.createWorkers(ctx, s, create)
 		errs = append(errs, createErr)
 	}
 	// Outdated workers, as many as availability allows: any not Ready, and
@@ -371,7 +387,7 @@ func (c *Controller) rollWorkers(ctx context.Context, key string, group *daskv1.
 	remove = min(len(outdated), max(remove, len(active)-desired-rollout.MaxSurge))
 	retiring := c.retirements.running(key)
 	if remove > 0 && !retiring {
-		errs = append(errs, c.scaleDown(ctx, key, group, cluster, rankForScaleDown(outdated), remove, status))
+		errs = append(errs, c.scaleDown(ctx, s, rankForScaleDown(outdated), remove))
 		retiring = true
 	}
 
@@ -442,8 +458,8 @@ func podStateSummary(p *corev1.Pod) string {
 	return fmt.Sprintf("phase %s", cmp.Or(string(p.Status.Phase), "unknown"))
 }
 
-func (c *Controller) createWorkers(ctx context.Context, key string, group *daskv1.DaskWorkerGroup, cluster *daskv1.DaskCluster,
-	count int, status *daskv1.DaskWorkerGroupStatus) (time.Duration, error) {
+func (c *Controller) createWorkers(ctx context.Context, s *groupSync, count int) (time.Duration, error) {
+	key, group, cluster, status := s.key, s.group, s.cluster, s.status
 	if wait := c.batches.wait(key, c.now()); wait > 0 {
 		return wait, nil
 	}
@@ -537,8 +553,8 @@ func (c *Controller) deleteWorkers(ctx context.Context, key string, group *daskv
 // their data away first) before their Pods are deleted.
 //
 // ranked are the Pods to choose from, first to remove first.
-func (c *Controller) scaleDown(ctx context.Context, key string, group *daskv1.DaskWorkerGroup, cluster *daskv1.DaskCluster,
-	ranked []*corev1.Pod, diff int, status *daskv1.DaskWorkerGroupStatus) error {
+func (c *Controller) scaleDown(ctx context.Context, s *groupSync, ranked []*corev1.Pod, diff int) error {
+	key, group, cluster := s.key, s.group, s.cluster
 	n := min(diff, c.opts.MaxPodOpsPerSync)
 	var unstarted, started []*corev1.Pod
 	for _, p := range ranked {
@@ -747,8 +763,8 @@ func workerAddresses(known []daskapi.Worker, candidates []workerRef) map[string]
 
 // finishRetirement deletes the Pods whose worker never registered and the
 // Pods of the workers the scheduler retired, then handles a failed retire.
-func (c *Controller) finishRetirement(ctx context.Context, key string, group *daskv1.DaskWorkerGroup, active []*corev1.Pod,
-	res asyncResult[retirement], status *daskv1.DaskWorkerGroupStatus) (time.Duration, error) {
+func (c *Controller) finishRetirement(ctx context.Context, s *groupSync, res asyncResult[retirement]) (time.Duration, error) {
+	key, group, status, active := s.key, s.group, s.status, s.active
 	victims, unknown := matchRetiredWorkers(res.value.retired, active)
 	victims = fullyRetired(victims, res.value.asked, res.value.retired)
 	registered := len(victims)
@@ -787,10 +803,10 @@ func (c *Controller) finishRetirement(ctx context.Context, key string, group *da
 			len(victims), len(victims)-registered, nameList(names))
 	}
 	if res.err != nil {
-		return c.retireFailed(ctx, key, group, active, victims, res.err, status)
+		return c.retireFailed(ctx, s, victims, res.err)
 	}
 	if len(victims) == 0 && len(res.value.asked) > 0 {
-		return c.noWorkerRetired(group, res.value.asked, status), nil
+		return c.noWorkerRetired(s, res.value.asked), nil
 	}
 	setCondition(&status.Conditions, group.Generation, daskv1.ConditionSchedulerReachable, metav1.ConditionTrue, "WorkersRetired",
 		fmt.Sprintf("the scheduler retired %d workers; %d Pods had no worker registered", registered, len(victims)-registered))
@@ -808,7 +824,8 @@ const maxRetireBackoff = 5 * time.Minute
 // scale-down does not progress, which the group's SchedulerReachable
 // condition and one Warning say. It asks again after a pause as long as the
 // refusals have lasted (5 s, doubling, at most 5 minutes).
-func (c *Controller) noWorkerRetired(group *daskv1.DaskWorkerGroup, asked map[string][]string, status *daskv1.DaskWorkerGroupStatus) time.Duration {
+func (c *Controller) noWorkerRetired(s *groupSync, asked map[string][]string) time.Duration {
+	group, status := s.group, s.status
 	msg := fmt.Sprintf("the scale-down does not progress: the scheduler retired none of the workers asked for (%s); "+
 		"Dask does so when it cannot move their results to the workers that stay (for example, too little memory there); "+
 		"it is asked again, less and less often", nameList(slices.Sorted(maps.Keys(asked))))
@@ -827,8 +844,8 @@ func (c *Controller) noWorkerRetired(group *daskv1.DaskWorkerGroup, asked map[st
 // workers are deleted without retiring them only when the scheduler has been
 // unreachable (its workers could not even be listed) for RetireFallbackAfter;
 // a scheduler that answers but is slow or fails to retire keeps its workers.
-func (c *Controller) retireFailed(ctx context.Context, key string, group *daskv1.DaskWorkerGroup, active, deleted []*corev1.Pod,
-	callErr error, status *daskv1.DaskWorkerGroupStatus) (time.Duration, error) {
+func (c *Controller) retireFailed(ctx context.Context, s *groupSync, deleted []*corev1.Pod, callErr error) (time.Duration, error) {
+	key, group, status, active := s.key, s.group, s.status, s.active
 	var remaining []*corev1.Pod
 	for _, p := range active {
 		if !slices.Contains(deleted, p) {
