@@ -3,7 +3,6 @@ package controller
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strings"
 
@@ -13,6 +12,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/klog/v2"
 
 	daskv1 "github.com/dask-operator/dask-operator/pkg/apis/kubernetes.dask.org/v1"
 	"github.com/dask-operator/dask-operator/pkg/resources"
@@ -58,21 +58,58 @@ func (c *Controller) warnOnce(obj runtime.Object, conds []metav1.Condition, typ,
 	c.recorder.Event(obj, corev1.EventTypeWarning, reason, msg)
 }
 
-// createFailed reports a failed create: an Invalid answer is the user's to
-// fix (permanent), anything else is retried with backoff. The Warning event
-// goes out once: not again while the cluster's ResourcesCreated condition
-// already says the same (other changes sync the cluster again, and each
-// sync tries the create anew).
-func (c *Controller) createFailed(obj *daskv1.DaskCluster, kind, name string, err error) error {
-	if namespaceTerminating(err) {
-		return nil
+// childOwner is the object a child is created for, with the conditions
+// its status has now: a failure its ResourcesCreated condition already
+// tells of is not reported again.
+type childOwner struct {
+	obj        ownerObject
+	kind       string
+	conditions []metav1.Condition
+}
+
+type ownerObject interface {
+	runtime.Object
+	metav1.Object
+}
+
+// createChild creates a single named child of an owner, the one way every
+// kind does (as the ReplicaSet controller's RealPodControl). A name already
+// taken is read live and told apart: ours means the cache lags, another's
+// is a name conflict. A namespace being deleted is nothing to retry or
+// report (it returns no child and no error). Any other refusal is an
+// errFailedCreate, reported once by a Warning event (not again while the
+// owner's ResourcesCreated condition says the same), and permanent when
+// the API server calls the child invalid. A child created is remembered
+// until the cache holds it.
+func createChild[T metav1.Object](ctx context.Context, c *Controller, owner childOwner, kind string, desired T,
+	create func(context.Context, T, metav1.CreateOptions) (T, error),
+	get func(context.Context, string, metav1.GetOptions) (T, error)) (T, error) {
+	var none T
+	created, err := create(ctx, desired, metav1.CreateOptions{})
+	switch {
+	case err == nil:
+		c.created.remember(kind, created)
+		klog.InfoS("Created "+kind, strings.ToLower(owner.kind), klog.KObj(owner.obj), strings.ToLower(kind), klog.KObj(created))
+		return created, nil
+	case apierrors.IsAlreadyExists(err):
+		return none, alreadyExists(ctx, owner.obj, owner.kind, kind, desired.GetName(), get)
+	case namespaceTerminating(err):
+		return none, nil
 	}
+	return none, c.createFailed(owner, kind, desired.GetName(), err)
+}
+
+// createFailed reports a create the API server refused: once, as a Warning
+// (warnOnce on the owner's ResourcesCreated condition, which the owner's
+// sync sets from the error), permanent when the child is invalid: the user
+// must fix the spec.
+func (c *Controller) createFailed(owner childOwner, kind, name string, err error) error {
 	msg := fmt.Sprintf("create %s %s: %v", kind, name, err)
-	c.warnOnce(obj, obj.Status.Conditions, daskv1.ConditionResourcesCreated, daskv1.ReasonFailedCreate, msg)
+	c.warnOnce(owner.obj, owner.conditions, daskv1.ConditionResourcesCreated, daskv1.ReasonFailedCreate, msg)
 	if apierrors.IsInvalid(err) || apierrors.IsBadRequest(err) {
-		return permanent(errors.New(msg))
+		return permanent(errFailedCreate{msg})
 	}
-	return errors.New(msg)
+	return errFailedCreate{msg}
 }
 
 // adoptPatch adds a controller reference to obj; the uid and resourceVersion

@@ -236,6 +236,11 @@ func (c *Controller) writeClusterStatus(ctx context.Context, key string, cached 
 	})
 }
 
+// clusterOwner is a cluster as the owner of the children it creates.
+func clusterOwner(c *daskv1.DaskCluster) childOwner {
+	return childOwner{obj: c, kind: "DaskCluster", conditions: c.Status.Conditions}
+}
+
 func (c *Controller) ensureSchedulerService(ctx context.Context, cluster *daskv1.DaskCluster) (*corev1.Service, error) {
 	desired := resources.SchedulerService(cluster)
 	existing, err := c.caches.service(cluster.Namespace, desired.Name)
@@ -245,16 +250,8 @@ func (c *Controller) ensureSchedulerService(ctx context.Context, cluster *daskv1
 		}
 	}
 	if apierrors.IsNotFound(err) {
-		created, err := c.kube.CoreV1().Services(cluster.Namespace).Create(ctx, desired, metav1.CreateOptions{})
-		if apierrors.IsAlreadyExists(err) {
-			return nil, alreadyExists(ctx, cluster, "DaskCluster", "Service", desired.Name, c.kube.CoreV1().Services(cluster.Namespace).Get)
-		}
-		if err != nil {
-			return nil, c.createFailed(cluster, "Service", desired.Name, err)
-		}
-		c.created.remember("Service", created)
-		klog.InfoS("Created scheduler Service", "daskcluster", klog.KObj(cluster), "service", klog.KObj(created))
-		return created, nil
+		return createChild(ctx, c, clusterOwner(cluster), "Service", desired,
+			c.kube.CoreV1().Services(cluster.Namespace).Create, c.kube.CoreV1().Services(cluster.Namespace).Get)
 	}
 	if err != nil {
 		return nil, err
@@ -366,17 +363,12 @@ func (c *Controller) ensureSchedulerPod(ctx context.Context, cluster *daskv1.Das
 	desired := resources.SchedulerPodWithHash(cluster, c.hashes.scheduler(cluster))
 	existing, err := c.schedulerPod(cluster, desired.Name)
 	if apierrors.IsNotFound(err) {
-		created, err := c.kube.CoreV1().Pods(cluster.Namespace).Create(ctx, desired, metav1.CreateOptions{})
-		if apierrors.IsAlreadyExists(err) {
-			return nil, alreadyExists(ctx, cluster, "DaskCluster", "Pod", desired.Name, c.kube.CoreV1().Pods(cluster.Namespace).Get)
+		created, err := createChild(ctx, c, clusterOwner(cluster), "Pod", desired,
+			c.kube.CoreV1().Pods(cluster.Namespace).Create, c.kube.CoreV1().Pods(cluster.Namespace).Get)
+		if created != nil {
+			c.noteLegacyCommands(cluster, "DaskCluster", cache.MetaObjectToName(cluster).String(), cluster.UID, &cluster.Spec.Scheduler.Spec, cluster.Annotations)
 		}
-		if err != nil {
-			return nil, c.createFailed(cluster, "Pod", desired.Name, err)
-		}
-		c.created.remember("Pod", created)
-		klog.InfoS("Created scheduler Pod", "daskcluster", klog.KObj(cluster), "pod", klog.KObj(created))
-		c.noteLegacyCommands(cluster, "DaskCluster", cache.MetaObjectToName(cluster).String(), cluster.UID, &cluster.Spec.Scheduler.Spec, cluster.Annotations)
-		return created, nil
+		return created, err
 	}
 	if err != nil {
 		return nil, err
@@ -422,16 +414,8 @@ func (c *Controller) ensureDefaultWorkerGroup(ctx context.Context, cluster *dask
 		}
 	}
 	if apierrors.IsNotFound(err) {
-		created, err := c.dask.KubernetesV1().DaskWorkerGroups(cluster.Namespace).Create(ctx, desired, metav1.CreateOptions{})
-		if apierrors.IsAlreadyExists(err) {
-			return nil, alreadyExists(ctx, cluster, "DaskCluster", "DaskWorkerGroup", desired.Name, c.dask.KubernetesV1().DaskWorkerGroups(cluster.Namespace).Get)
-		}
-		if err != nil {
-			return nil, c.createFailed(cluster, "DaskWorkerGroup", desired.Name, err)
-		}
-		c.created.remember("DaskWorkerGroup", created)
-		klog.InfoS("Created default worker group", "daskcluster", klog.KObj(cluster), "daskworkergroup", klog.KObj(created))
-		return created, nil
+		return createChild(ctx, c, clusterOwner(cluster), "DaskWorkerGroup", desired,
+			c.dask.KubernetesV1().DaskWorkerGroups(cluster.Namespace).Create, c.dask.KubernetesV1().DaskWorkerGroups(cluster.Namespace).Get)
 	}
 	if err != nil {
 		return nil, err

@@ -73,6 +73,8 @@ func (c *Controller) syncJob(ctx context.Context, key string) (time.Duration, er
 	if msg, ok := conflictIn(syncErr); ok {
 		c.warnOnce(job, job.Status.Conditions, daskv1.ConditionResourcesCreated, daskv1.ReasonNameConflict, msg)
 		setCondition(&status.Conditions, job.Generation, daskv1.ConditionResourcesCreated, metav1.ConditionFalse, daskv1.ReasonNameConflict, msg)
+	} else if msg, ok := failedCreateIn(syncErr); ok {
+		setCondition(&status.Conditions, job.Generation, daskv1.ConditionResourcesCreated, metav1.ConditionFalse, daskv1.ReasonFailedCreate, msg)
 	} else if syncErr == nil && !jobFinished(status.JobStatus) && status.JobStatus != daskv1.JobSuspended {
 		apimeta.RemoveStatusCondition(&status.Conditions, daskv1.ConditionResourcesCreated)
 	}
@@ -263,6 +265,11 @@ func (c *Controller) reconcileActiveJob(ctx context.Context, key string, job *da
 	return 0, nil
 }
 
+// jobOwner is a job as the owner of the children it creates.
+func jobOwner(j *daskv1.DaskJob) childOwner {
+	return childOwner{obj: j, kind: "DaskJob", conditions: j.Status.Conditions}
+}
+
 func (c *Controller) createRunner(ctx context.Context, expKey string, job *daskv1.DaskJob, pod *corev1.Pod, status *daskv1.DaskJobStatus) error {
 	if pod.Annotations == nil {
 		pod.Annotations = map[string]string{}
@@ -278,12 +285,11 @@ func (c *Controller) createRunner(ctx context.Context, expKey string, job *daskv
 		if namespaceTerminating(err) {
 			return nil // everything in the namespace goes: nothing to retry or report
 		}
-		msg := fmt.Sprintf("create runner Pod %s: %v", pod.Name, err)
 		if apierrors.IsInvalid(err) {
-			return c.failJob(ctx, job, status, daskv1.ReasonFailedCreate, msg, true) // its one Warning says why
+			// The job fails; its one Warning says why.
+			return c.failJob(ctx, job, status, daskv1.ReasonFailedCreate, fmt.Sprintf("create Pod %s: %v", pod.Name, err), true)
 		}
-		c.recorder.Event(job, corev1.EventTypeWarning, daskv1.ReasonFailedCreate, msg)
-		return errors.New(msg)
+		return c.createFailed(jobOwner(job), "Pod", pod.Name, err)
 	}
 	status.Attempts++
 	if status.JobStatus == daskv1.JobCreated {
@@ -354,21 +360,8 @@ func (c *Controller) ensureJobCluster(ctx context.Context, job *daskv1.DaskJob) 
 	if !apierrors.IsNotFound(err) {
 		return nil, err
 	}
-	created, err := c.dask.KubernetesV1().DaskClusters(job.Namespace).Create(ctx, desired, metav1.CreateOptions{})
-	if apierrors.IsAlreadyExists(err) {
-		return nil, alreadyExists(ctx, job, "DaskJob", "DaskCluster", desired.Name, c.dask.KubernetesV1().DaskClusters(job.Namespace).Get)
-	}
-	if namespaceTerminating(err) {
-		return nil, nil // everything in the namespace goes: nothing to retry or report
-	}
-	if err != nil {
-		msg := fmt.Sprintf("create DaskCluster %s: %v", desired.Name, err)
-		c.recorder.Event(job, corev1.EventTypeWarning, daskv1.ReasonFailedCreate, msg)
-		return nil, errors.New(msg)
-	}
-	c.created.remember("DaskCluster", created)
-	klog.InfoS("Created job cluster", "daskjob", klog.KObj(job), "daskcluster", created.Name)
-	return created, nil
+	return createChild(ctx, c, jobOwner(job), "DaskCluster", desired,
+		c.dask.KubernetesV1().DaskClusters(job.Namespace).Create, c.dask.KubernetesV1().DaskClusters(job.Namespace).Get)
 }
 
 func (c *Controller) deleteJobCluster(ctx context.Context, job *daskv1.DaskJob) error {

@@ -487,3 +487,25 @@ func TestJobCreatesAreReportedOnce(t *testing.T) {
 		assert.Zero(t, countEvents(f, daskv1.ReasonFailedCreate), "%s: nothing to report", res)
 	}
 }
+
+// Issue 30: a job's children are created the one way every kind does
+// (createChild): a create refused again and again is told once, by one
+// Warning and the job's ResourcesCreated condition.
+func TestJobCreateFailureIsReportedOnce(t *testing.T) {
+	j := daskJob("j", corev1.RestartPolicyNever)
+	f := newFixture(t, j)
+	f.dask.PrependReactor("create", "daskclusters", func(k8stesting.Action) (bool, runtime.Object, error) {
+		return true, nil, apierrors.NewForbidden(schema.GroupResource{Group: "kubernetes.dask.org", Resource: "daskclusters"}, "j", errors.New("exceeded quota"))
+	})
+	for range 3 {
+		_, err := f.ctrl.syncJob(context.Background(), "ns/j")
+		require.Error(t, err, "retried")
+		written := lastStatusWrite[*daskv1.DaskJob](t, f, "daskjobs")
+		require.NoError(t, f.ctrl.caches.in("").jobs.GetIndexer().Update(written))
+	}
+	assert.Equal(t, 1, countEvents(f, daskv1.ReasonFailedCreate))
+	cond := apimeta.FindStatusCondition(lastStatusWrite[*daskv1.DaskJob](t, f, "daskjobs").Status.Conditions, daskv1.ConditionResourcesCreated)
+	require.NotNil(t, cond)
+	assert.Equal(t, metav1.ConditionFalse, cond.Status)
+	assert.Contains(t, cond.Message, "exceeded quota")
+}

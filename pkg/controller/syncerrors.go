@@ -71,6 +71,20 @@ type errNameConflict struct{ msg string }
 
 func (e errNameConflict) Error() string { return e.msg }
 
+// errFailedCreate is a create the API server refused (createFailed).
+type errFailedCreate struct{ msg string }
+
+func (e errFailedCreate) Error() string { return e.msg }
+
+// failedCreateIn returns the message of a failed create in err.
+func failedCreateIn(err error) (string, bool) {
+	var f errFailedCreate
+	if errors.As(err, &f) {
+		return f.msg, true
+	}
+	return "", false
+}
+
 func nameConflict(kind, name, ownerKind string) error {
 	return errNameConflict{fmt.Sprintf("%s %s already exists and is not controlled by this %s; delete or rename it", kind, name, ownerKind)}
 }
