@@ -196,9 +196,7 @@ func (c *Controller) clusterWorkerStatus(cluster *daskv1.DaskCluster, status *da
 	// path (spec.worker.replicas) scales.
 	status.DefaultGroupReplicas = defaultReplicas
 	status.Selector = resources.WorkerGroupSelector(cluster.Name, defaultGroup).String()
-	setCondition(&status.Conditions, cluster.Generation, daskv1.ConditionWorkersReady, boolStatus(ready >= desired),
-		map[bool]string{true: "AllReady", false: "NotAllReady"}[ready >= desired],
-		fmt.Sprintf("%d/%d workers ready", ready, desired))
+	setWorkersReady(&status.Conditions, cluster.Generation, ready, desired)
 }
 
 // defaultGroupUpdated tells, in the cluster's WorkersUpdated condition,

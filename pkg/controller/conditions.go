@@ -1,11 +1,14 @@
 package controller
 
 import (
+	"fmt"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	daskv1 "github.com/dask-operator/dask-operator/pkg/apis/kubernetes.dask.org/v1"
 )
 
 // setCondition sets a condition; LastTransitionTime changes only when the
@@ -51,4 +54,25 @@ func readySince(p *corev1.Pod) time.Time {
 		}
 	}
 	return time.Time{}
+}
+
+// setWorkersReady sets WorkersReady, of a group or a cluster, from how many
+// workers are ready of how many asked for.
+func setWorkersReady(conds *[]metav1.Condition, generation int64, ready, desired int32) {
+	if ready >= desired {
+		setCondition(conds, generation, daskv1.ConditionWorkersReady, metav1.ConditionTrue, "AllReady", fmt.Sprintf("%d/%d workers ready", ready, desired))
+		return
+	}
+	setCondition(conds, generation, daskv1.ConditionWorkersReady, metav1.ConditionFalse, "NotAllReady", fmt.Sprintf("%d/%d workers ready", ready, desired))
+}
+
+// countReady counts the Ready Pods.
+func countReady(pods []*corev1.Pod) int32 {
+	var n int32
+	for _, p := range pods {
+		if podReady(p) {
+			n++
+		}
+	}
+	return n
 }

@@ -311,3 +311,24 @@ func TestObjectsThatNeverSettleStopCountingAsProgressing(t *testing.T) {
 	assert.Equal(t, statusWriteInterval, f.ctrl.statusWait("DaskWorkerGroup/ns/new", 1, true, false),
 		"they have not changed for a while: a new object waits the base interval")
 }
+
+// A group's and a cluster's WorkersReady say the same, from the counts.
+func TestSetWorkersReady(t *testing.T) {
+	for _, tc := range []struct {
+		ready, desired int32
+		status         metav1.ConditionStatus
+		msg            string
+	}{
+		{0, 3, metav1.ConditionFalse, "0/3 workers ready"},
+		{3, 3, metav1.ConditionTrue, "3/3 workers ready"},
+		{5, 3, metav1.ConditionTrue, "5/3 workers ready"},
+		{0, 0, metav1.ConditionTrue, "0/0 workers ready"},
+	} {
+		var conds []metav1.Condition
+		setWorkersReady(&conds, 4, tc.ready, tc.desired)
+		require.Len(t, conds, 1)
+		assert.Equal(t, tc.status, conds[0].Status)
+		assert.Equal(t, tc.msg, conds[0].Message)
+		assert.Equal(t, int64(4), conds[0].ObservedGeneration)
+	}
+}

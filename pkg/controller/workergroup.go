@@ -144,17 +144,9 @@ func (c *Controller) syncWorkerGroup(ctx context.Context, key string) (time.Dura
 		}
 	}
 
-	var ready int32
-	for _, p := range active {
-		if podReady(p) {
-			ready++
-		}
-	}
 	desired := resources.Replicas(&group.Spec.Worker)
-	status.Replicas, status.ReadyReplicas = int32(len(active)), ready
-	setCondition(&status.Conditions, group.Generation, daskv1.ConditionWorkersReady, boolStatus(ready >= desired),
-		map[bool]string{true: "AllReady", false: "NotAllReady"}[ready >= desired],
-		fmt.Sprintf("%d/%d workers ready", ready, desired))
+	status.Replicas, status.ReadyReplicas = int32(len(active)), countReady(active)
+	setWorkersReady(&status.Conditions, group.Generation, status.ReadyReplicas, desired)
 	c.rolloutStatus(key, group, active, status)
 
 	progressOnly, settled := groupStatusPacing(&group.Status, status, desired)
