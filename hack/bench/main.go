@@ -190,11 +190,7 @@ func run() error {
 		}
 		existing += n
 		rep.add(fmt.Sprintf("create %d clusters: all children exist", n), exist, base[n], "s", "")
-		note := "baseline: the same objects created directly"
-		if n == 1 {
-			note += "; a cluster created on its own writes Running once its Pods are ready, or after 1 s"
-		}
-		rep.add(fmt.Sprintf("create %d clusters: all Running", n), running, base[n], "s", note)
+		rep.add(fmt.Sprintf("create %d clusters: all Running", n), running, base[n], "s", "baseline: the same objects created directly")
 		op.quiet(ctx, 5*time.Second) // the last status writes
 		api1 := apiserverWrites(ctx, kube)
 		total := 0.0
