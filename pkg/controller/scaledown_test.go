@@ -407,3 +407,25 @@ func TestRetiredWorkersGoWhileCreationsArePending(t *testing.T) {
 	assert.Equal(t, []string{"g-b"}, deletedNames(f, "pods"))
 	assert.Empty(t, f.actions("create", "pods"), "the pending creation is still waited for")
 }
+
+// Issue 29, item 1, after a retire that timed out: the listing that decides
+// about unregistered Pods is still taken, with a deadline of its own.
+func TestWorkerRegisteredDuringATimedOutRetireIsNotDeleted(t *testing.T) {
+	c, g := cluster("c"), group("g", "c", 1)
+	slow := workerPod(g, "g-slow", runningNotReady, time.Minute)
+	a, b := workerPod(g, "g-a", ready, 2*time.Hour), workerPod(g, "g-b", ready, time.Hour)
+	slow.Status.PodIP, a.Status.PodIP, b.Status.PodIP = "10.0.11.3", "10.0.11.1", "10.0.11.2"
+	f := newFixture(t, c, g, slow, a, b)
+	f.ctrl.opts.RetireTimeout = 200 * time.Millisecond
+	f.workers = `{"workers": [{"name": "g-a", "address": "tcp://10.0.11.1:4000"}, {"name": "g-b", "address": "tcp://10.0.11.2:4000"}]}`
+	f.retire = func(addrs []string) (int, string) {
+		f.mu.Lock()
+		f.workers = `{"workers": [{"name": "g-a", "address": "tcp://10.0.11.1:4000"}, {"name": "g-b", "address": "tcp://10.0.11.2:4000"},
+			{"name": "g-slow", "address": "tcp://10.0.11.3:4000"}]}`
+		f.mu.Unlock()
+		time.Sleep(time.Second) // longer than the retire may take
+		return 200, `{}`
+	}
+	retireRound(t, f)
+	assert.Empty(t, deletedNames(f, "pods"), "the worker that joined meanwhile stays; nothing was retired")
+}

@@ -681,11 +681,17 @@ func (c *Controller) retire(ctx context.Context, target daskapi.Target, candidat
 	// A worker that started slowly may have registered while the retire
 	// ran (minutes, or until it timed out), and hold results by now: a Pod
 	// counts as unregistered only if a listing taken after the retire still
-	// does not know it. Without one, none does.
+	// does not know it. Without one, none does. After a retire that timed
+	// out the listing gets a deadline of its own; after the work was
+	// cancelled (shutdown, the Lease lost) no call is made.
+	if ctx.Err() != nil && !errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		out.unregistered = nil
+		return out, err
+	}
 	listCtx, cancel = context.WithTimeout(context.WithoutCancel(ctx), c.opts.SchedulerCallTimeout)
 	after, lerr := c.dashAPI.GetWorkers(listCtx, target)
 	cancel()
-	if lerr != nil || ctx.Err() != nil && !errors.Is(ctx.Err(), context.DeadlineExceeded) {
+	if lerr != nil {
 		out.unregistered = nil
 	} else {
 		fresh := workerAddresses(after, candidates)
