@@ -187,14 +187,21 @@ func isProgress(c *metav1.Condition) bool {
 
 // conditionsProgressOnly reports whether newConds differ from oldConds only
 // in progress: every condition added, changed or removed is a progress one.
-func conditionsProgressOnly(oldConds, newConds []metav1.Condition) bool {
+//
+// A progress condition turning from True to False is not progress (a
+// scheduler or worker that was ready is not), except WorkersReady when no
+// fewer workers are ready (readyKept): more are wanted (a new cluster's group
+// appearing, a scale-up), which is progress to come.
+func conditionsProgressOnly(oldConds, newConds []metav1.Condition, readyKept bool) bool {
 	for i := range newConds {
 		n := &newConds[i]
 		o := apimeta.FindStatusCondition(oldConds, n.Type)
 		if o != nil && o.Status == n.Status && o.Reason == n.Reason && o.Message == n.Message {
 			continue
 		}
-		if !isProgress(n) || o != nil && o.Status == metav1.ConditionTrue && n.Status != metav1.ConditionTrue {
+		lost := o != nil && o.Status == metav1.ConditionTrue && n.Status != metav1.ConditionTrue &&
+			!(n.Type == daskv1.ConditionWorkersReady && readyKept)
+		if !isProgress(n) || lost {
 			return false
 		}
 	}
@@ -223,7 +230,7 @@ func conditionsSettled(conds []metav1.Condition) bool {
 // the new status has settled: Running, the scheduler and every worker
 // ready.
 func clusterStatusPacing(old, status *daskv1.DaskClusterStatus) (progressOnly, settled bool) {
-	progressOnly = old.Phase == status.Phase && conditionsProgressOnly(old.Conditions, status.Conditions)
+	progressOnly = old.Phase == status.Phase && conditionsProgressOnly(old.Conditions, status.Conditions, status.ReadyReplicas >= old.ReadyReplicas)
 	settled = status.Phase == daskv1.DaskClusterRunning && status.Replicas == status.ReadyReplicas && conditionsSettled(status.Conditions)
 	return progressOnly, settled
 }
@@ -231,7 +238,7 @@ func clusterStatusPacing(old, status *daskv1.DaskClusterStatus) (progressOnly, s
 // groupStatusPacing is clusterStatusPacing for a worker group: settled once
 // it has as many workers as asked for, all ready and updated.
 func groupStatusPacing(old, status *daskv1.DaskWorkerGroupStatus, desired int32) (progressOnly, settled bool) {
-	progressOnly = conditionsProgressOnly(old.Conditions, status.Conditions)
+	progressOnly = conditionsProgressOnly(old.Conditions, status.Conditions, status.ReadyReplicas >= old.ReadyReplicas)
 	settled = status.Replicas == desired && status.ReadyReplicas == desired && conditionsSettled(status.Conditions)
 	return progressOnly, settled
 }

@@ -235,6 +235,20 @@ func TestFirstRunningIsWrittenAtOnce(t *testing.T) {
 		assert.Equal(t, daskv1.DaskClusterRunning, lastClusterStatus(t, f).Phase)
 	})
 
+	t.Run("its group appearing with the workers it asks for is progress, paced", func(t *testing.T) {
+		f := newFixture(t, cluster("c"))
+		_, err := f.ctrl.syncCluster(ctx, "ns/c")
+		require.NoError(t, err)
+		require.Equal(t, 1, statusWrites(f))
+		for _, res := range []string{"services", "pods", "daskworkergroups"} {
+			f.addToCache(f.actions("create", res)[0].(k8stesting.CreateAction).GetObject())
+		}
+		f.addToCache(lastClusterStatusObject(t, f))
+		_, err = f.ctrl.syncCluster(ctx, "ns/c")
+		require.NoError(t, err)
+		assert.Equal(t, 1, statusWrites(f), "0/0 workers ready, then 0/1: no worker became unready")
+	})
+
 	t.Run("a child the cache lags behind is not created again", func(t *testing.T) {
 		f := newFixture(t, cluster("c"))
 		_, err := f.ctrl.syncCluster(ctx, "ns/c")
@@ -280,15 +294,24 @@ func TestReadinessLostIsWrittenAtOnce(t *testing.T) {
 	for _, typ := range []string{daskv1.ConditionSchedulerReady, daskv1.ConditionWorkersReady, daskv1.ConditionWorkersUpdated} {
 		was := []metav1.Condition{cond(typ, metav1.ConditionTrue, "ready")}
 		now := []metav1.Condition{cond(typ, metav1.ConditionFalse, "not ready")}
-		assert.False(t, conditionsProgressOnly(was, now), "%s turning False", typ)
-		assert.True(t, conditionsProgressOnly(now, was), "%s turning True", typ)
-		assert.True(t, conditionsProgressOnly(now, []metav1.Condition{cond(typ, metav1.ConditionFalse, "less not ready")}), typ)
+		assert.False(t, conditionsProgressOnly(was, now, false), "%s turning False", typ)
+		assert.True(t, conditionsProgressOnly(now, was, true), "%s turning True", typ)
+		assert.True(t, conditionsProgressOnly(now, []metav1.Condition{cond(typ, metav1.ConditionFalse, "less not ready")}, true), typ)
 	}
+	// More workers wanted, none fewer ready (a new cluster's group appearing
+	// with 3 where there were 0, a scale-up): progress to come.
+	up := &daskv1.DaskWorkerGroupStatus{Replicas: 3, ReadyReplicas: 3, Conditions: []metav1.Condition{cond(daskv1.ConditionWorkersReady, metav1.ConditionTrue, "3/3")}}
+	more := &daskv1.DaskWorkerGroupStatus{Replicas: 3, ReadyReplicas: 3, Conditions: []metav1.Condition{cond(daskv1.ConditionWorkersReady, metav1.ConditionFalse, "3/5")}}
+	progress, _ := groupStatusPacing(up, more, 5)
+	assert.True(t, progress, "scaled up: paced")
+	fewer := &daskv1.DaskWorkerGroupStatus{Replicas: 3, ReadyReplicas: 2, Conditions: []metav1.Condition{cond(daskv1.ConditionWorkersReady, metav1.ConditionFalse, "2/3")}}
+	progress, _ = groupStatusPacing(up, fewer, 3)
+	assert.False(t, progress, "a worker became unready: at once")
 	ready := &daskv1.DaskClusterStatus{Phase: daskv1.DaskClusterRunning, Replicas: 3, ReadyReplicas: 3,
 		Conditions: []metav1.Condition{cond(daskv1.ConditionSchedulerReady, metav1.ConditionTrue, "ready")}}
 	lost := ready.DeepCopy()
 	lost.Conditions[0] = cond(daskv1.ConditionSchedulerReady, metav1.ConditionFalse, "scheduler Pod not Ready")
-	progress, _ := clusterStatusPacing(ready, lost)
+	progress, _ = clusterStatusPacing(ready, lost)
 	assert.False(t, progress)
 }
 
@@ -331,4 +354,9 @@ func TestSetWorkersReady(t *testing.T) {
 		assert.Equal(t, tc.msg, conds[0].Message)
 		assert.Equal(t, int64(4), conds[0].ObservedGeneration)
 	}
+}
+
+// lastClusterStatusObject is the DaskCluster of the last status write.
+func lastClusterStatusObject(t *testing.T, f *fixture) *daskv1.DaskCluster {
+	return lastStatusWrite[*daskv1.DaskCluster](t, f, "daskclusters")
 }
