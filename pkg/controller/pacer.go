@@ -45,6 +45,10 @@ type pacer struct {
 	// active is when each key last showed progress (a deferral started, a
 	// progress write): what counts it among the objects progressing.
 	active map[string]time.Time
+	// pruned is when active last lost its stale keys: at most once a
+	// second, so that counting stays cheap for every progress write of a
+	// burst of thousands.
+	pruned time.Time
 }
 
 func newPacer() *pacer {
@@ -52,22 +56,22 @@ func newPacer() *pacer {
 }
 
 // progressing counts the keys that showed progress within the last
-// maxProgressInterval. An object that never settles (a suspended cluster,
+// maxProgressInterval (a second more at most, between prunings). An object that never settles (a suspended cluster,
 // a LoadBalancer without an address, a worker stuck Pending) stops counting
 // once it stops changing: a few hundred of them must not make every other
 // object's progress wait the longest interval.
 func (p *pacer) progressing(now time.Time) int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	n := 0
-	for key, t := range p.active {
-		if now.Sub(t) < maxProgressInterval {
-			n++
-		} else {
-			delete(p.active, key)
+	if d := now.Sub(p.pruned); d >= time.Second || d < 0 {
+		for key, t := range p.active {
+			if now.Sub(t) >= maxProgressInterval {
+				delete(p.active, key)
+			}
 		}
+		p.pruned = now
 	}
-	return n
+	return len(p.active)
 }
 
 // wait returns how long key must still wait at now.
