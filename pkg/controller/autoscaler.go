@@ -43,7 +43,7 @@ func (c *Controller) syncAutoscaler(ctx context.Context, key string) (time.Durat
 	status.ObservedGeneration = as.Generation
 
 	scaleErr := c.autoscale1(ctx, key, as, status)
-	if _, err := writeStatus(ctx, c, statusWrite[*daskv1.DaskAutoscaler]{
+	if _, err := writeStatus(ctx, c.Base, statusWrite[*daskv1.DaskAutoscaler]{
 		kind: "DaskAutoscaler", key: key, obj: as, same: equality.Semantic.DeepEqual(&as.Status, status),
 		update: func(ctx context.Context) (*daskv1.DaskAutoscaler, error) {
 			updated := as.DeepCopy()

@@ -50,7 +50,7 @@ func alreadyExists[T metav1.Object](ctx context.Context, owner metav1.Object, ow
 
 // warnOnce records a Warning event unless the object's condition already
 // says the same: a standing problem is reported once, not on every sync.
-func (c *Controller) warnOnce(obj runtime.Object, conds []metav1.Condition, typ, reason, msg string) {
+func (c *Base) warnOnce(obj runtime.Object, conds []metav1.Condition, typ, reason, msg string) {
 	if old := apimeta.FindStatusCondition(conds, typ); old != nil && old.Status == metav1.ConditionFalse && old.Reason == reason &&
 		strings.Contains(old.Message, msg) {
 		return
@@ -81,16 +81,16 @@ type ownerObject interface {
 // owner's ResourcesCreated condition says the same), and permanent when
 // the API server calls the child invalid. A child created is remembered
 // until the cache holds it.
-func createChild[T metav1.Object](ctx context.Context, c *Controller, owner childOwner, kind string, desired T,
+func createChild[T metav1.Object](ctx context.Context, c *Base, created *createdChildren, owner childOwner, kind string, desired T,
 	create func(context.Context, T, metav1.CreateOptions) (T, error),
 	get func(context.Context, string, metav1.GetOptions) (T, error)) (T, error) {
 	var none T
-	created, err := create(ctx, desired, metav1.CreateOptions{})
+	child, err := create(ctx, desired, metav1.CreateOptions{})
 	switch {
 	case err == nil:
-		c.created.remember(kind, created)
-		klog.InfoS("Created "+kind, strings.ToLower(owner.kind), klog.KObj(owner.obj), strings.ToLower(kind), klog.KObj(created))
-		return created, nil
+		created.remember(kind, child)
+		klog.InfoS("Created "+kind, strings.ToLower(owner.kind), klog.KObj(owner.obj), strings.ToLower(kind), klog.KObj(child))
+		return child, nil
 	case apierrors.IsAlreadyExists(err):
 		return none, alreadyExists(ctx, owner.obj, owner.kind, kind, desired.GetName(), get)
 	case namespaceTerminating(err):
@@ -103,7 +103,7 @@ func createChild[T metav1.Object](ctx context.Context, c *Controller, owner chil
 // (warnOnce on the owner's ResourcesCreated condition, which the owner's
 // sync sets from the error), permanent when the child is invalid: the user
 // must fix the spec.
-func (c *Controller) createFailed(owner childOwner, kind, name string, err error) error {
+func (c *Base) createFailed(owner childOwner, kind, name string, err error) error {
 	msg := fmt.Sprintf("create %s %s: %v", kind, name, err)
 	c.warnOnce(owner.obj, owner.conditions, daskv1.ConditionResourcesCreated, daskv1.ReasonFailedCreate, msg)
 	if apierrors.IsInvalid(err) || apierrors.IsBadRequest(err) {
@@ -132,7 +132,7 @@ func adoptPatch(obj metav1.Object, ref metav1.OwnerReference, annotations map[st
 // it created: nothing would ever remove it, and the object could not be
 // deleted. It reports whether it changed the object (whose update event
 // brings the next sync).
-func (c *Controller) removeKopfFinalizer(ctx context.Context, obj metav1.Object) (bool, error) {
+func (c *Base) removeKopfFinalizer(ctx context.Context, obj metav1.Object) (bool, error) {
 	fins := obj.GetFinalizers()
 	kept := make([]string, 0, len(fins))
 	for _, f := range fins {

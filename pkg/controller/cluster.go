@@ -222,7 +222,7 @@ func (c *Controller) defaultGroupUpdated(cluster *daskv1.DaskCluster, g *daskv1.
 // writeClusterStatus writes a cluster's status, paced (clusterStatusPacing).
 func (c *Controller) writeClusterStatus(ctx context.Context, key string, cached *daskv1.DaskCluster, status *daskv1.DaskClusterStatus) (time.Duration, error) {
 	progressOnly, settled := clusterStatusPacing(&cached.Status, status)
-	return writeStatus(ctx, c, statusWrite[*daskv1.DaskCluster]{
+	return writeStatus(ctx, c.Base, statusWrite[*daskv1.DaskCluster]{
 		kind: "DaskCluster", key: key, obj: cached, same: equality.Semantic.DeepEqual(&cached.Status, status),
 		update: func(ctx context.Context) (*daskv1.DaskCluster, error) {
 			updated := cached.DeepCopy()
@@ -248,7 +248,7 @@ func (c *Controller) ensureSchedulerService(ctx context.Context, cluster *daskv1
 		}
 	}
 	if apierrors.IsNotFound(err) {
-		return createChild(ctx, c, clusterOwner(cluster), "Service", desired,
+		return createChild(ctx, c.Base, c.created, clusterOwner(cluster), "Service", desired,
 			c.kube.CoreV1().Services(cluster.Namespace).Create, c.kube.CoreV1().Services(cluster.Namespace).Get)
 	}
 	if err != nil {
@@ -361,10 +361,10 @@ func (c *Controller) ensureSchedulerPod(ctx context.Context, cluster *daskv1.Das
 	desired := resources.SchedulerPodWithHash(cluster, c.hashes.scheduler(cluster))
 	existing, err := c.schedulerPod(cluster, desired.Name)
 	if apierrors.IsNotFound(err) {
-		created, err := createChild(ctx, c, clusterOwner(cluster), "Pod", desired,
+		created, err := createChild(ctx, c.Base, c.created, clusterOwner(cluster), "Pod", desired,
 			c.kube.CoreV1().Pods(cluster.Namespace).Create, c.kube.CoreV1().Pods(cluster.Namespace).Get)
 		if created != nil {
-			c.noteLegacyCommands(cluster, "DaskCluster", cache.MetaObjectToName(cluster).String(), cluster.UID, &cluster.Spec.Scheduler.Spec, cluster.Annotations)
+			c.legacyNoted.note(c.recorder, cluster, "DaskCluster", cache.MetaObjectToName(cluster).String(), cluster.UID, &cluster.Spec.Scheduler.Spec, cluster.Annotations)
 		}
 		return created, err
 	}
@@ -412,7 +412,7 @@ func (c *Controller) ensureDefaultWorkerGroup(ctx context.Context, cluster *dask
 		}
 	}
 	if apierrors.IsNotFound(err) {
-		return createChild(ctx, c, clusterOwner(cluster), "DaskWorkerGroup", desired,
+		return createChild(ctx, c.Base, c.created, clusterOwner(cluster), "DaskWorkerGroup", desired,
 			c.dask.KubernetesV1().DaskWorkerGroups(cluster.Namespace).Create, c.dask.KubernetesV1().DaskWorkerGroups(cluster.Namespace).Get)
 	}
 	if err != nil {

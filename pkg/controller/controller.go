@@ -7,7 +7,6 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -142,15 +141,9 @@ func (o *Options) defaults() {
 // Controller runs the DaskCluster, DaskWorkerGroup, DaskJob and
 // DaskAutoscaler controllers over shared caches.
 type Controller struct {
-	kube     kubernetes.Interface
-	dask     versioned.Interface
-	caches   *caches
-	recorder record.EventRecorder
-	events   record.EventBroadcaster
-	opts     Options
-	dashAPI  *daskapi.Client
-	expect   *expectations.Expectations
-	now      func() time.Time
+	*Base
+	events record.EventBroadcaster
+	expect *expectations.Expectations
 
 	clusters    *queue
 	groups      *queue
@@ -167,23 +160,13 @@ type Controller struct {
 	jobWrites     *latestWrites[*daskv1.DaskJob]
 	clusterWrites *latestWrites[*daskv1.DaskCluster]
 	groupWrites   *latestWrites[*daskv1.DaskWorkerGroup]
-	statusPace    *pacer
 	created       *createdChildren
 	legacyNoted   *notedOnce
 	// rolloutProgress remembers when each group's rollout last moved.
 	rolloutProgress *lastChange
-	// foreignOwners holds the ReplicaSets (by UID) found controlled by a
-	// user's own Deployment (takeover.go).
-	foreignOwners sync.Map
 	// groupPods reads a group's Pods from the cache (a seam for tests that
 	// deliver an event right after the read).
 	groupPods func(ns, uid string) []*corev1.Pod
-	// statusInterval paces status writes (statusWriteInterval; 0 writes
-	// every change at once).
-	statusInterval time.Duration
-
-	workMu  sync.Mutex
-	workCtx context.Context
 }
 
 // New builds the controllers; Run starts them.
@@ -198,36 +181,38 @@ func New(kube kubernetes.Interface, dask versioned.Interface, opts Options) (*Co
 	}
 	events := record.NewBroadcaster(record.WithContext(context.Background()),
 		record.WithCorrelatorOptions(record.CorrelatorOptions{SpamKeyFunc: spamKeyByReason}))
+	base := &Base{
+		kube:           kube,
+		dask:           dask,
+		caches:         caches,
+		recorder:       events.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "dask-operator"}),
+		opts:           opts,
+		dashAPI:        daskapi.New(opts.Resolver),
+		now:            time.Now,
+		statusPace:     newPacer(),
+		incumbents:     newIncumbents(kube, caches),
+		statusInterval: statusWriteInterval,
+	}
 	c := &Controller{
-		kube:            kube,
-		dask:            dask,
-		caches:          caches,
+		Base:            base,
 		events:          events,
-		recorder:        events.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "dask-operator"}),
-		opts:            opts,
-		dashAPI:         daskapi.New(opts.Resolver),
 		expect:          expectations.New(expectations.DefaultTTL),
-		now:             time.Now,
 		autoscale:       newAutoscaleMemory(),
 		batches:         newPacer(),
 		uncertain:       newUncertainCreates(),
 		jobWrites:       newLatestWrites[*daskv1.DaskJob](),
 		clusterWrites:   newLatestWrites[*daskv1.DaskCluster](),
 		groupWrites:     newLatestWrites[*daskv1.DaskWorkerGroup](),
-		statusPace:      newPacer(),
 		legacyNoted:     newNotedOnce(),
 		rolloutProgress: newLastChange(),
 	}
-	// c.now is replaced by tests after New: read it at each call. Every
-	// part of the controller keeps time by it.
-	clock := func() time.Time { return c.now() }
+	clock := base.clock
 	c.expect.SetClock(clock)
 	c.retirements = newAsyncCalls[retirement](clock)
 	c.idleChecks = newAsyncCalls[*time.Time](clock)
 	c.targets = newAsyncCalls[int](clock)
 	c.created = newCreatedChildren(clock)
 	c.groupPods = caches.podsControlledBy
-	c.statusInterval = statusWriteInterval
 	c.clusters = newQueue("daskcluster", c.syncCluster)
 	c.groups = newQueue("daskworkergroup", c.syncWorkerGroup)
 	c.jobs = newQueue("daskjob", c.syncJob)
@@ -314,25 +299,6 @@ func (c *Controller) RunWorkersUntil(stop, abort context.Context, drain time.Dur
 	}
 	klog.InfoS("Workers stopped")
 	return nil
-}
-
-// setWorkContext records the context of the running workers.
-func (c *Controller) setWorkContext(ctx context.Context) {
-	c.workMu.Lock()
-	defer c.workMu.Unlock()
-	c.workCtx = ctx
-}
-
-// schedulerContext is the parent of every background scheduler call: it
-// ends when the workers are aborted (the lease is lost) or their drain
-// ends, so that no retire_workers is sent after that.
-func (c *Controller) schedulerContext() context.Context {
-	c.workMu.Lock()
-	defer c.workMu.Unlock()
-	if c.workCtx == nil {
-		return context.Background() // syncs called directly, in unit tests
-	}
-	return c.workCtx
 }
 
 // HasSynced reports whether the caches have been filled.

@@ -79,7 +79,7 @@ func (c *Controller) syncJob(ctx context.Context, key string) (time.Duration, er
 		apimeta.RemoveStatusCondition(&status.Conditions, daskv1.ConditionResourcesCreated)
 	}
 	// A job's status is written at once: it changes by steps users wait on.
-	if _, err := writeStatus(ctx, c, statusWrite[*daskv1.DaskJob]{
+	if _, err := writeStatus(ctx, c.Base, statusWrite[*daskv1.DaskJob]{
 		kind: "DaskJob", key: key, obj: job, same: equality.Semantic.DeepEqual(&job.Status, status),
 		update: func(ctx context.Context) (*daskv1.DaskJob, error) {
 			updated := job.DeepCopy()
@@ -360,7 +360,7 @@ func (c *Controller) ensureJobCluster(ctx context.Context, job *daskv1.DaskJob) 
 	if !apierrors.IsNotFound(err) {
 		return nil, err
 	}
-	return createChild(ctx, c, jobOwner(job), "DaskCluster", desired,
+	return createChild(ctx, c.Base, c.created, jobOwner(job), "DaskCluster", desired,
 		c.dask.KubernetesV1().DaskClusters(job.Namespace).Create, c.dask.KubernetesV1().DaskClusters(job.Namespace).Get)
 }
 

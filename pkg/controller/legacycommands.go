@@ -2,13 +2,15 @@ package controller
 
 import (
 	"fmt"
-	daskv1 "github.com/dask-operator/dask-operator/pkg/apis/kubernetes.dask.org/v1"
 	"strings"
 	"sync"
+
+	daskv1 "github.com/dask-operator/dask-operator/pkg/apis/kubernetes.dask.org/v1"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/record"
 
 	"github.com/dask-operator/dask-operator/pkg/resources"
 )
@@ -42,12 +44,12 @@ func (n *notedOnce) forget(key string) {
 
 // noteLegacyCommands tells, once per object, that containers of a Pod it
 // makes start a removed Dask command and how they are run.
-func (c *Controller) noteLegacyCommands(obj runtime.Object, kind, key string, uid types.UID, spec *corev1.PodSpec, annotations ...map[string]string) {
+func (n *notedOnce) note(recorder record.EventRecorder, obj runtime.Object, kind, key string, uid types.UID, spec *corev1.PodSpec, annotations ...map[string]string) {
 	names := resources.LegacyCommandContainers(spec)
-	if len(names) == 0 || resources.LegacyCommandsKept(annotations...) || !c.legacyNoted.first(kind+"/"+key, uid) {
+	if len(names) == 0 || resources.LegacyCommandsKept(annotations...) || !n.first(kind+"/"+key, uid) {
 		return
 	}
-	c.recorder.Event(obj, corev1.EventTypeNormal, daskv1.ReasonLegacyDaskCommand, fmt.Sprintf(
+	recorder.Event(obj, corev1.EventTypeNormal, daskv1.ReasonLegacyDaskCommand, fmt.Sprintf(
 		"container %s starts dask-scheduler or dask-worker, which Dask 2026.6 and later no longer have: "+
 			"it runs as written on images that have the command and as `dask scheduler` / `dask worker` (same arguments) on images that do not; "+
 			"annotate with %s=%s to run it as written everywhere",

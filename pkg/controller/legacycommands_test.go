@@ -2,8 +2,9 @@ package controller
 
 import (
 	"context"
-	daskv1 "github.com/dask-operator/dask-operator/pkg/apis/kubernetes.dask.org/v1"
 	"testing"
+
+	daskv1 "github.com/dask-operator/dask-operator/pkg/apis/kubernetes.dask.org/v1"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"

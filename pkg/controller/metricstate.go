@@ -9,7 +9,7 @@ import (
 
 // DaskState counts the Dask resources in the caches, for the metrics a
 // scrape reads. It lists from memory; no API call is made.
-func (c *Controller) DaskState() metrics.State {
+func (c *Base) DaskState() metrics.State {
 	st := metrics.State{ClustersByPhase: map[string]int{}, JobsByStatus: map[string]int{}}
 	for _, s := range c.caches.scopes {
 		clusters, _ := s.clusterLister.List(labels.Everything())

@@ -136,7 +136,7 @@ func (p *pacer) progressWritten(key string, now time.Time) {
 // waits before it is written, for an interval of factor times the status
 // interval: 0 for a change that is more than progress, or for a status that
 // has settled.
-func (c *Controller) statusWait(key string, factor time.Duration, progressOnly, settled bool) time.Duration {
+func (c *Base) statusWait(key string, factor time.Duration, progressOnly, settled bool) time.Duration {
 	if !progressOnly || settled || c.statusInterval == 0 {
 		return 0
 	}
@@ -166,7 +166,7 @@ func clusterPaceKey(key string) string { return "DaskCluster/" + key }
 // much as one that waits to write), and its next progress waits again, from
 // when it is first seen, so that each write gathers what came within one
 // interval.
-func (c *Controller) statusWritten(key string, settled bool) {
+func (c *Base) statusWritten(key string, settled bool) {
 	if settled {
 		c.statusPace.forget(key)
 		return

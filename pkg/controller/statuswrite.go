@@ -33,7 +33,7 @@ type statusWrite[T metav1.Object] struct {
 // writeStatus sends a status write and returns how long it waits instead
 // (0 when it was written, or there was nothing to write). An object gone
 // meanwhile is no error.
-func writeStatus[T metav1.Object](ctx context.Context, c *Controller, w statusWrite[T]) (time.Duration, error) {
+func writeStatus[T metav1.Object](ctx context.Context, c *Base, w statusWrite[T]) (time.Duration, error) {
 	if w.same {
 		return 0, nil
 	}

@@ -30,19 +30,19 @@ func TestWriteStatus(t *testing.T) {
 		}}
 
 	w.same = true
-	wait, err := writeStatus(ctx, f.ctrl, w)
+	wait, err := writeStatus(ctx, f.ctrl.Base, w)
 	require.NoError(t, err)
 	assert.Zero(t, wait)
 	assert.Zero(t, sent, "unchanged: nothing sent")
 
 	w.same = false
-	_, err = writeStatus(ctx, f.ctrl, w)
+	_, err = writeStatus(ctx, f.ctrl.Base, w)
 	require.NoError(t, err)
 	assert.Equal(t, 1, sent)
 	assert.Equal(t, "2", f.ctrl.jobWrites.newest("ns/j", j).ResourceVersion, "remembered until the cache has it")
 
 	w.paceKey, w.factor, w.progressOnly = "DaskJob/ns/j", 1, true
-	wait, err = writeStatus(ctx, f.ctrl, w)
+	wait, err = writeStatus(ctx, f.ctrl.Base, w)
 	require.NoError(t, err)
 	assert.Equal(t, statusWriteInterval, wait, "progress waits its turn")
 	assert.Equal(t, 1, sent)
@@ -51,6 +51,6 @@ func TestWriteStatus(t *testing.T) {
 	w.update = func(context.Context) (*daskv1.DaskJob, error) {
 		return nil, apierrors.NewNotFound(schema.GroupResource{Group: "kubernetes.dask.org", Resource: "daskjobs"}, "j")
 	}
-	_, err = writeStatus(ctx, f.ctrl, w)
+	_, err = writeStatus(ctx, f.ctrl.Base, w)
 	assert.NoError(t, err, "gone meanwhile")
 }

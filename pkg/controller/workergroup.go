@@ -108,7 +108,7 @@ func (c *Controller) syncWorkerGroup(ctx context.Context, key string) (time.Dura
 		} else {
 			apimeta.RemoveStatusCondition(&status.Conditions, daskv1.ConditionSuspended)
 		}
-		takingOver := c.incumbentOf(ctx, cluster).pending(group.Name)
+		takingOver := c.incumbents.of(ctx, cluster).pending(group.Name)
 		if takingOver {
 			setCondition(&status.Conditions, group.Generation, daskv1.ConditionTakingOver, metav1.ConditionTrue, daskv1.ReasonTakingOver,
 				"taking over this group's workers from the Python operator's Deployments: no worker is created or deleted until they are adopted")
@@ -150,7 +150,7 @@ func (c *Controller) syncWorkerGroup(ctx context.Context, key string) (time.Dura
 	c.rolloutStatus(key, group, active, status)
 
 	progressOnly, settled := groupStatusPacing(&group.Status, status, desired)
-	wait, err := writeStatus(ctx, c, statusWrite[*daskv1.DaskWorkerGroup]{
+	wait, err := writeStatus(ctx, c.Base, statusWrite[*daskv1.DaskWorkerGroup]{
 		kind: "DaskWorkerGroup", key: key, obj: group, same: equality.Semantic.DeepEqual(&group.Status, status),
 		update: func(ctx context.Context) (*daskv1.DaskWorkerGroup, error) {
 			updated := group.DeepCopy()
@@ -481,7 +481,7 @@ func (c *Controller) createWorkers(ctx context.Context, s *groupSync, count int)
 	if successes > 0 {
 		klog.InfoS("Created worker Pods", "daskworkergroup", klog.KObj(group), "count", successes, "wanted", count)
 		c.recorder.Eventf(group, corev1.EventTypeNormal, daskv1.ReasonScaledUp, "Created %d worker Pods", successes)
-		c.noteLegacyCommands(group, "DaskWorkerGroup", key, group.UID, &group.Spec.Worker.Spec, group.Annotations, cluster.Annotations)
+		c.legacyNoted.note(c.recorder, group, "DaskWorkerGroup", key, group.UID, &group.Spec.Worker.Spec, group.Annotations, cluster.Annotations)
 	}
 	if err != nil && namespaceTerminating(err) {
 		return 0, nil
