@@ -32,4 +32,14 @@ if go list -deps ./cmd/kubectl-dask | grep -E "^$module/pkg/(controller|daskapi|
   echo "the kubectl plugin imports the operator's controllers (above)" >&2
   status=1
 fi
+# One controller per kind: no kind's package imports another's (nor the
+# manager); what they share is in pkg/controller.
+kinds=(cluster workergroup job autoscaler)
+for k in "${kinds[@]}"; do
+  others=$(printf '%s|' "${kinds[@]/#/$module/pkg/controller/}" "$module/pkg/controller/manager" | sed "s#$module/pkg/controller/$k|##; s/|$//")
+  if go list -deps "./pkg/controller/$k" | grep -E "^($others)$"; then
+    echo "pkg/controller/$k imports another kind's controller (above)" >&2
+    status=1
+  fi
+done
 exit $status

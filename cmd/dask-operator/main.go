@@ -19,6 +19,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/dask-operator/dask-operator/pkg/controller/manager"
+
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/uuid"
@@ -192,7 +194,7 @@ func run(ctx context.Context, args []string) error {
 		return err
 	}
 	f.opts.Events = events.CoreV1()
-	ctrl, err := controller.New(kube, dask, f.opts)
+	ctrl, err := manager.New(kube, dask, f.opts)
 	if err != nil {
 		return err
 	}

@@ -2,12 +2,19 @@ package controller
 
 import (
 	"context"
+	"fmt"
+	"maps"
 	"sync"
 	"time"
 
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
 
+	daskv1 "github.com/dask-operator/dask-operator/pkg/apis/kubernetes.dask.org/v1"
 	"github.com/dask-operator/dask-operator/pkg/daskapi"
 	"github.com/dask-operator/dask-operator/pkg/generated/clientset/versioned"
 )
@@ -18,46 +25,105 @@ import (
 // all kinds). A kind's own memory (expectations, results of scheduler
 // calls, what it wrote) lives in its own Controller.
 type Base struct {
-	kube     kubernetes.Interface
-	dask     versioned.Interface
-	caches   *caches
-	recorder record.EventRecorder
-	opts     Options
-	dashAPI  *daskapi.Client
-	// now is the clock; tests replace it. Every part of a controller keeps
+	Kube     kubernetes.Interface
+	Dask     versioned.Interface
+	Caches   *Caches
+	Recorder record.EventRecorder
+	Opts     Options
+	DashAPI  *daskapi.Client
+	// Now is the clock; tests replace it. Every part of a controller keeps
 	// time by it (clock reads it at each call).
-	now func() time.Time
-	// statusPace paces the progress-only status writes of every kind
+	Now func() time.Time
+	// StatusPace paces the progress-only status writes of every kind
 	// (pacer.go); statusInterval is its base interval (0 writes every
 	// change at once).
-	statusPace     *pacer
-	statusInterval time.Duration
-	// incumbents finds what a takeover from the Python operator has left
-	// to do (takeover.go).
-	incumbents *incumbents
+	StatusPace     *Pacer
+	StatusInterval time.Duration
+	// Incumbents finds what a takeover from the Python operator has left
+	// to do (cluster/takeover.go).
+	Incumbents *Incumbents
 
 	workMu  sync.Mutex
 	workCtx context.Context
 }
 
-// clock reads now at each call, so that a clock a test sets later is used.
-func (b *Base) clock() time.Time { return b.now() }
-
-// setWorkContext records the context of the running workers.
-func (b *Base) setWorkContext(ctx context.Context) {
+// SetWorkContext records the context of the running workers.
+func (b *Base) SetWorkContext(ctx context.Context) {
 	b.workMu.Lock()
 	defer b.workMu.Unlock()
 	b.workCtx = ctx
 }
 
-// schedulerContext is the parent of every background scheduler call: it
+// SchedulerContext is the parent of every background scheduler call: it
 // ends when the workers are aborted (the lease is lost) or their drain
 // ends, so that no retire_workers is sent after that.
-func (b *Base) schedulerContext() context.Context {
+func (b *Base) SchedulerContext() context.Context {
 	b.workMu.Lock()
 	defer b.workMu.Unlock()
 	if b.workCtx == nil {
 		return context.Background() // syncs called directly, in unit tests
 	}
 	return b.workCtx
+}
+
+// NewBase builds what the kinds share: the informers of the watched
+// namespaces (not started) and the rest of Base. Events go to recorder.
+func NewBase(kube kubernetes.Interface, dask versioned.Interface, opts Options, recorder record.EventRecorder) (*Base, error) {
+	opts.Defaults()
+	if opts.Resolver == nil {
+		return nil, fmt.Errorf("controller: no scheduler resolver")
+	}
+	caches, err := NewCaches(kube, dask, opts.Namespaces, opts.ResyncPeriod)
+	if err != nil {
+		return nil, err
+	}
+	return &Base{
+		Kube:           kube,
+		Dask:           dask,
+		Caches:         caches,
+		Recorder:       recorder,
+		Opts:           opts,
+		DashAPI:        daskapi.New(opts.Resolver),
+		Now:            time.Now,
+		StatusPace:     NewPacer(),
+		StatusInterval: StatusWriteInterval,
+		Incumbents:     NewIncumbents(kube, caches),
+	}, nil
+}
+
+// Clock reads Now at each call, so that a clock a test sets later is used:
+// give it to every part of a controller that keeps time.
+func (b *Base) Clock() time.Time { return b.Now() }
+
+// Enqueue adds the key of obj (or of a deleted object's tombstone) to q.
+func Enqueue(q *Queue, obj any) {
+	key, err := cache.DeletionHandlingMetaNamespaceKeyFunc(obj)
+	if err != nil {
+		utilruntime.HandleError(err)
+		return
+	}
+	q.Add(key)
+}
+
+// ControllerKey returns the "namespace/name" key of the Dask object of the
+// given kind that controls obj, if one does.
+func ControllerKey(obj any, kind string) (string, bool) {
+	m, err := MetaOf(obj)
+	if err != nil {
+		return "", false
+	}
+	ref := metav1.GetControllerOf(m)
+	if ref == nil || ref.APIVersion != daskv1.SchemeGroupVersion.String() || ref.Kind != kind {
+		return "", false
+	}
+	return m.GetNamespace() + "/" + ref.Name, true
+}
+
+// ClusterSpecChanged tells whether a DaskCluster's update event concerns
+// what its groups and autoscalers follow (its spec or labels): the status
+// writes of a cluster would otherwise wake all of them each time.
+func ClusterSpecChanged(old, obj any) bool {
+	o, ok1 := old.(*daskv1.DaskCluster)
+	n, ok2 := obj.(*daskv1.DaskCluster)
+	return !ok1 || !ok2 || o.Generation != n.Generation || !maps.Equal(o.Labels, n.Labels)
 }

@@ -34,16 +34,16 @@ type scope struct {
 	dask daskinformers.SharedInformerFactory
 	kube kubeinformers.SharedInformerFactory
 
-	clusters    cache.SharedIndexInformer
-	groups      cache.SharedIndexInformer
-	jobs        cache.SharedIndexInformer
-	autoscalers cache.SharedIndexInformer
-	pods        cache.SharedIndexInformer
-	services    cache.SharedIndexInformer
+	Clusters    cache.SharedIndexInformer
+	Groups      cache.SharedIndexInformer
+	Jobs        cache.SharedIndexInformer
+	Autoscalers cache.SharedIndexInformer
+	Pods        cache.SharedIndexInformer
+	Services    cache.SharedIndexInformer
 	// Deployments and ReplicaSets labelled with a cluster's name: the
-	// Python operator's, which a takeover removes (takeover.go).
-	deployments cache.SharedIndexInformer
-	replicaSets cache.SharedIndexInformer
+	// Python operator's, which a takeover removes (cluster/takeover.go).
+	Deployments cache.SharedIndexInformer
+	ReplicaSets cache.SharedIndexInformer
 
 	clusterLister    dasklisters.DaskClusterLister
 	groupLister      dasklisters.DaskWorkerGroupLister
@@ -52,18 +52,18 @@ type scope struct {
 	serviceLister    corelisters.ServiceLister
 }
 
-// caches holds the informers of the watched namespaces. Pods and Services
+// Caches holds the informers of the watched namespaces. Pods and Services
 // are watched only when they carry dask.org/cluster-name, so memory follows
 // the number of Dask Pods, not the size of the cluster.
-type caches struct {
-	scopes map[string]*scope
+type Caches struct {
+	Scopes map[string]*scope
 }
 
-func newCaches(kube kubernetes.Interface, dask versioned.Interface, namespaces []string, resync time.Duration) (*caches, error) {
+func NewCaches(kube kubernetes.Interface, dask versioned.Interface, namespaces []string, resync time.Duration) (*Caches, error) {
 	if len(namespaces) == 0 {
 		namespaces = []string{metav1.NamespaceAll}
 	}
-	c := &caches{scopes: map[string]*scope{}}
+	c := &Caches{Scopes: map[string]*scope{}}
 	for _, ns := range namespaces {
 		s := &scope{
 			dask: daskinformers.NewSharedInformerFactoryWithOptions(dask, resync, daskinformers.WithNamespace(ns)),
@@ -71,18 +71,18 @@ func newCaches(kube kubernetes.Interface, dask versioned.Interface, namespaces [
 				kubeinformers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = resources.ManagedSelector })),
 		}
 		v1 := s.dask.Kubernetes().V1()
-		s.clusters, s.clusterLister = v1.DaskClusters().Informer(), v1.DaskClusters().Lister()
-		s.groups, s.groupLister = v1.DaskWorkerGroups().Informer(), v1.DaskWorkerGroups().Lister()
-		s.jobs, s.jobLister = v1.DaskJobs().Informer(), v1.DaskJobs().Lister()
-		s.autoscalers, s.autoscalerLister = v1.DaskAutoscalers().Informer(), v1.DaskAutoscalers().Lister()
-		s.pods = s.kube.Core().V1().Pods().Informer()
-		s.services, s.serviceLister = s.kube.Core().V1().Services().Informer(), s.kube.Core().V1().Services().Lister()
-		s.deployments, s.replicaSets = s.kube.Apps().V1().Deployments().Informer(), s.kube.Apps().V1().ReplicaSets().Informer()
+		s.Clusters, s.clusterLister = v1.DaskClusters().Informer(), v1.DaskClusters().Lister()
+		s.Groups, s.groupLister = v1.DaskWorkerGroups().Informer(), v1.DaskWorkerGroups().Lister()
+		s.Jobs, s.jobLister = v1.DaskJobs().Informer(), v1.DaskJobs().Lister()
+		s.Autoscalers, s.autoscalerLister = v1.DaskAutoscalers().Informer(), v1.DaskAutoscalers().Lister()
+		s.Pods = s.kube.Core().V1().Pods().Informer()
+		s.Services, s.serviceLister = s.kube.Core().V1().Services().Informer(), s.kube.Core().V1().Services().Lister()
+		s.Deployments, s.ReplicaSets = s.kube.Apps().V1().Deployments().Informer(), s.kube.Apps().V1().ReplicaSets().Informer()
 
-		if err := s.pods.AddIndexers(cache.Indexers{indexOwnerUID: ownerUIDIndex}); err != nil {
+		if err := s.Pods.AddIndexers(cache.Indexers{indexOwnerUID: ownerUIDIndex}); err != nil {
 			return nil, err
 		}
-		for _, inf := range []cache.SharedIndexInformer{s.deployments, s.replicaSets} {
+		for _, inf := range []cache.SharedIndexInformer{s.Deployments, s.ReplicaSets} {
 			if err := inf.AddIndexers(cache.Indexers{indexClusterLabel: clusterLabelIndex}); err != nil {
 				return nil, err
 			}
@@ -91,28 +91,28 @@ func newCaches(kube kubernetes.Interface, dask versioned.Interface, namespaces [
 				return nil, err
 			}
 		}
-		if err := s.groups.AddIndexers(cache.Indexers{indexClusterRef: groupClusterIndex}); err != nil {
+		if err := s.Groups.AddIndexers(cache.Indexers{indexClusterRef: groupClusterIndex}); err != nil {
 			return nil, err
 		}
-		if err := s.autoscalers.AddIndexers(cache.Indexers{indexClusterRef: autoscalerClusterIndex}); err != nil {
+		if err := s.Autoscalers.AddIndexers(cache.Indexers{indexClusterRef: autoscalerClusterIndex}); err != nil {
 			return nil, err
 		}
 		// Only the fields the operator reads are kept for Pods: managed
 		// fields are never used and are a large part of a Pod's size.
-		if err := s.pods.SetTransform(trimPod); err != nil {
+		if err := s.Pods.SetTransform(TrimPod); err != nil {
 			return nil, err
 		}
 		// Managed fields are never read, and for Dask objects written with
 		// server-side apply they list every field of every embedded PodSpec.
-		if err := s.services.SetTransform(stripManagedFields); err != nil {
+		if err := s.Services.SetTransform(stripManagedFields); err != nil {
 			return nil, err
 		}
-		for _, inf := range []cache.SharedIndexInformer{s.clusters, s.groups, s.jobs, s.autoscalers} {
+		for _, inf := range []cache.SharedIndexInformer{s.Clusters, s.Groups, s.Jobs, s.Autoscalers} {
 			if err := inf.SetTransform(compactDaskObject); err != nil {
 				return nil, err
 			}
 		}
-		c.scopes[ns] = s
+		c.Scopes[ns] = s
 	}
 	return c, nil
 }
@@ -158,13 +158,13 @@ func compactDaskObject(obj any) (any, error) {
 	return out, nil
 }
 
-// trimPod keeps of a Pod only what the controllers read: its metadata, the
+// TrimPod keeps of a Pod only what the controllers read: its metadata, the
 // node it is bound to, and its phase, Ready condition, IP and container
 // states. Container specs, volumes, managed fields and the other conditions
 // are most of a Pod's size, and the cache holds every Dask Pod. Strings
 // that every Pod repeats (label and annotation keys, the owner's kind) are
 // shared rather than held once per Pod.
-func trimPod(obj any) (any, error) {
+func TrimPod(obj any) (any, error) {
 	p, ok := obj.(*corev1.Pod)
 	if !ok {
 		return obj, nil // a tombstone, or already trimmed
@@ -241,9 +241,9 @@ func (cp *cachedPod) pod() *corev1.Pod {
 	return p
 }
 
-// podFromCache returns the Pod an object of the Pod cache (or a tombstone
+// PodFromCache returns the Pod an object of the Pod cache (or a tombstone
 // of one) holds. Tests put corev1.Pods in the cache as they are.
-func podFromCache(obj any) (*corev1.Pod, bool) {
+func PodFromCache(obj any) (*corev1.Pod, bool) {
 	if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
 		obj = t.Obj
 	}
@@ -325,7 +325,7 @@ func metadataOnly(obj any) (any, error) {
 // controller owns is indexed as an orphan of the cluster its label names
 // (orphanKey), so that a takeover finds the Pods it can adopt.
 func ownerUIDIndex(obj any) ([]string, error) {
-	m, err := metaOf(obj)
+	m, err := MetaOf(obj)
 	if err != nil {
 		return nil, err
 	}
@@ -354,7 +354,7 @@ func orphanKey(ns, cluster string) string { return "orphan:" + ns + "/" + cluste
 func replicaSetPodKey(ns, cluster string) string { return "replicaset:" + ns + "/" + cluster }
 
 func clusterLabelIndex(obj any) ([]string, error) {
-	m, err := metaOf(obj)
+	m, err := MetaOf(obj)
 	if err != nil {
 		return nil, err
 	}
@@ -380,7 +380,7 @@ func autoscalerClusterIndex(obj any) ([]string, error) {
 	return []string{a.Namespace + "/" + a.Spec.Cluster}, nil
 }
 
-func metaOf(obj any) (metav1.Object, error) {
+func MetaOf(obj any) (metav1.Object, error) {
 	if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
 		obj = t.Obj
 	}
@@ -391,24 +391,24 @@ func metaOf(obj any) (metav1.Object, error) {
 	return m, nil
 }
 
-// in returns the scope that watches namespace ns.
-func (c *caches) in(ns string) *scope {
-	if s, ok := c.scopes[ns]; ok {
+// In returns the scope that watches namespace ns.
+func (c *Caches) In(ns string) *scope {
+	if s, ok := c.Scopes[ns]; ok {
 		return s
 	}
-	return c.scopes[metav1.NamespaceAll]
+	return c.Scopes[metav1.NamespaceAll]
 }
 
-func (c *caches) start(stop <-chan struct{}) {
-	for _, s := range c.scopes {
+func (c *Caches) Start(stop <-chan struct{}) {
+	for _, s := range c.Scopes {
 		s.dask.Start(stop)
 		s.kube.Start(stop)
 	}
 }
 
-func (c *caches) hasSynced() bool {
-	for _, s := range c.scopes {
-		for _, inf := range []cache.SharedIndexInformer{s.clusters, s.groups, s.jobs, s.autoscalers, s.pods, s.services, s.deployments, s.replicaSets} {
+func (c *Caches) HasSynced() bool {
+	for _, s := range c.Scopes {
+		for _, inf := range []cache.SharedIndexInformer{s.Clusters, s.Groups, s.Jobs, s.Autoscalers, s.Pods, s.Services, s.Deployments, s.ReplicaSets} {
 			if !inf.HasSynced() {
 				return false
 			}
@@ -417,81 +417,81 @@ func (c *caches) hasSynced() bool {
 	return true
 }
 
-func (c *caches) waitForSync(stop <-chan struct{}) bool {
+func (c *Caches) WaitForSync(stop <-chan struct{}) bool {
 	var synced []cache.InformerSynced
-	for _, s := range c.scopes {
-		synced = append(synced, s.clusters.HasSynced, s.groups.HasSynced, s.jobs.HasSynced,
-			s.autoscalers.HasSynced, s.pods.HasSynced, s.services.HasSynced, s.deployments.HasSynced, s.replicaSets.HasSynced)
+	for _, s := range c.Scopes {
+		synced = append(synced, s.Clusters.HasSynced, s.Groups.HasSynced, s.Jobs.HasSynced,
+			s.Autoscalers.HasSynced, s.Pods.HasSynced, s.Services.HasSynced, s.Deployments.HasSynced, s.ReplicaSets.HasSynced)
 	}
 	return cache.WaitForCacheSync(stop, synced...)
 }
 
-func (c *caches) cluster(ns, name string) (*daskv1.DaskCluster, error) {
-	s := c.in(ns)
+func (c *Caches) Cluster(ns, name string) (*daskv1.DaskCluster, error) {
+	s := c.In(ns)
 	if s == nil {
 		return nil, errNotWatched(ns)
 	}
 	return s.clusterLister.DaskClusters(ns).Get(name)
 }
 
-func (c *caches) group(ns, name string) (*daskv1.DaskWorkerGroup, error) {
-	s := c.in(ns)
+func (c *Caches) Group(ns, name string) (*daskv1.DaskWorkerGroup, error) {
+	s := c.In(ns)
 	if s == nil {
 		return nil, errNotWatched(ns)
 	}
 	return s.groupLister.DaskWorkerGroups(ns).Get(name)
 }
 
-func (c *caches) job(ns, name string) (*daskv1.DaskJob, error) {
-	s := c.in(ns)
+func (c *Caches) Job(ns, name string) (*daskv1.DaskJob, error) {
+	s := c.In(ns)
 	if s == nil {
 		return nil, errNotWatched(ns)
 	}
 	return s.jobLister.DaskJobs(ns).Get(name)
 }
 
-func (c *caches) autoscaler(ns, name string) (*daskv1.DaskAutoscaler, error) {
-	s := c.in(ns)
+func (c *Caches) Autoscaler(ns, name string) (*daskv1.DaskAutoscaler, error) {
+	s := c.In(ns)
 	if s == nil {
 		return nil, errNotWatched(ns)
 	}
 	return s.autoscalerLister.DaskAutoscalers(ns).Get(name)
 }
 
-func (c *caches) pod(ns, name string) (*corev1.Pod, error) {
-	s := c.in(ns)
+func (c *Caches) Pod(ns, name string) (*corev1.Pod, error) {
+	s := c.In(ns)
 	if s == nil {
 		return nil, errNotWatched(ns)
 	}
-	obj, exists, err := s.pods.GetIndexer().GetByKey(ns + "/" + name)
+	obj, exists, err := s.Pods.GetIndexer().GetByKey(ns + "/" + name)
 	if err != nil {
 		return nil, err
 	}
-	p, ok := podFromCache(obj)
+	p, ok := PodFromCache(obj)
 	if !exists || !ok {
 		return nil, apierrors.NewNotFound(corev1.Resource("pods"), name)
 	}
 	return p, nil
 }
 
-func (c *caches) service(ns, name string) (*corev1.Service, error) {
-	s := c.in(ns)
+func (c *Caches) Service(ns, name string) (*corev1.Service, error) {
+	s := c.In(ns)
 	if s == nil {
 		return nil, errNotWatched(ns)
 	}
 	return s.serviceLister.Services(ns).Get(name)
 }
 
-// podsControlledBy returns the Pods whose controller has this UID.
-func (c *caches) podsControlledBy(ns string, uid string) []*corev1.Pod {
-	s := c.in(ns)
+// PodsControlledBy returns the Pods whose controller has this UID.
+func (c *Caches) PodsControlledBy(ns string, uid string) []*corev1.Pod {
+	s := c.In(ns)
 	if s == nil {
 		return nil
 	}
-	objs, _ := s.pods.GetIndexer().ByIndex(indexOwnerUID, uid)
+	objs, _ := s.Pods.GetIndexer().ByIndex(indexOwnerUID, uid)
 	out := make([]*corev1.Pod, 0, len(objs))
 	for _, o := range objs {
-		if p, ok := podFromCache(o); ok {
+		if p, ok := PodFromCache(o); ok {
 			out = append(out, p)
 		}
 	}
@@ -500,16 +500,16 @@ func (c *caches) podsControlledBy(ns string, uid string) []*corev1.Pod {
 
 // deploymentsOf and replicaSetsOf return the Deployments and ReplicaSets
 // labelled with the cluster's name.
-func (c *caches) deploymentsOf(ns, cluster string) []*appsv1.Deployment {
-	return byClusterLabel[*appsv1.Deployment](c, ns, cluster, func(s *scope) cache.SharedIndexInformer { return s.deployments })
+func (c *Caches) deploymentsOf(ns, cluster string) []*appsv1.Deployment {
+	return byClusterLabel[*appsv1.Deployment](c, ns, cluster, func(s *scope) cache.SharedIndexInformer { return s.Deployments })
 }
 
-func (c *caches) replicaSetsOf(ns, cluster string) []*appsv1.ReplicaSet {
-	return byClusterLabel[*appsv1.ReplicaSet](c, ns, cluster, func(s *scope) cache.SharedIndexInformer { return s.replicaSets })
+func (c *Caches) replicaSetsOf(ns, cluster string) []*appsv1.ReplicaSet {
+	return byClusterLabel[*appsv1.ReplicaSet](c, ns, cluster, func(s *scope) cache.SharedIndexInformer { return s.ReplicaSets })
 }
 
-func byClusterLabel[T any](c *caches, ns, cluster string, informer func(*scope) cache.SharedIndexInformer) []T {
-	s := c.in(ns)
+func byClusterLabel[T any](c *Caches, ns, cluster string, informer func(*scope) cache.SharedIndexInformer) []T {
+	s := c.In(ns)
 	if s == nil {
 		return nil
 	}
@@ -523,13 +523,13 @@ func byClusterLabel[T any](c *caches, ns, cluster string, informer func(*scope) 
 	return out
 }
 
-// groupsOf returns the DaskWorkerGroups whose spec.cluster names the cluster.
-func (c *caches) groupsOf(ns, cluster string) []*daskv1.DaskWorkerGroup {
-	s := c.in(ns)
+// GroupsOf returns the DaskWorkerGroups whose spec.cluster names the cluster.
+func (c *Caches) GroupsOf(ns, cluster string) []*daskv1.DaskWorkerGroup {
+	s := c.In(ns)
 	if s == nil {
 		return nil
 	}
-	objs, _ := s.groups.GetIndexer().ByIndex(indexClusterRef, ns+"/"+cluster)
+	objs, _ := s.Groups.GetIndexer().ByIndex(indexClusterRef, ns+"/"+cluster)
 	out := make([]*daskv1.DaskWorkerGroup, 0, len(objs))
 	for _, o := range objs {
 		if g, ok := o.(*daskv1.DaskWorkerGroup); ok {
@@ -539,13 +539,13 @@ func (c *caches) groupsOf(ns, cluster string) []*daskv1.DaskWorkerGroup {
 	return out
 }
 
-// autoscalersOf returns the DaskAutoscalers whose spec.cluster names the cluster.
-func (c *caches) autoscalersOf(ns, cluster string) []*daskv1.DaskAutoscaler {
-	s := c.in(ns)
+// AutoscalersOf returns the DaskAutoscalers whose spec.cluster names the cluster.
+func (c *Caches) AutoscalersOf(ns, cluster string) []*daskv1.DaskAutoscaler {
+	s := c.In(ns)
 	if s == nil {
 		return nil
 	}
-	objs, _ := s.autoscalers.GetIndexer().ByIndex(indexClusterRef, ns+"/"+cluster)
+	objs, _ := s.Autoscalers.GetIndexer().ByIndex(indexClusterRef, ns+"/"+cluster)
 	out := make([]*daskv1.DaskAutoscaler, 0, len(objs))
 	for _, o := range objs {
 		if a, ok := o.(*daskv1.DaskAutoscaler); ok {

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dask-operator/dask-operator/pkg/controller/testobjects"
+
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -24,12 +26,12 @@ import (
 func runningWorkerPod(i int) *corev1.Pod {
 	// Three workers per cluster, as in make bench.
 	name := fmt.Sprintf("bench-%05d", i/3)
-	c := cluster(name)
+	c := testobjects.Cluster(name)
 	c.UID = types.UID(fmt.Sprintf("7c1d2e3f-4a5b-4c6d-8e9f-%012x", i/3))
 	c.Labels = map[string]string{"team": "analytics"}
 	c.Spec.Worker.Spec.Containers[0].Image = "ghcr.io/dask/dask:2026.1.0"
 	c.Spec.Worker.Spec.Containers[0].Args = []string{"dask-worker", "--name", "$(DASK_WORKER_NAME)", "--dashboard", "--dashboard-address", "8788"}
-	g := group(name+"-default", name, 3)
+	g := testobjects.Group(name+"-default", name, 3)
 	g.UID = types.UID(fmt.Sprintf("9a8b7c6d-5e4f-4a3b-8c2d-%012x", i/3))
 	g.Spec.Worker.Spec = c.Spec.Worker.Spec
 	p := resources.WorkerPod(g, c, fmt.Sprintf("%s-default-worker-%05x", name, i), "cluster.local")
@@ -76,7 +78,7 @@ func BenchmarkCachedPodBytes(b *testing.B) {
 		}
 		wire[i] = data
 	}
-	cachedBytes(b, wire, codecs.UniversalDeserializer(), trimPod, "bytes/pod")
+	cachedBytes(b, wire, codecs.UniversalDeserializer(), TrimPod, "bytes/pod")
 }
 
 // BenchmarkCachedClusterBytes is BenchmarkCachedPodBytes for DaskClusters,
@@ -86,7 +88,7 @@ func BenchmarkCachedClusterBytes(b *testing.B) {
 	const n = 5000
 	wire := make([][]byte, n)
 	for i := range wire {
-		c := cluster(fmt.Sprintf("bench-%05d", i))
+		c := testobjects.Cluster(fmt.Sprintf("bench-%05d", i))
 		c.TypeMeta = metav1.TypeMeta{APIVersion: "kubernetes.dask.org/v1", Kind: "DaskCluster"}
 		c.Spec.Worker.Spec.Containers[0].Image = "ghcr.io/dask/dask:2026.1.0"
 		c.Spec.Worker.Spec.Containers[0].Args = []string{"dask-worker", "--name", "$(DASK_WORKER_NAME)"}

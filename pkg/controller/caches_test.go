@@ -4,6 +4,8 @@ import (
 	"testing"
 	"unsafe"
 
+	"github.com/dask-operator/dask-operator/pkg/controller/testobjects"
+
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
@@ -30,14 +32,14 @@ func TestTrimPodKeepsWhatTheControllersRead(t *testing.T) {
 				State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 3}}}},
 		},
 	}
-	obj, err := trimPod(p)
+	obj, err := TrimPod(p)
 	require.NoError(t, err)
 	_, isPod := obj.(*corev1.Pod)
 	assert.False(t, isPod, "the cache holds a compact type of its own")
-	again, err := trimPod(obj)
+	again, err := TrimPod(obj)
 	require.NoError(t, err)
 	assert.Same(t, obj, again, "trimming is idempotent")
-	got, ok := podFromCache(obj)
+	got, ok := PodFromCache(obj)
 	require.True(t, ok)
 	assert.Empty(t, got.Spec.Containers, "container specs are dropped")
 	assert.Empty(t, got.ManagedFields)
@@ -45,18 +47,18 @@ func TestTrimPodKeepsWhatTheControllersRead(t *testing.T) {
 	assert.Equal(t, corev1.RestartPolicyNever, got.Spec.RestartPolicy)
 	assert.Equal(t, p.Labels, got.Labels)
 	assert.Equal(t, "2", got.Annotations["kubernetes.dask.org/attempt"])
-	assert.True(t, podReady(got))
+	assert.True(t, PodReady(got))
 	assert.Len(t, got.Status.Conditions, 1, "only the Ready condition is read")
-	assert.Equal(t, int32(2), restarts(got))
+	assert.Equal(t, int32(2), Restarts(got))
 	assert.Equal(t, "10.0.0.1", got.Status.PodIP)
-	assert.Contains(t, podFailureMessage(got), "exited with code 3")
+	assert.Contains(t, PodFailureMessage(got), "exited with code 3")
 	assert.Equal(t, corev1.PodRunning, got.Status.Phase)
 	assert.Equal(t, "m", got.Status.Message)
 	assert.Equal(t, "r", got.Status.Reason)
-	fromTombstone, ok := podFromCache(cache.DeletedFinalStateUnknown{Key: "ns/w", Obj: obj})
+	fromTombstone, ok := PodFromCache(cache.DeletedFinalStateUnknown{Key: "ns/w", Obj: obj})
 	require.True(t, ok)
 	assert.Equal(t, "w", fromTombstone.Name)
-	tomb, _ := trimPod("not a pod")
+	tomb, _ := TrimPod("not a pod")
 	assert.Equal(t, "not a pod", tomb)
 }
 
@@ -72,10 +74,10 @@ func TestTrimmedPodsShareTheirRepeatedStrings(t *testing.T) {
 			OwnerReferences: []metav1.OwnerReference{{APIVersion: cp("kubernetes.dask.org/v1"), Kind: cp("DaskWorkerGroup"), Name: cp("g")}},
 		}}
 	}
-	a1, _ := trimPod(decoded("w1"))
-	a2, _ := trimPod(decoded("w2"))
-	p1, _ := podFromCache(a1)
-	p2, _ := podFromCache(a2)
+	a1, _ := TrimPod(decoded("w1"))
+	a2, _ := TrimPod(decoded("w2"))
+	p1, _ := PodFromCache(a1)
+	p2, _ := PodFromCache(a2)
 	same := func(x, y string) bool { return unsafe.StringData(x) == unsafe.StringData(y) }
 	assert.True(t, same(p1.Labels[resources.LabelComponent], p2.Labels[resources.LabelComponent]))
 	assert.True(t, same(p1.OwnerReferences[0].Kind, p2.OwnerReferences[0].Kind))
@@ -105,7 +107,7 @@ func TestInternerHoldsAtMostItsBound(t *testing.T) {
 // strings every object repeats held once.
 func TestCompactDaskObjectKeepsTheContent(t *testing.T) {
 	decoded := func() *daskv1.DaskCluster {
-		c := cluster("c")
+		c := testobjects.Cluster("c")
 		c.ManagedFields = []metav1.ManagedFieldsEntry{{Manager: "kubectl"}}
 		conds := make([]metav1.Condition, 0, 8) // as decoding grows them
 		for _, ty := range []string{daskv1.ConditionSchedulerReady, daskv1.ConditionWorkersReady} {

@@ -10,12 +10,12 @@ import (
 	"github.com/dask-operator/dask-operator/pkg/resources"
 )
 
-// templateHashes remembers template hashes with the object generation they
+// TemplateHashes remembers template hashes with the object generation they
 // were computed for: a Pod spec is hashed (marshalled) once per change of
 // its object, not on every sync. Keys are "<kind>/<namespace>/<name>".
-type templateHashes struct{ m sync.Map }
+type TemplateHashes struct{ m sync.Map }
 
-func (h *templateHashes) of(key string, obj metav1.Object, spec *corev1.PodSpec) string {
+func (h *TemplateHashes) of(key string, obj metav1.Object, spec *corev1.PodSpec) string {
 	if v, ok := h.m.Load(key); ok {
 		if e := v.(hashEntry); e.uid == obj.GetUID() && e.generation == obj.GetGeneration() && obj.GetGeneration() != 0 {
 			return e.hash
@@ -26,23 +26,23 @@ func (h *templateHashes) of(key string, obj metav1.Object, spec *corev1.PodSpec)
 	return hash
 }
 
-// worker is the template hash of a group's workers.
-func (h *templateHashes) worker(key string, g *daskv1.DaskWorkerGroup) string {
+// Worker is the template hash of a group's workers.
+func (h *TemplateHashes) Worker(key string, g *daskv1.DaskWorkerGroup) string {
 	return h.of("DaskWorkerGroup/"+key, g, &g.Spec.Worker.Spec)
 }
 
-// clusterWorker and scheduler are a cluster's default-group and scheduler
+// ClusterWorker and scheduler are a cluster's default-group and scheduler
 // template hashes.
-func (h *templateHashes) clusterWorker(c *daskv1.DaskCluster) string {
+func (h *TemplateHashes) ClusterWorker(c *daskv1.DaskCluster) string {
 	return h.of("DaskCluster.worker/"+c.Namespace+"/"+c.Name, c, &c.Spec.Worker.Spec)
 }
 
-func (h *templateHashes) scheduler(c *daskv1.DaskCluster) string {
+func (h *TemplateHashes) Scheduler(c *daskv1.DaskCluster) string {
 	return h.of("DaskCluster.scheduler/"+c.Namespace+"/"+c.Name, c, &c.Spec.Scheduler.Spec)
 }
 
-// forget drops the hashes of an object ("<namespace>/<name>") that is gone.
-func (h *templateHashes) forget(kinds []string, key string) {
+// Forget drops the hashes of an object ("<namespace>/<name>") that is gone.
+func (h *TemplateHashes) Forget(kinds []string, key string) {
 	for _, k := range kinds {
 		h.m.Delete(k + "/" + key)
 	}

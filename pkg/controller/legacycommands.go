@@ -15,18 +15,18 @@ import (
 	"github.com/dask-operator/dask-operator/pkg/resources"
 )
 
-// notedOnce remembers, per object key, the UID of the object a notice was
+// NotedOnce remembers, per object key, the UID of the object a notice was
 // given for, so that each object gets it once (a new object of the same
 // name gets it again).
-type notedOnce struct {
+type NotedOnce struct {
 	mu sync.Mutex
 	m  map[string]types.UID
 }
 
-func newNotedOnce() *notedOnce { return &notedOnce{m: map[string]types.UID{}} }
+func NewNotedOnce() *NotedOnce { return &NotedOnce{m: map[string]types.UID{}} }
 
 // first reports whether this is the first notice for the object.
-func (n *notedOnce) first(key string, uid types.UID) bool {
+func (n *NotedOnce) first(key string, uid types.UID) bool {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if n.m[key] == uid {
@@ -36,7 +36,7 @@ func (n *notedOnce) first(key string, uid types.UID) bool {
 	return true
 }
 
-func (n *notedOnce) forget(key string) {
+func (n *NotedOnce) Forget(key string) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	delete(n.m, key)
@@ -44,7 +44,7 @@ func (n *notedOnce) forget(key string) {
 
 // noteLegacyCommands tells, once per object, that containers of a Pod it
 // makes start a removed Dask command and how they are run.
-func (n *notedOnce) note(recorder record.EventRecorder, obj runtime.Object, kind, key string, uid types.UID, spec *corev1.PodSpec, annotations ...map[string]string) {
+func (n *NotedOnce) Note(recorder record.EventRecorder, obj runtime.Object, kind, key string, uid types.UID, spec *corev1.PodSpec, annotations ...map[string]string) {
 	names := resources.LegacyCommandContainers(spec)
 	if len(names) == 0 || resources.LegacyCommandsKept(annotations...) || !n.first(kind+"/"+key, uid) {
 		return

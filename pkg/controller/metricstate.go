@@ -11,7 +11,7 @@ import (
 // scrape reads. It lists from memory; no API call is made.
 func (c *Base) DaskState() metrics.State {
 	st := metrics.State{ClustersByPhase: map[string]int{}, JobsByStatus: map[string]int{}}
-	for _, s := range c.caches.scopes {
+	for _, s := range c.Caches.Scopes {
 		clusters, _ := s.clusterLister.List(labels.Everything())
 		for _, cl := range clusters {
 			phase := string(cl.Status.Phase)

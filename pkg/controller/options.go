@@ -83,7 +83,7 @@ func (o *Options) OptionsFromEnv() error {
 	return nil
 }
 
-func (o *Options) defaults() {
+func (o *Options) Defaults() {
 	if o.Workers <= 0 {
 		o.Workers = 5
 	}
@@ -120,14 +120,14 @@ func (o *Options) defaults() {
 	}
 }
 
-func objResourceVersion(obj any) string {
+func ObjResourceVersion(obj any) string {
 	if m, ok := obj.(metav1.Object); ok {
 		return m.GetResourceVersion()
 	}
 	return ""
 }
 
-func tombstoneAs[T any](obj any) (T, bool) {
+func TombstoneAs[T any](obj any) (T, bool) {
 	if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
 		obj = t.Obj
 	}
@@ -135,11 +135,11 @@ func tombstoneAs[T any](obj any) (T, bool) {
 	return v, ok
 }
 
-// spamKeyByReason is client-go's event spam key (source, object, type) with
+// SpamKeyByReason is client-go's event spam key (source, object, type) with
 // the reason: each reason of an object has its own budget (25 events, then
 // one per 5 minutes), so that frequent events (ScaledUp, ScaledDown) never
 // silence a rare one that matters, such as FallbackScaleDown.
-func spamKeyByReason(e *corev1.Event) string {
+func SpamKeyByReason(e *corev1.Event) string {
 	return strings.Join([]string{e.Source.Component, e.Source.Host, e.InvolvedObject.Kind, e.InvolvedObject.Namespace,
 		e.InvolvedObject.Name, string(e.InvolvedObject.UID), e.InvolvedObject.APIVersion, e.Type, e.Reason}, "/")
 }

@@ -7,29 +7,29 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
-// latestWrites remembers the objects a controller last wrote, until its
+// LatestWrites remembers the objects a controller last wrote, until its
 // informer cache catches up with them (like client-go's MutationCache). A
 // sync that runs between a status write and the watch event would otherwise
 // act on the state before the write: a finished job would create its
 // cluster again, a failure would be counted twice.
-type latestWrites[T metav1.Object] struct {
+type LatestWrites[T metav1.Object] struct {
 	mu sync.Mutex
 	m  map[string]T
 }
 
-func newLatestWrites[T metav1.Object]() *latestWrites[T] {
-	return &latestWrites[T]{m: map[string]T{}}
+func NewLatestWrites[T metav1.Object]() *LatestWrites[T] {
+	return &LatestWrites[T]{m: map[string]T{}}
 }
 
-func (l *latestWrites[T]) remember(key string, obj T) {
+func (l *LatestWrites[T]) Remember(key string, obj T) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.m[key] = obj
 }
 
-// newest returns the remembered object when it is the same object as cached
+// Newest returns the remembered object when it is the same object as cached
 // and newer; otherwise it forgets it and returns cached.
-func (l *latestWrites[T]) newest(key string, cached T) T {
+func (l *LatestWrites[T]) Newest(key string, cached T) T {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	mem, ok := l.m[key]
@@ -43,7 +43,7 @@ func (l *latestWrites[T]) newest(key string, cached T) T {
 	return cached
 }
 
-func (l *latestWrites[T]) forget(key string) {
+func (l *LatestWrites[T]) Forget(key string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	delete(l.m, key)

@@ -10,7 +10,7 @@ import (
 	daskv1 "github.com/dask-operator/dask-operator/pkg/apis/kubernetes.dask.org/v1"
 )
 
-// statusWriteInterval paces the status writes of an object that is
+// StatusWriteInterval paces the status writes of an object that is
 // progressing (Pods being created or becoming ready, a scheduler starting):
 // a change that is only progress waits this long from when it is first
 // seen, so that a burst of progress (workers coming up together) lands in
@@ -19,12 +19,12 @@ import (
 // change (an error, a condition users or events act on) is written at once. While workers are being created, every Pod event would
 // otherwise cost a status write, and those writes share the client's rate
 // limit, and the API server, with the creation of Pods.
-const statusWriteInterval = 2 * time.Second
+const StatusWriteInterval = 2 * time.Second
 
-// clusterStatusFactor lengthens a cluster's interval: its worker counts
+// ClusterStatusFactor lengthens a cluster's interval: its worker counts
 // are copied from its groups' statuses, which are paced themselves, so that
 // a group's progress reaches the cluster in one write rather than two.
-const clusterStatusFactor = 2
+const ClusterStatusFactor = 2
 
 // progressWriteBudget bounds the progress-only status writes of all objects
 // together, per second: while many objects progress at once (a thousand
@@ -33,13 +33,13 @@ const clusterStatusFactor = 2
 // and the API server. One cluster starting alone keeps statusWriteInterval.
 const progressWriteBudget = 25
 
-// maxProgressInterval bounds how stale a progressing status may become.
-const maxProgressInterval = 30 * time.Second
+// MaxProgressInterval bounds how stale a progressing status may become.
+const MaxProgressInterval = 30 * time.Second
 
-// pacer remembers, per key, a time before which something must wait: the
+// Pacer remembers, per key, a time before which something must wait: the
 // next progress-only status write (deferral), or the next creation batch when
 // DASK_KUBERNETES__CONTROLLER__WORKER_ALLOCATION__DELAY is set.
-type pacer struct {
+type Pacer struct {
 	mu        sync.Mutex
 	notBefore map[string]time.Time
 	// active is when each key last showed progress (a deferral started, a
@@ -51,8 +51,8 @@ type pacer struct {
 	pruned time.Time
 }
 
-func newPacer() *pacer {
-	return &pacer{notBefore: map[string]time.Time{}, active: map[string]time.Time{}}
+func NewPacer() *Pacer {
+	return &Pacer{notBefore: map[string]time.Time{}, active: map[string]time.Time{}}
 }
 
 // progressing counts the keys that showed progress within the last
@@ -60,12 +60,12 @@ func newPacer() *pacer {
 // a LoadBalancer without an address, a worker stuck Pending) stops counting
 // once it stops changing: a few hundred of them must not make every other
 // object's progress wait the longest interval.
-func (p *pacer) progressing(now time.Time) int {
+func (p *Pacer) progressing(now time.Time) int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if d := now.Sub(p.pruned); d >= time.Second || d < 0 {
 		for key, t := range p.active {
-			if now.Sub(t) >= maxProgressInterval {
+			if now.Sub(t) >= MaxProgressInterval {
 				delete(p.active, key)
 			}
 		}
@@ -74,8 +74,8 @@ func (p *pacer) progressing(now time.Time) int {
 	return len(p.active)
 }
 
-// wait returns how long key must still wait at now.
-func (p *pacer) wait(key string, now time.Time) time.Duration {
+// Wait returns how long key must still wait at now.
+func (p *Pacer) Wait(key string, now time.Time) time.Duration {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if t, ok := p.notBefore[key]; ok && now.Before(t) {
@@ -85,30 +85,30 @@ func (p *pacer) wait(key string, now time.Time) time.Duration {
 	return 0
 }
 
-// size is how many keys the pacer holds.
-func (p *pacer) size() int {
+// Size is how many keys the pacer holds.
+func (p *Pacer) Size() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return len(p.notBefore)
 }
 
-func (p *pacer) hold(key string, until time.Time) {
+func (p *Pacer) Hold(key string, until time.Time) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.notBefore[key] = until
 }
 
-func (p *pacer) forget(key string) {
+func (p *Pacer) Forget(key string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	delete(p.notBefore, key)
 	delete(p.active, key)
 }
 
-// deferral returns how long a progress-only status write of key must still
+// Deferral returns how long a progress-only status write of key must still
 // wait at now: its first call (or the first after a progress write) starts a
 // wait of d, and it returns 0 once that has passed.
-func (p *pacer) deferral(key string, now time.Time, d time.Duration) time.Duration {
+func (p *Pacer) Deferral(key string, now time.Time, d time.Duration) time.Duration {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	t, ok := p.notBefore[key]
@@ -125,53 +125,53 @@ func (p *pacer) deferral(key string, now time.Time, d time.Duration) time.Durati
 
 // progressWritten keeps key counted among the progressing objects, with no
 // wait started: its next progress waits again, from when it is first seen.
-func (p *pacer) progressWritten(key string, now time.Time) {
+func (p *Pacer) progressWritten(key string, now time.Time) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.notBefore[key] = time.Time{}
 	p.active[key] = now
 }
 
-// statusWait says how long a changed status of the object paced under key
+// StatusWait says how long a changed status of the object paced under key
 // waits before it is written, for an interval of factor times the status
 // interval: 0 for a change that is more than progress, or for a status that
 // has settled.
-func (c *Base) statusWait(key string, factor time.Duration, progressOnly, settled bool) time.Duration {
-	if !progressOnly || settled || c.statusInterval == 0 {
+func (c *Base) StatusWait(key string, factor time.Duration, progressOnly, settled bool) time.Duration {
+	if !progressOnly || settled || c.StatusInterval == 0 {
 		return 0
 	}
-	now := c.now()
-	return c.statusPace.deferral(key, now, progressInterval(c.statusInterval, factor, c.statusPace.progressing(now)))
+	now := c.Now()
+	return c.StatusPace.Deferral(key, now, ProgressInterval(c.StatusInterval, factor, c.StatusPace.progressing(now)))
 }
 
-// progressInterval is how long a progress-only status write waits with
+// ProgressInterval is how long a progress-only status write waits with
 // other objects progressing (not settled since their first progress):
 // factor times the base interval, lengthened so that all of them together
 // write within progressWriteBudget, up to maxProgressInterval.
-func progressInterval(base, factor time.Duration, progressing int) time.Duration {
+func ProgressInterval(base, factor time.Duration, progressing int) time.Duration {
 	d := factor * base
 	if spread := factor * time.Duration(progressing) * time.Second / progressWriteBudget; spread > d {
 		d = spread
 	}
-	return min(d, max(maxProgressInterval, factor*base))
+	return min(d, max(MaxProgressInterval, factor*base))
 }
 
-// clusterPaceKey is the key a cluster's status is paced under.
-func clusterPaceKey(key string) string { return "DaskCluster/" + key }
+// ClusterPaceKey is the key a cluster's status is paced under.
+func ClusterPaceKey(key string) string { return "DaskCluster/" + key }
 
-// statusWritten records a status write of the object paced under key. A
+// StatusWritten records a status write of the object paced under key. A
 // settled status ends its pacing; after progress, the object still counts
 // among those progressing (whose number lengthens everyone's interval: an
 // object that wrote its progress and waits for its Pods is progressing as
 // much as one that waits to write), and its next progress waits again, from
 // when it is first seen, so that each write gathers what came within one
 // interval.
-func (c *Base) statusWritten(key string, settled bool) {
+func (c *Base) StatusWritten(key string, settled bool) {
 	if settled {
-		c.statusPace.forget(key)
+		c.StatusPace.Forget(key)
 		return
 	}
-	c.statusPace.progressWritten(key, c.now())
+	c.StatusPace.progressWritten(key, c.Now())
 }
 
 // progressConditions are the conditions that tell how far an object has
@@ -227,28 +227,28 @@ func conditionsSettled(conds []metav1.Condition) bool {
 	return true
 }
 
-// clusterStatusPacing says whether a cluster's status change is only
+// ClusterStatusPacing says whether a cluster's status change is only
 // progress (the phase is the same: a new phase, Running above all, which
 // the KubeCluster client waits for, is written at once; every other field
 // of the status but the conditions is a count or an address), and whether
 // the new status has settled: Running, the scheduler and every worker
 // ready.
-func clusterStatusPacing(old, status *daskv1.DaskClusterStatus) (progressOnly, settled bool) {
+func ClusterStatusPacing(old, status *daskv1.DaskClusterStatus) (progressOnly, settled bool) {
 	progressOnly = old.Phase == status.Phase && conditionsProgressOnly(old.Conditions, status.Conditions, status.ReadyReplicas >= old.ReadyReplicas)
 	settled = status.Phase == daskv1.DaskClusterRunning && status.Replicas == status.ReadyReplicas && conditionsSettled(status.Conditions)
 	return progressOnly, settled
 }
 
-// groupStatusPacing is clusterStatusPacing for a worker group: settled once
+// GroupStatusPacing is clusterStatusPacing for a worker group: settled once
 // it has as many workers as asked for, all ready and updated.
-func groupStatusPacing(old, status *daskv1.DaskWorkerGroupStatus, desired int32) (progressOnly, settled bool) {
+func GroupStatusPacing(old, status *daskv1.DaskWorkerGroupStatus, desired int32) (progressOnly, settled bool) {
 	progressOnly = conditionsProgressOnly(old.Conditions, status.Conditions, status.ReadyReplicas >= old.ReadyReplicas)
 	settled = status.Replicas == desired && status.ReadyReplicas == desired && conditionsSettled(status.Conditions)
 	return progressOnly, settled
 }
 
-// soonest combines two requeue delays, zero meaning none.
-func soonest(a, b time.Duration) time.Duration {
+// Soonest combines two requeue delays, zero meaning none.
+func Soonest(a, b time.Duration) time.Duration {
 	switch {
 	case a == 0:
 		return b

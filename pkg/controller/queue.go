@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -18,13 +19,13 @@ import (
 // after that long even when nothing changes (polling a scheduler, deadlines).
 type syncFunc func(ctx context.Context, key string) (time.Duration, error)
 
-// queue is a rate-limited workqueue of object keys ("namespace/name") with
+// Queue is a rate-limited workqueue of object keys ("namespace/name") with
 // the sync function its workers run.
-type queue struct {
-	name    string
+type Queue struct {
+	Name    string
 	q       workqueue.TypedRateLimitingInterface[string]
 	sync    syncFunc
-	stats   *progress
+	Stats   *progress
 	stopped atomic.Bool
 }
 
@@ -44,23 +45,23 @@ func newRateLimiter() workqueue.TypedRateLimiter[string] {
 	)
 }
 
-func newQueue(name string, sync syncFunc) *queue {
-	return &queue{
-		name: name,
+func NewQueue(name string, sync syncFunc) *Queue {
+	return &Queue{
+		Name: name,
 		q: workqueue.NewTypedRateLimitingQueueWithConfig(
 			newRateLimiter(),
 			workqueue.TypedRateLimitingQueueConfig[string]{Name: name},
 		),
 		sync:  sync,
-		stats: &progress{},
+		Stats: &progress{},
 	}
 }
 
-func (q *queue) add(key string) { q.q.Add(key) }
+func (q *Queue) Add(key string) { q.q.Add(key) }
 
-// run starts workers and blocks until the queue is stopped and the workers
+// Run starts workers and blocks until the queue is stopped and the workers
 // have finished the syncs they are in. Syncs get ctx.
-func (q *queue) run(ctx context.Context, workers int) {
+func (q *Queue) Run(ctx context.Context, workers int) {
 	var wg sync.WaitGroup
 	for i := 0; i < workers; i++ {
 		wg.Add(1)
@@ -73,14 +74,14 @@ func (q *queue) run(ctx context.Context, workers int) {
 	wg.Wait()
 }
 
-// stop makes the workers return once their current sync is done: keys still
+// Stop makes the workers return once their current sync is done: keys still
 // queued are not synced (the next leader or process does that).
-func (q *queue) stop() {
+func (q *Queue) Stop() {
 	q.stopped.Store(true)
 	q.q.ShutDown()
 }
 
-func (q *queue) next(ctx context.Context) bool {
+func (q *Queue) next(ctx context.Context) bool {
 	key, quit := q.q.Get()
 	if quit {
 		return false
@@ -89,18 +90,18 @@ func (q *queue) next(ctx context.Context) bool {
 	if q.stopped.Load() || ctx.Err() != nil {
 		return true // the queue hands out what it held until it is empty
 	}
-	q.stats.started()
-	defer q.stats.finished()
+	q.Stats.started()
+	defer q.Stats.finished()
 
 	start := time.Now()
 	after, err := q.sync(ctx, key)
-	metrics.SyncDuration.WithLabelValues(q.name, metrics.ResultLabel(err)).Observe(time.Since(start).Seconds())
+	metrics.SyncDuration.WithLabelValues(q.Name, metrics.ResultLabel(err)).Observe(time.Since(start).Seconds())
 	if err != nil {
 		if apierrors.IsConflict(err) {
 			// Our cache lagged a write; the retry sees the newer object.
-			klog.V(2).InfoS("Conflict, will retry", "controller", q.name, "key", key, "err", err)
+			klog.V(2).InfoS("Conflict, will retry", "controller", q.Name, "key", key, "err", err)
 		} else {
-			klog.ErrorS(err, "Sync failed, will retry", "controller", q.name, "key", key)
+			klog.ErrorS(err, "Sync failed, will retry", "controller", q.Name, "key", key)
 		}
 		q.q.AddRateLimited(key)
 		return true
@@ -140,9 +141,9 @@ func (p *progress) finished() {
 	}
 }
 
-// stuckFor reports how long work has been in flight without any item
+// StuckFor reports how long work has been in flight without any item
 // finishing; zero when the queue is idle or moving.
-func (p *progress) stuckFor(now time.Time) time.Duration {
+func (p *progress) StuckFor(now time.Time) time.Duration {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.inFlight == 0 {
@@ -153,4 +154,16 @@ func (p *progress) stuckFor(now time.Time) time.Duration {
 		since = p.lastFinished
 	}
 	return now.Sub(since)
+}
+
+// Stalled returns an error naming the first queue that has held work for
+// longer than threshold without finishing any item.
+func Stalled(queues []*Queue, threshold time.Duration) error {
+	now := time.Now()
+	for _, q := range queues {
+		if d := q.Stats.StuckFor(now); d > threshold {
+			return fmt.Errorf("queue %s has made no progress for %s", q.Name, d.Round(time.Second))
+		}
+	}
+	return nil
 }

@@ -3,31 +3,35 @@ package controller
 import (
 	"sync"
 	"time"
+
+	daskv1 "github.com/dask-operator/dask-operator/pkg/apis/kubernetes.dask.org/v1"
+	"github.com/dask-operator/dask-operator/pkg/daskapi"
+	"github.com/dask-operator/dask-operator/pkg/resources"
 )
 
-// asyncCalls runs at most one slow call (to a Dask scheduler) per key in the
+// AsyncCalls runs at most one slow call (to a Dask scheduler) per key in the
 // background, so that queue workers never wait on a scheduler. When a call
 // ends, its result is stored and the key is enqueued; the next sync reads it.
-type asyncCalls[T any] struct {
+type AsyncCalls[T any] struct {
 	now      func() time.Time // the controller's clock
 	mu       sync.Mutex
 	inFlight map[string]time.Time
-	results  map[string]asyncResult[T]
+	Results  map[string]AsyncResult[T]
 }
 
-type asyncResult[T any] struct {
-	value T
-	err   error
-	at    time.Time
+type AsyncResult[T any] struct {
+	Value T
+	Err   error
+	At    time.Time
 }
 
-func newAsyncCalls[T any](now func() time.Time) *asyncCalls[T] {
-	return &asyncCalls[T]{now: now, inFlight: map[string]time.Time{}, results: map[string]asyncResult[T]{}}
+func NewAsyncCalls[T any](now func() time.Time) *AsyncCalls[T] {
+	return &AsyncCalls[T]{now: now, inFlight: map[string]time.Time{}, Results: map[string]AsyncResult[T]{}}
 }
 
-// start runs call in the background unless one is already running for key,
+// Start runs call in the background unless one is already running for key,
 // and calls done when it ends. It reports whether it started a call.
-func (a *asyncCalls[T]) start(key string, call func() (T, error), done func()) bool {
+func (a *AsyncCalls[T]) Start(key string, call func() (T, error), done func()) bool {
 	a.mu.Lock()
 	if _, ok := a.inFlight[key]; ok {
 		a.mu.Unlock()
@@ -39,46 +43,56 @@ func (a *asyncCalls[T]) start(key string, call func() (T, error), done func()) b
 		v, err := call()
 		a.mu.Lock()
 		delete(a.inFlight, key)
-		a.results[key] = asyncResult[T]{value: v, err: err, at: a.now()}
+		a.Results[key] = AsyncResult[T]{Value: v, Err: err, At: a.now()}
 		a.mu.Unlock()
 		done()
 	}()
 	return true
 }
 
-func (a *asyncCalls[T]) running(key string) bool {
+func (a *AsyncCalls[T]) Running(key string) bool {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	_, ok := a.inFlight[key]
 	return ok
 }
 
-// done tells whether a result of key is stored.
-func (a *asyncCalls[T]) done(key string) bool {
-	_, ok := a.peek(key)
+// Done tells whether a result of key is stored.
+func (a *AsyncCalls[T]) Done(key string) bool {
+	_, ok := a.Peek(key)
 	return ok
 }
 
-// take returns and removes the stored result of key.
-func (a *asyncCalls[T]) take(key string) (asyncResult[T], bool) {
+// Take returns and removes the stored result of key.
+func (a *AsyncCalls[T]) Take(key string) (AsyncResult[T], bool) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	r, ok := a.results[key]
-	delete(a.results, key)
+	r, ok := a.Results[key]
+	delete(a.Results, key)
 	return r, ok
 }
 
-// peek returns the stored result of key and keeps it.
-func (a *asyncCalls[T]) peek(key string) (asyncResult[T], bool) {
+// Peek returns the stored result of key and keeps it.
+func (a *AsyncCalls[T]) Peek(key string) (AsyncResult[T], bool) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	r, ok := a.results[key]
+	r, ok := a.Results[key]
 	return r, ok
 }
 
-// forget drops the stored result of key; a running call still stores its own.
-func (a *asyncCalls[T]) forget(key string) {
+// Forget drops the stored result of key; a running call still stores its own.
+func (a *AsyncCalls[T]) Forget(key string) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	delete(a.results, key)
+	delete(a.Results, key)
+}
+
+// SchedulerTarget tells the scheduler client where a cluster's scheduler is.
+func SchedulerTarget(cluster *daskv1.DaskCluster) daskapi.Target {
+	return daskapi.Target{
+		Namespace: cluster.Namespace,
+		Cluster:   cluster.Name,
+		Service:   resources.SchedulerName(cluster.Name),
+		Port:      resources.ServicePort(&cluster.Spec.Scheduler.Service, resources.DashboardPortName, resources.DefaultHTTPPort),
+	}
 }

@@ -16,12 +16,12 @@ import (
 // change the object. It is reported, and the object is not requeued.
 type errPermanent struct{ error }
 
-func permanent(err error) error { return errPermanent{err} }
+func Permanent(err error) error { return errPermanent{err} }
 
-// isPermanent reports whether retrying cannot help: err is permanent, or
+// IsPermanent reports whether retrying cannot help: err is permanent, or
 // every error joined in it is. One permanent error among transient ones
 // (errors.Join) must not stop the retries the others need.
-func isPermanent(err error) bool {
+func IsPermanent(err error) bool {
 	return everyError(err, func(e error) bool {
 		var p errPermanent
 		return errors.As(e, &p)
@@ -37,8 +37,8 @@ func (e errCacheLag) Error() string {
 	return fmt.Sprintf("%s %s exists but is not in the cache yet", e.kind, e.name)
 }
 
-// onlyCacheLag reports whether every error joined in err is an errCacheLag.
-func onlyCacheLag(err error) bool {
+// OnlyCacheLag reports whether every error joined in err is an errCacheLag.
+func OnlyCacheLag(err error) bool {
 	return everyError(err, func(e error) bool {
 		var l errCacheLag
 		return errors.As(e, &l)
@@ -76,8 +76,8 @@ type errFailedCreate struct{ msg string }
 
 func (e errFailedCreate) Error() string { return e.msg }
 
-// failedCreateIn returns the message of a failed create in err.
-func failedCreateIn(err error) (string, bool) {
+// FailedCreateIn returns the message of a failed create in err.
+func FailedCreateIn(err error) (string, bool) {
 	var f errFailedCreate
 	if errors.As(err, &f) {
 		return f.msg, true
@@ -85,11 +85,11 @@ func failedCreateIn(err error) (string, bool) {
 	return "", false
 }
 
-func nameConflict(kind, name, ownerKind string) error {
+func NameConflict(kind, name, ownerKind string) error {
 	return errNameConflict{fmt.Sprintf("%s %s already exists and is not controlled by this %s; delete or rename it", kind, name, ownerKind)}
 }
 
-func conflictIn(err error) (string, bool) {
+func ConflictIn(err error) (string, bool) {
 	var nc errNameConflict
 	if errors.As(err, &nc) {
 		return nc.msg, true
@@ -97,8 +97,8 @@ func conflictIn(err error) (string, bool) {
 	return "", false
 }
 
-// namespaceTerminating reports a create refused because the namespace is
+// NamespaceTerminating reports a create refused because the namespace is
 // being deleted: everything in it goes, so there is nothing to retry.
-func namespaceTerminating(err error) bool {
+func NamespaceTerminating(err error) bool {
 	return apierrors.HasStatusCause(err, corev1.NamespaceTerminatingCause)
 }

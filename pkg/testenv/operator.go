@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/dask-operator/dask-operator/pkg/controller/manager"
+
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/klog/v2"
 
@@ -35,7 +37,7 @@ func (e *Env) RunOperator(opts controller.Options, logPath string) (*Operator, e
 	_ = logFlags.Set("v", "2")
 	klog.SetOutput(logFile)
 
-	ctrl, err := controller.New(kubernetes.NewForConfigOrDie(e.Config), versioned.NewForConfigOrDie(e.Config), opts)
+	ctrl, err := manager.New(kubernetes.NewForConfigOrDie(e.Config), versioned.NewForConfigOrDie(e.Config), opts)
 	if err != nil {
 		return nil, err
 	}
