@@ -41,8 +41,8 @@ func InstallCRDs(ctx context.Context, cfg *rest.Config, dir string) error {
 		if err != nil {
 			return err
 		}
-		// Files start with a comment and a document separator.
-		data = []byte(strings.TrimPrefix(strings.SplitN(string(data), "\n---\n", 2)[1], "\n"))
+		// Files may start with a comment and a document separator.
+		data = []byte(crdDocument(string(data)))
 		json, err := yaml.YAMLToJSON(data)
 		if err != nil {
 			return fmt.Errorf("%s: %w", f, err)
@@ -134,4 +134,13 @@ func waitGarbageCollectorKnowsDask(ctx context.Context, cfg *rest.Config) error 
 		}
 		return true, nil
 	})
+}
+
+// crdDocument returns the one YAML document of a CRD file, without the
+// comments and document separator that may come before it.
+func crdDocument(data string) string {
+	if i := strings.Index(data, "\n---\n"); i >= 0 {
+		return data[i+5:]
+	}
+	return strings.TrimPrefix(data, "---\n")
 }

@@ -18,6 +18,10 @@ type Binaries struct {
 // Path returns the path of a binary.
 func (b Binaries) Path(name string) string { return filepath.Join(b.Dir, name) }
 
+// KueueDir is the folder of Kueue's CRDs (crds/) and webhook configuration
+// (webhooks.yaml) that hack/tools.sh copies next to the binaries.
+func (b Binaries) KueueDir() string { return filepath.Join(filepath.Dir(b.Dir), "kueue") }
+
 // KwokStages is the folder of kwok's stage definitions that hack/tools.sh copies
 // next to the binaries.
 func (b Binaries) KwokStages() string { return filepath.Join(filepath.Dir(b.Dir), "kwok-stages") }
