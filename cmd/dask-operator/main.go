@@ -19,6 +19,8 @@ import (
 	"syscall"
 	"time"
 
+	"k8s.io/client-go/dynamic"
+
 	"github.com/dask-operator/dask-operator/pkg/controller/manager"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -194,6 +196,10 @@ func run(ctx context.Context, args []string) error {
 		return err
 	}
 	f.opts.Events = events.CoreV1()
+	// Kueue's Workloads, when Kueue is installed, through the dynamic client.
+	if f.opts.Dynamic, err = dynamic.NewForConfig(cfg); err != nil {
+		return err
+	}
 	ctrl, err := manager.New(kube, dask, f.opts)
 	if err != nil {
 		return err

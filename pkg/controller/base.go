@@ -7,6 +7,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/dask-operator/dask-operator/pkg/kueue"
+
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -76,6 +78,19 @@ func NewBase(kube kubernetes.Interface, dask versioned.Interface, opts Options, 
 	caches, err := NewCaches(kube, dask, opts.Namespaces, opts.ResyncPeriod)
 	if err != nil {
 		return nil, err
+	}
+	// Kueue: its Workloads are watched when the API server serves them
+	// (queue.go); otherwise a queue label gets a condition saying so.
+	if opts.Dynamic != nil {
+		installed, err := kueue.Installed(kube.Discovery())
+		if err != nil {
+			return nil, err
+		}
+		if installed {
+			if caches.Kueue, err = kueue.NewCache(opts.Dynamic, opts.Namespaces, opts.ResyncPeriod); err != nil {
+				return nil, err
+			}
+		}
 	}
 	return &Base{
 		Kube:           kube,

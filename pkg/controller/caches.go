@@ -5,6 +5,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/dask-operator/dask-operator/pkg/kueue"
+
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -57,6 +59,9 @@ type scope struct {
 // the number of Dask Pods, not the size of the cluster.
 type Caches struct {
 	Scopes map[string]*scope
+	// Kueue watches the operator's Kueue Workloads and Kueue's flavors; nil
+	// when Kueue is not installed (or Options.Dynamic is not set).
+	Kueue *kueue.Cache
 }
 
 func NewCaches(kube kubernetes.Interface, dask versioned.Interface, namespaces []string, resync time.Duration) (*Caches, error) {
@@ -79,7 +84,7 @@ func NewCaches(kube kubernetes.Interface, dask versioned.Interface, namespaces [
 		s.Services, s.serviceLister = s.kube.Core().V1().Services().Informer(), s.kube.Core().V1().Services().Lister()
 		s.Deployments, s.ReplicaSets = s.kube.Apps().V1().Deployments().Informer(), s.kube.Apps().V1().ReplicaSets().Informer()
 
-		if err := s.Pods.AddIndexers(cache.Indexers{indexOwnerUID: ownerUIDIndex}); err != nil {
+		if err := s.Pods.AddIndexers(cache.Indexers{indexOwnerUID: ownerUIDIndex, indexClusterLabel: clusterLabelIndex}); err != nil {
 			return nil, err
 		}
 		for _, inf := range []cache.SharedIndexInformer{s.Deployments, s.ReplicaSets} {
@@ -404,12 +409,22 @@ func (c *Caches) Start(stop <-chan struct{}) {
 		s.dask.Start(stop)
 		s.kube.Start(stop)
 	}
+	if c.Kueue != nil {
+		c.Kueue.Start(stop)
+	}
 }
 
 func (c *Caches) HasSynced() bool {
 	for _, s := range c.Scopes {
 		for _, inf := range []cache.SharedIndexInformer{s.Clusters, s.Groups, s.Jobs, s.Autoscalers, s.Pods, s.Services, s.Deployments, s.ReplicaSets} {
 			if !inf.HasSynced() {
+				return false
+			}
+		}
+	}
+	if c.Kueue != nil {
+		for _, synced := range c.Kueue.Synced() {
+			if !synced() {
 				return false
 			}
 		}
@@ -422,6 +437,9 @@ func (c *Caches) WaitForSync(stop <-chan struct{}) bool {
 	for _, s := range c.Scopes {
 		synced = append(synced, s.Clusters.HasSynced, s.Groups.HasSynced, s.Jobs.HasSynced,
 			s.Autoscalers.HasSynced, s.Pods.HasSynced, s.Services.HasSynced, s.Deployments.HasSynced, s.ReplicaSets.HasSynced)
+	}
+	if c.Kueue != nil {
+		synced = append(synced, c.Kueue.Synced()...)
 	}
 	return cache.WaitForCacheSync(stop, synced...)
 }
@@ -489,6 +507,23 @@ func (c *Caches) PodsControlledBy(ns string, uid string) []*corev1.Pod {
 		return nil
 	}
 	objs, _ := s.Pods.GetIndexer().ByIndex(indexOwnerUID, uid)
+	out := make([]*corev1.Pod, 0, len(objs))
+	for _, o := range objs {
+		if p, ok := PodFromCache(o); ok {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// ClusterPods returns the Pods labelled with a cluster's name: its
+// scheduler and workers (and a job's runner).
+func (c *Caches) ClusterPods(ns, cluster string) []*corev1.Pod {
+	s := c.In(ns)
+	if s == nil {
+		return nil
+	}
+	objs, _ := s.Pods.GetIndexer().ByIndex(indexClusterLabel, ns+"/"+cluster)
 	out := make([]*corev1.Pod, 0, len(objs))
 	for _, o := range objs {
 		if p, ok := PodFromCache(o); ok {

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"k8s.io/client-go/dynamic"
+
 	"github.com/dask-operator/dask-operator/pkg/daskapi"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -52,6 +54,10 @@ type Options struct {
 	// ScaleDownStabilization is how long the scheduler's target must stay
 	// lower before an autoscaler shrinks a group (default 60s).
 	ScaleDownStabilization time.Duration
+	// Dynamic reaches Kueue's API. When set and the API server serves
+	// Kueue's Workloads, objects labelled kueue.x-k8s.io/queue-name wait in
+	// Kueue's queues; nil turns the Kueue integration off.
+	Dynamic dynamic.Interface
 	// SchedulerCallTimeout bounds the short scheduler calls (default 5s).
 	SchedulerCallTimeout time.Duration
 }

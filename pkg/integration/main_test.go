@@ -20,6 +20,8 @@ var (
 	env  *testenv.Env
 	kube kubernetes.Interface
 	dask versioned.Interface
+	// kueueProc is the Kueue controller manager the Kueue tests use.
+	kueueProc *testenv.Kueue
 )
 
 // Settings of the operator under test: short enough for tests, long enough
@@ -53,6 +55,13 @@ func run(m *testing.M) int {
 	defer env.Stop()
 	kube = kubernetes.NewForConfigOrDie(env.Config)
 	dask = versioned.NewForConfigOrDie(env.Config)
+	// The real Kueue, installed before the operator starts (it looks for
+	// Kueue's API once, at start): the Kueue tests queue through it.
+	kueueProc, err = env.StartKueue(testenv.KueueOptions{})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "start kueue:", err)
+		return 1
+	}
 
 	resolver, err := daskapi.NewTemplateResolver(schedulerURLTemplate)
 	if err != nil {
@@ -73,6 +82,6 @@ func run(m *testing.M) int {
 		return 1
 	}
 	code := m.Run()
-	op.Stop(code != 0)
+	op.Stop(code != 0, kueueProc.Log)
 	return code
 }

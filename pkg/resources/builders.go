@@ -240,15 +240,20 @@ func WorkerPodWithHash(g *daskv1.DaskWorkerGroup, c *daskv1.DaskCluster, name, c
 	}
 }
 
-// JobCluster builds a DaskJob's DaskCluster. spec.cluster.metadata reaches it.
+// JobCluster builds a DaskJob's DaskCluster. spec.cluster.metadata reaches it,
+// but for Kueue's queue and priority labels: a queued job's cluster is part
+// of the job's Workload, never queued on its own.
 func JobCluster(j *daskv1.DaskJob) *daskv1.DaskCluster {
 	meta := j.Spec.Cluster.Metadata
 	name := JobClusterName(j.Name)
+	labels := MergeLabels(j.Labels, meta.Labels, map[string]string{LabelClusterName: name})
+	delete(labels, LabelKueueQueueName)
+	delete(labels, LabelKueuePriorityClass)
 	return &daskv1.DaskCluster{
 		ObjectMeta: tracked(metav1.ObjectMeta{
 			Name:            name,
 			Namespace:       j.Namespace,
-			Labels:          MergeLabels(j.Labels, meta.Labels, map[string]string{LabelClusterName: name}),
+			Labels:          labels,
 			Annotations:     MergeAnnotations(j.Annotations, meta.Annotations),
 			OwnerReferences: []metav1.OwnerReference{ControllerRefToJob(j)},
 		}),

@@ -118,3 +118,10 @@ func WorkerGroupSelector(cluster, group string) labels.Set {
 // ManagedSelector selects every Pod and Service the operator creates; it
 // limits the operator's Pod and Service caches to Dask objects.
 const ManagedSelector = LabelClusterName
+
+// Kueue's labels on a DaskJob or DaskCluster (see pkg/kueue): the queue it
+// waits in and its priority class.
+const (
+	LabelKueueQueueName     = "kueue.x-k8s.io/queue-name"
+	LabelKueuePriorityClass = "kueue.x-k8s.io/priority-class"
+)

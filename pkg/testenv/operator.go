@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os"
 
+	"k8s.io/client-go/dynamic"
+
 	"github.com/dask-operator/dask-operator/pkg/controller/manager"
 
 	"k8s.io/client-go/kubernetes"
@@ -37,6 +39,9 @@ func (e *Env) RunOperator(opts controller.Options, logPath string) (*Operator, e
 	_ = logFlags.Set("v", "2")
 	klog.SetOutput(logFile)
 
+	if opts.Dynamic == nil {
+		opts.Dynamic = dynamic.NewForConfigOrDie(e.Config)
+	}
 	ctrl, err := manager.New(kubernetes.NewForConfigOrDie(e.Config), versioned.NewForConfigOrDie(e.Config), opts)
 	if err != nil {
 		return nil, err

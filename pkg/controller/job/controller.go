@@ -7,6 +7,8 @@ import (
 	"context"
 	"time"
 
+	"github.com/dask-operator/dask-operator/pkg/resources"
+
 	"k8s.io/client-go/tools/cache"
 
 	daskv1 "github.com/dask-operator/dask-operator/pkg/apis/kubernetes.dask.org/v1"
@@ -65,7 +67,23 @@ func New(base *controller.Base) (*Controller, error) {
 			}
 		}
 	}
+	// Kueue's decisions about the jobs' Workloads (queue.go).
+	if base.Caches.Kueue != nil {
+		if err := base.Caches.Kueue.AddHandler(cache.ResourceEventHandlerFuncs{
+			AddFunc:    c.onWorkload,
+			UpdateFunc: func(_, obj any) { c.onWorkload(obj) },
+			DeleteFunc: c.onWorkload,
+		}); err != nil {
+			return nil, err
+		}
+	}
 	return c, nil
+}
+
+func (c *Controller) onWorkload(obj any) {
+	if key, ok := controller.ControllerKey(obj, "DaskJob"); ok {
+		c.queue.Add(key)
+	}
 }
 
 // Queue is the controller's workqueue, for the manager to run.
@@ -96,6 +114,11 @@ func (c *Controller) onPod(obj any, created, deleted bool) {
 	}
 	key, ours := controller.ControllerKey(p, "DaskJob")
 	if !ours {
+		// An evicted job gives its quota back once its cluster's Pods are
+		// gone (queue.go): a job's cluster has the job's name.
+		if cluster := p.Labels[resources.LabelClusterName]; deleted && cluster != "" && c.Caches.Kueue != nil {
+			c.queue.Add(p.Namespace + "/" + cluster)
+		}
 		return
 	}
 	if created {

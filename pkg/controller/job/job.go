@@ -97,30 +97,34 @@ func (c *Controller) syncJob(ctx context.Context, key string) (time.Duration, er
 func (c *Controller) reconcileJob(ctx context.Context, key string, job *daskv1.DaskJob, status *daskv1.DaskJobStatus) (time.Duration, error) {
 	now := c.Now()
 	if jobFinished(status.JobStatus) {
-		if err := c.deleteJobCluster(ctx, job); err != nil {
+		if err := errors.Join(c.finishWorkload(ctx, job, status), c.deleteJobCluster(ctx, job)); err != nil {
 			return 0, err
 		}
 		return c.jobTTL(ctx, job, status, now)
 	}
 
 	if job.Spec.Suspend != nil && *job.Spec.Suspend {
-		if err := errors.Join(c.deleteJobRunner(ctx, job), c.deleteJobCluster(ctx, job)); err != nil {
+		return 0, c.stopJob(ctx, job, status, daskv1.ReasonSuspended, "spec.suspend is true")
+	}
+	var placed admission
+	if queued(job) {
+		a, err := c.admit(ctx, job)
+		if err != nil {
 			return 0, err
 		}
-		// A pause is not a failure: the attempt it interrupts is not
-		// counted, and resuming starts the next one without using a retry.
-		status.Attempts = status.Failed
-		if status.JobStatus != daskv1.JobSuspended {
-			c.Recorder.Event(job, corev1.EventTypeNormal, daskv1.ReasonSuspended, "Job suspended: its runner Pod and cluster are deleted until spec.suspend is false")
+		if a.hold {
+			return 0, c.holdJob(ctx, job, status, a)
 		}
-		status.JobStatus = daskv1.JobSuspended
-		status.StartTime = nil
-		controller.SetCondition(&status.Conditions, job.Generation, daskv1.ConditionSuspended, metav1.ConditionTrue, daskv1.ReasonSuspended, "spec.suspend is true")
-		return 0, nil
+		placed = a
+		controller.SetCondition(&status.Conditions, job.Generation, daskv1.ConditionAdmitted, metav1.ConditionTrue, a.reason, a.msg)
 	}
 	if cond := apimeta.FindStatusCondition(status.Conditions, daskv1.ConditionSuspended); cond != nil && cond.Status == metav1.ConditionTrue {
-		controller.SetCondition(&status.Conditions, job.Generation, daskv1.ConditionSuspended, metav1.ConditionFalse, daskv1.ReasonResumed, "spec.suspend is false")
-		c.Recorder.Event(job, corev1.EventTypeNormal, daskv1.ReasonResumed, "Job resumed")
+		msg := "spec.suspend is false"
+		if queued(job) {
+			msg = placed.msg
+		}
+		controller.SetCondition(&status.Conditions, job.Generation, daskv1.ConditionSuspended, metav1.ConditionFalse, daskv1.ReasonResumed, msg)
+		c.Recorder.Event(job, corev1.EventTypeNormal, daskv1.ReasonResumed, "Job resumed: "+msg)
 		status.JobStatus = daskv1.JobCreated
 	}
 
@@ -133,7 +137,7 @@ func (c *Controller) reconcileJob(ctx context.Context, key string, job *daskv1.D
 		return 0, c.failJob(ctx, job, status, daskv1.ReasonDeadlineExceeded,
 			fmt.Sprintf("the job was active longer than activeDeadlineSeconds (%ds)", *job.Spec.ActiveDeadlineSeconds), true)
 	}
-	requeue, err := c.reconcileActiveJob(ctx, key, job, status, now)
+	requeue, err := c.reconcileActiveJob(ctx, key, job, status, now, placed)
 	requeue = controller.Soonest(requeue, c.created.Stale(controller.CreatedKey("DaskCluster", job.Namespace, resources.JobClusterName(job.Name))))
 	if hasDeadline && !jobFinished(status.JobStatus) {
 		requeue = controller.Soonest(requeue, deadline.Sub(now)+100*time.Millisecond)
@@ -157,13 +161,13 @@ func jobDeadline(job *daskv1.DaskJob, status *daskv1.DaskJobStatus) (time.Time, 
 
 // reconcileActiveJob runs a job that is neither finished nor suspended: its
 // cluster, then its runner, whose phase gives the job's.
-func (c *Controller) reconcileActiveJob(ctx context.Context, key string, job *daskv1.DaskJob, status *daskv1.DaskJobStatus, now time.Time) (_ time.Duration, err error) {
+func (c *Controller) reconcileActiveJob(ctx context.Context, key string, job *daskv1.DaskJob, status *daskv1.DaskJobStatus, now time.Time, placed admission) (_ time.Duration, err error) {
 	// Passing labels and annotations on may fail (RBAC, a conflict): that is
 	// reported and retried, but never stops the job's own progress.
 	var metaErr error
 	defer func() { err = errors.Join(err, metaErr) }()
 
-	cluster, err := c.ensureJobCluster(ctx, job)
+	cluster, err := c.ensureJobCluster(ctx, job, placed)
 	if cluster == nil {
 		return 0, err
 	}
@@ -182,6 +186,7 @@ func (c *Controller) reconcileActiveJob(ctx context.Context, key string, job *da
 		return 0, controller.NameConflict("Pod", runner.Name, "DaskJob")
 	}
 	desired := resources.RunnerPod(job, cluster, c.Opts.ClusterDomain)
+	placed.runner.Apply(&desired.Spec)
 	limit := jobBackoffLimit(job, desired.Spec.RestartPolicy)
 	if runner != nil && runner.DeletionTimestamp == nil {
 		// The runner says which attempt it is, should the status write
@@ -338,8 +343,11 @@ func (c *Controller) jobTTL(ctx context.Context, job *daskv1.DaskJob, status *da
 	return 0, nil
 }
 
-func (c *Controller) ensureJobCluster(ctx context.Context, job *daskv1.DaskJob) (*daskv1.DaskCluster, error) {
+func (c *Controller) ensureJobCluster(ctx context.Context, job *daskv1.DaskJob, placed admission) (*daskv1.DaskCluster, error) {
 	desired := resources.JobCluster(job)
+	// Where Kueue admitted the job: its flavors' nodes.
+	placed.sched.Apply(&desired.Spec.Scheduler.Spec)
+	placed.workers.Apply(&desired.Spec.Worker.Spec)
 	existing, err := c.Caches.Cluster(job.Namespace, desired.Name)
 	if apierrors.IsNotFound(err) {
 		if created, ok := controller.CreatedAs[*daskv1.DaskCluster](c.created, "DaskCluster", job.Namespace, desired.Name); ok {
@@ -415,4 +423,29 @@ func (c *Controller) deleteJobRunner(ctx context.Context, job *daskv1.DaskJob) e
 func timePtr(t time.Time) *metav1.Time {
 	mt := metav1.NewTime(t.Truncate(time.Second))
 	return &mt
+}
+
+// stopJob deletes a job's runner and cluster and marks it suspended, for
+// spec.suspend or while Kueue holds it (reason and msg say which). A pause
+// is not a failure: the attempt it interrupts is not counted, and resuming
+// starts the next one without using a retry.
+func (c *Controller) stopJob(ctx context.Context, job *daskv1.DaskJob, status *daskv1.DaskJobStatus, reason, msg string) error {
+	if err := errors.Join(c.deleteJobRunner(ctx, job), c.deleteJobCluster(ctx, job)); err != nil {
+		return err
+	}
+	status.Attempts = status.Failed
+	if cond := apimeta.FindStatusCondition(status.Conditions, daskv1.ConditionSuspended); status.JobStatus != daskv1.JobSuspended ||
+		cond == nil || cond.Reason != reason {
+		if reason == daskv1.ReasonSuspended {
+			c.Recorder.Event(job, corev1.EventTypeNormal, reason, "Job suspended: its runner Pod and cluster are deleted until spec.suspend is false")
+		} else if reason == daskv1.ReasonKueueNotInstalled {
+			c.Recorder.Event(job, corev1.EventTypeWarning, reason, "Job cannot be queued: "+msg)
+		} else {
+			c.Recorder.Event(job, corev1.EventTypeNormal, reason, "Job waits for Kueue: "+msg)
+		}
+	}
+	status.JobStatus = daskv1.JobSuspended
+	status.StartTime = nil
+	controller.SetCondition(&status.Conditions, job.Generation, daskv1.ConditionSuspended, metav1.ConditionTrue, reason, msg)
+	return nil
 }

@@ -23,7 +23,44 @@ var clientVerbs = map[string]string{
 }
 
 // apiGroups maps a clientset's group accessor to its API group.
-var apiGroups = map[string]string{"CoreV1": "", "KubernetesV1": "kubernetes.dask.org", "Core": "", "AppsV1": "apps", "Apps": "apps"}
+var apiGroups = map[string]string{"CoreV1": "", "KubernetesV1": "kubernetes.dask.org", "Core": "", "AppsV1": "apps", "Apps": "apps",
+	"SchedulingV1": "scheduling.k8s.io"}
+
+// dynamicResources maps the GroupVersionResource variables that the
+// dynamic client is called with (pkg/kueue) to their group and resource.
+var dynamicResources = map[string]string{
+	"WorkloadResource":              "kueue.x-k8s.io/workloads",
+	"ResourceFlavorResource":        "kueue.x-k8s.io/resourceflavors",
+	"WorkloadPriorityClassResource": "kueue.x-k8s.io/workloadpriorityclasses",
+}
+
+// dynamicResource tells the resource of a dynamic client or informer call:
+// X.Resource(R)[.Namespace(ns)] or f.ForResource(R).
+func dynamicResource(t *testing.T, e ast.Expr) (string, bool) {
+	call, ok := e.(*ast.CallExpr)
+	if !ok {
+		return "", false
+	}
+	sel, ok := call.Fun.(*ast.SelectorExpr)
+	if !ok {
+		return "", false
+	}
+	if sel.Sel.Name == "Namespace" {
+		return dynamicResource(t, sel.X)
+	}
+	if (sel.Sel.Name != "Resource" && sel.Sel.Name != "ForResource") || len(call.Args) != 1 {
+		return "", false
+	}
+	id, ok := call.Args[0].(*ast.Ident)
+	if !ok || !strings.HasSuffix(id.Name, "Resource") {
+		return "", false
+	}
+	r, ok := dynamicResources[id.Name]
+	if !ok {
+		t.Errorf("dynamic client called with %s: add it to dynamicResources", id.Name)
+	}
+	return r, ok
+}
 
 // permissionsTheCodeNeeds reads the controllers' sources and returns every
 // "group/resource:verb" their API calls need: direct client calls
@@ -33,12 +70,16 @@ var apiGroups = map[string]string{"CoreV1": "", "KubernetesV1": "kubernetes.dask
 func permissionsTheCodeNeeds(t *testing.T) map[string]bool {
 	t.Helper()
 	fset := token.NewFileSet()
-	// Every controller package: the shared one and each kind's.
+	// Every controller package: the shared one and each kind's, and the
+	// Kueue integration's.
 	files, err := filepath.Glob("../*.go")
 	require.NoError(t, err)
 	kinds, err := filepath.Glob("../*/*.go")
 	require.NoError(t, err)
 	files = append(files, kinds...)
+	kueueFiles, err := filepath.Glob("../../kueue/*.go")
+	require.NoError(t, err)
+	files = append(files, kueueFiles...)
 	need := map[string]bool{}
 	for _, f := range files {
 		if strings.HasSuffix(f, "_test.go") {
@@ -50,6 +91,19 @@ func permissionsTheCodeNeeds(t *testing.T) map[string]bool {
 			// A method called or passed as a value (a Get handed to a helper).
 			method, ok := n.(*ast.SelectorExpr)
 			if !ok {
+				return true
+			}
+			// The dynamic client: X.Resource(R)[.Namespace(ns)].<Method>,
+			// f.ForResource(R).Informer().
+			if r, ok := dynamicResource(t, method.X); ok {
+				if method.Sel.Name == "Informer" {
+					need[r+":list"], need[r+":watch"] = true, true
+				} else if verb, ok := clientVerbs[method.Sel.Name]; ok {
+					if method.Sel.Name == "UpdateStatus" {
+						r += "/status"
+					}
+					need[r+":"+verb] = true
+				}
 				return true
 			}
 			// X.<Resource>(...).<Method>(...) with X = ...<Group>() or, for
@@ -116,7 +170,7 @@ func groupOf(e ast.Expr) (string, bool) {
 	return "", false
 }
 
-func granted(t *testing.T, path, kind string) map[string]bool {
+func granted(t *testing.T, path, kind, name string) map[string]bool {
 	t.Helper()
 	data, err := os.ReadFile(path)
 	require.NoError(t, err)
@@ -125,7 +179,7 @@ func granted(t *testing.T, path, kind string) map[string]bool {
 	for _, doc := range strings.Split(string(data), "\n---") {
 		var role rbacv1.ClusterRole // a Role has the same rules
 		require.NoError(t, yaml.Unmarshal([]byte(doc), &role))
-		if role.Kind != kind || role.Name != "dask-operator" {
+		if role.Kind != kind || role.Name != name {
 			continue
 		}
 		found = true
@@ -139,7 +193,7 @@ func granted(t *testing.T, path, kind string) map[string]bool {
 			}
 		}
 	}
-	require.True(t, found, "no %s dask-operator in %s", kind, path)
+	require.True(t, found, "no %s %s in %s", kind, name, path)
 	return out
 }
 
@@ -160,12 +214,20 @@ func TestShippedRBACMatchesTheCode(t *testing.T) {
 	need := permissionsTheCodeNeeds(t)
 	require.True(t, need["/pods:patch"], "the scan finds the Pod patches that pass labels on")
 	require.True(t, need["kubernetes.dask.org/daskworkergroups:list"], "the scan finds the informers")
+	require.True(t, need["kueue.x-k8s.io/workloads/status:update"], "the scan finds the dynamic client's calls")
 	for _, m := range []struct{ path, kind string }{
 		{"../../../manifests/deploy/20-clusterrole.yaml", "ClusterRole"},
 		{"../../../manifests/namespaced/role.yaml", "Role"},
 	} {
 		t.Run(m.kind, func(t *testing.T) {
-			have := granted(t, m.path, m.kind)
+			have := granted(t, m.path, m.kind, "dask-operator")
+			if m.kind == "Role" {
+				// What a Role cannot grant (cluster-scoped reads) comes
+				// from a ClusterRole beside it.
+				for p := range granted(t, m.path, "ClusterRole", "dask-operator-cluster-reads") {
+					have[p] = true
+				}
+			}
 			var missing, extra []string
 			for _, p := range sortedKeys(need) {
 				if !have[p] {

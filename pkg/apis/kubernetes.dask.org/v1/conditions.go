@@ -47,6 +47,13 @@ const (
 	ConditionScalingActive = "ScalingActive"
 	ConditionAbleToScale   = "AbleToScale"
 
+	// ConditionAdmitted (DaskJob, DaskCluster labelled
+	// kueue.x-k8s.io/queue-name) tells whether Kueue admitted the object's
+	// Workload: False while it waits in its queue (reason Queued), after an
+	// eviction (Evicted, Preempted) or when Kueue is not installed
+	// (KueueNotInstalled); True once admitted (Admitted).
+	ConditionAdmitted = "Admitted"
+
 	// ConditionTakingOver (DaskCluster, DaskWorkerGroup) is True while Pods
 	// are being taken over from the Python operator's Deployments.
 	ConditionTakingOver = "TakingOver"
@@ -121,6 +128,13 @@ const (
 	ReasonSuspended            = "Suspended"
 	ReasonResumed              = "Resumed"
 	ReasonTTLExpired           = "TTLExpired"
+
+	// Kueue (ConditionAdmitted and events)
+	ReasonQueued            = "Queued"
+	ReasonAdmitted          = "Admitted"
+	ReasonEvicted           = "Evicted"
+	ReasonKueueNotInstalled = "KueueNotInstalled"
+	ReasonWorkloadCreated   = "WorkloadCreated"
 	ReasonClusterDeleted       = "ClusterDeleted"
 )
 

@@ -1,0 +1,242 @@
+package kueue
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/dynamic/dynamicinformer"
+	"k8s.io/client-go/tools/cache"
+)
+
+// Installed tells whether the API server serves Kueue's Workloads.
+func Installed(d discovery.DiscoveryInterface) (bool, error) {
+	list, err := d.ServerResourcesForGroupVersion(GroupVersion.String())
+	if apierrors.IsNotFound(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("discover %s: %w", GroupVersion, err)
+	}
+	for _, r := range list.APIResources {
+		if r.Name == WorkloadResource.Resource {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+const indexOwnerUID = "ownerUID"
+
+// Cache watches the Workloads the operator made (labelled LabelOwnerKind)
+// in the watched namespaces, and Kueue's ResourceFlavors.
+type Cache struct {
+	dyn       dynamic.Interface
+	factories []dynamicinformer.DynamicSharedInformerFactory
+	// Workloads are the Workload informers, by namespace ("" for all).
+	Workloads map[string]cache.SharedIndexInformer
+	Flavors   cache.SharedIndexInformer
+}
+
+// NewCache builds the informers; Start starts them.
+func NewCache(dyn dynamic.Interface, namespaces []string, resync time.Duration) (*Cache, error) {
+	if len(namespaces) == 0 {
+		namespaces = []string{metav1.NamespaceAll}
+	}
+	c := &Cache{dyn: dyn, Workloads: map[string]cache.SharedIndexInformer{}}
+	for _, ns := range namespaces {
+		f := dynamicinformer.NewFilteredDynamicSharedInformerFactory(dyn, resync, ns, func(o *metav1.ListOptions) {
+			o.LabelSelector = LabelOwnerKind
+		})
+		inf := f.ForResource(WorkloadResource).Informer()
+		if err := inf.AddIndexers(cache.Indexers{indexOwnerUID: ownerUIDIndex}); err != nil {
+			return nil, err
+		}
+		c.Workloads[ns] = inf
+		c.factories = append(c.factories, f)
+	}
+	flavors := dynamicinformer.NewDynamicSharedInformerFactory(dyn, resync)
+	c.Flavors = flavors.ForResource(ResourceFlavorResource).Informer()
+	c.factories = append(c.factories, flavors)
+	return c, nil
+}
+
+func ownerUIDIndex(obj any) ([]string, error) {
+	m, ok := obj.(metav1.Object)
+	if !ok {
+		return nil, nil
+	}
+	var out []string
+	for _, r := range m.GetOwnerReferences() {
+		out = append(out, string(r.UID))
+	}
+	return out, nil
+}
+
+// Start starts the informers.
+func (c *Cache) Start(stop <-chan struct{}) {
+	for _, f := range c.factories {
+		f.Start(stop)
+	}
+}
+
+// Synced are the informers' HasSynced.
+func (c *Cache) Synced() []cache.InformerSynced {
+	out := []cache.InformerSynced{c.Flavors.HasSynced}
+	for _, inf := range c.Workloads {
+		out = append(out, inf.HasSynced)
+	}
+	return out
+}
+
+func (c *Cache) in(ns string) cache.SharedIndexInformer {
+	if inf, ok := c.Workloads[ns]; ok {
+		return inf
+	}
+	return c.Workloads[metav1.NamespaceAll]
+}
+
+// AddHandler registers a handler of Workload events.
+func (c *Cache) AddHandler(h cache.ResourceEventHandler) error {
+	for _, inf := range c.Workloads {
+		if _, err := inf.AddEventHandler(h); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// WorkloadOf returns the Workload a Dask object owns, as read and as its
+// unstructured form (for status writes), or nils when it has none. Of
+// several (one being deleted), the newest.
+func (c *Cache) WorkloadOf(ns string, owner types.UID) (*Workload, *unstructured.Unstructured, error) {
+	inf := c.in(ns)
+	if inf == nil {
+		return nil, nil, nil
+	}
+	objs, err := inf.GetIndexer().ByIndex(indexOwnerUID, string(owner))
+	if err != nil {
+		return nil, nil, err
+	}
+	var found []*unstructured.Unstructured
+	for _, o := range objs {
+		if u, ok := o.(*unstructured.Unstructured); ok && u.GetDeletionTimestamp() == nil {
+			found = append(found, u)
+		}
+	}
+	if len(found) == 0 {
+		return nil, nil, nil
+	}
+	sort.Slice(found, func(i, j int) bool {
+		return found[i].GetCreationTimestamp().After(found[j].GetCreationTimestamp().Time)
+	})
+	u := found[0].DeepCopy()
+	w, err := FromUnstructured(u)
+	return w, u, err
+}
+
+// Create creates a Workload.
+func (c *Cache) Create(ctx context.Context, w *Workload) (*Workload, error) {
+	u, err := ToUnstructured(w)
+	if err != nil {
+		return nil, err
+	}
+	out, err := c.dyn.Resource(WorkloadResource).Namespace(w.Namespace).Create(ctx, u, metav1.CreateOptions{})
+	if err != nil {
+		return nil, err
+	}
+	return FromUnstructured(out)
+}
+
+// UpdateStatus writes a Workload's status.
+func (c *Cache) UpdateStatus(ctx context.Context, u *unstructured.Unstructured) error {
+	_, err := c.dyn.Resource(WorkloadResource).Namespace(u.GetNamespace()).UpdateStatus(ctx, u, metav1.UpdateOptions{})
+	return err
+}
+
+
+// WorkloadPriority reads a WorkloadPriorityClass's value.
+func (c *Cache) WorkloadPriority(ctx context.Context, name string) (int32, error) {
+	u, err := c.dyn.Resource(WorkloadPriorityClassResource).Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		return 0, fmt.Errorf("WorkloadPriorityClass %s: %w", name, err)
+	}
+	v, found, err := unstructured.NestedInt64(u.Object, "value")
+	if err != nil || !found {
+		return 0, fmt.Errorf("WorkloadPriorityClass %s has no value", name)
+	}
+	return int32(v), nil
+}
+
+// Flavor is what a ResourceFlavor puts on the Pods it is assigned to.
+type Flavor struct {
+	NodeLabels  map[string]string   `json:"nodeLabels,omitempty"`
+	Tolerations []corev1.Toleration `json:"tolerations,omitempty"`
+}
+
+// Flavor reads a ResourceFlavor from the cache.
+func (c *Cache) Flavor(name string) (Flavor, error) {
+	obj, ok, err := c.Flavors.GetIndexer().GetByKey(name)
+	if err != nil {
+		return Flavor{}, err
+	}
+	if !ok {
+		return Flavor{}, fmt.Errorf("ResourceFlavor %s not found", name)
+	}
+	var f struct {
+		Spec Flavor `json:"spec"`
+	}
+	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(obj.(*unstructured.Unstructured).Object, &f); err != nil {
+		return Flavor{}, err
+	}
+	return f.Spec, nil
+}
+
+// Placement is what the flavors assigned to a pod set put on its Pods.
+func (c *Cache) Placement(a PodSetAssignment) (Flavor, error) {
+	var out Flavor
+	names := map[string]bool{}
+	for _, f := range a.Flavors {
+		names[f] = true
+	}
+	sorted := make([]string, 0, len(names))
+	for n := range names {
+		sorted = append(sorted, n)
+	}
+	sort.Strings(sorted)
+	for _, n := range sorted {
+		f, err := c.Flavor(n)
+		if err != nil {
+			return Flavor{}, err
+		}
+		for k, v := range f.NodeLabels {
+			if out.NodeLabels == nil {
+				out.NodeLabels = map[string]string{}
+			}
+			out.NodeLabels[k] = v
+		}
+		out.Tolerations = append(out.Tolerations, f.Tolerations...)
+	}
+	return out, nil
+}
+
+// Apply puts a placement on a Pod spec: its node labels join the node
+// selector, its tolerations the tolerations.
+func (f Flavor) Apply(spec *corev1.PodSpec) {
+	if len(f.NodeLabels) > 0 && spec.NodeSelector == nil {
+		spec.NodeSelector = map[string]string{}
+	}
+	for k, v := range f.NodeLabels {
+		spec.NodeSelector[k] = v
+	}
+	spec.Tolerations = append(spec.Tolerations, f.Tolerations...)
+}
