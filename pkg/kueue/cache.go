@@ -163,7 +163,6 @@ func (c *Cache) UpdateStatus(ctx context.Context, u *unstructured.Unstructured) 
 	return err
 }
 
-
 // WorkloadPriority reads a WorkloadPriorityClass's value.
 func (c *Cache) WorkloadPriority(ctx context.Context, name string) (int32, error) {
 	u, err := c.dyn.Resource(WorkloadPriorityClassResource).Get(ctx, name, metav1.GetOptions{})

@@ -135,7 +135,7 @@ const (
 	ReasonEvicted           = "Evicted"
 	ReasonKueueNotInstalled = "KueueNotInstalled"
 	ReasonWorkloadCreated   = "WorkloadCreated"
-	ReasonClusterDeleted       = "ClusterDeleted"
+	ReasonClusterDeleted    = "ClusterDeleted"
 )
 
 // Reasons of DaskAutoscalers.
