@@ -245,3 +245,56 @@ func TestKueueFlavorNodeSelectorsReachThePods(t *testing.T) {
 	}
 	assert.ElementsMatch(t, []string{"job-runner", "scheduler", "worker"}, components, strings.Join(components, ","))
 }
+
+// Issue 31: a queued DaskCluster runs once admitted, and its autoscaler
+// never makes it run more workers than Kueue admitted: the autoscaler
+// raises the default group, the group stays at the admitted count and
+// says so.
+func TestKueueAutoscaledClusterNeverExceedsAdmittedWorkers(t *testing.T) {
+	sched := startDaskScheduler(t)
+	ns := newNamespace(t)
+	q := kueueQueue(t, ns, "10", "", false)
+	applyFixture(t, ns, "cluster.yaml", func(u *unstructured.Unstructured) {
+		setDashboardPort(t, u, []string{"spec", "scheduler"}, sched.HTTPPort)
+		require.NoError(t, unstructured.SetNestedField(u.Object, int64(2), "spec", "worker", "replicas"))
+		require.NoError(t, unstructured.SetNestedField(u.Object, q, "metadata", "labels", kueue.LabelQueueName))
+	})
+	pods := waitWorkers(t, ns, "simple", "simple-default", 2, time.Minute)
+	startDaskWorker(t, sched, pods[0].Name)
+	c := getCluster(t, ns, "simple")
+	eventually(t, 30*time.Second, func() (bool, string) {
+		c = getCluster(t, ns, "simple")
+		cond := condition(c.Status.Conditions, daskv1.ConditionAdmitted)
+		return cond != nil && cond.Status == metav1.ConditionTrue, fmt.Sprintf("Admitted: %+v", cond)
+	})
+	applyFixture(t, ns, "autoscaler.yaml", func(u *unstructured.Unstructured) {
+		require.NoError(t, unstructured.SetNestedField(u.Object, int64(1), "spec", "minimum"))
+		require.NoError(t, unstructured.SetNestedField(u.Object, int64(6), "spec", "maximum"))
+	})
+	load := startProcess(t, "client.log", nil, "/usr/bin/python3", "-c", fmt.Sprintf(`
+import time
+from dask.distributed import Client
+client = Client(%q)
+futures = client.map(time.sleep, [0.5] * 2000, pure=False)
+client.gather(futures)
+`, sched.Address()))
+	t.Cleanup(func() { killGroup(load); _ = load.Wait() })
+
+	// The autoscaler asks for more; no more than the admitted 2 run.
+	deadline := time.Now().Add(90 * time.Second)
+	var grown bool
+	for time.Now().Before(deadline) && !grown {
+		g, err := dask.KubernetesV1().DaskWorkerGroups(ns).Get(context.Background(), "simple-default", metav1.GetOptions{})
+		require.NoError(t, err)
+		running := workerPods(t, ns, "simple", "simple-default")
+		require.LessOrEqual(t, len(running), 2, "never more workers than Kueue admitted")
+		cond := condition(g.Status.Conditions, daskv1.ConditionAdmitted)
+		grown = *g.Spec.Worker.Replicas > 2 && cond != nil && cond.Reason == daskv1.ReasonExceedsAdmission
+		time.Sleep(200 * time.Millisecond)
+	}
+	require.True(t, grown, "the autoscaler asked for more than was admitted, and the group says it runs only those")
+	for i := 0; i < 15; i++ {
+		require.LessOrEqual(t, len(workerPods(t, ns, "simple", "simple-default")), 2, "never more workers than Kueue admitted")
+		time.Sleep(200 * time.Millisecond)
+	}
+}

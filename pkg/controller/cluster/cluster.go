@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/dask-operator/dask-operator/pkg/controller"
+	"github.com/dask-operator/dask-operator/pkg/kueue"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -61,7 +62,12 @@ func (c *Controller) syncCluster(ctx context.Context, key string) (time.Duration
 		return 0, err
 	}
 
-	suspended := resources.Suspended(cluster)
+	// Kueue (queue.go): a queued cluster runs nothing until admitted.
+	adm, err := c.admit(ctx, cluster)
+	if err != nil {
+		return 0, err
+	}
+	suspended := resources.Suspended(cluster) || adm.Held
 	svc, svcErr := c.ensureSchedulerService(ctx, cluster)
 	// A cluster the Python operator made is taken over before its
 	// scheduler is managed (takeover.go).
@@ -71,14 +77,19 @@ func (c *Controller) syncCluster(ctx context.Context, key string) (time.Duration
 	case suspended:
 		podErr = c.suspendScheduler(ctx, cluster)
 	default:
-		pod, podErr = c.ensureSchedulerPod(ctx, cluster, status)
+		pod, podErr = c.ensureSchedulerPod(ctx, cluster, status, adm.scheduler)
 	}
 	_, groupErr := c.ensureDefaultWorkerGroup(ctx, cluster)
 	adoptErr := c.adoptClusterMembers(ctx, cluster)
 	createErr := errors.Join(svcErr, podErr, groupErr, adoptErr)
 
+	if adm.Held && !resources.Suspended(cluster) {
+		if err := c.releaseEvicted(ctx, cluster, adm.Admission); err != nil {
+			return 0, err
+		}
+	}
 	status = calculateStatus(cluster, status, clusterObserved{
-		svc: svc, pod: pod, createErr: createErr, suspended: suspended,
+		svc: svc, pod: pod, createErr: createErr, suspended: suspended, admission: adm.Admission,
 		groups:     c.Caches.GroupsOf(ns, name),
 		workerHash: c.hashes.ClusterWorker(cluster),
 		domain:     c.Opts.ClusterDomain,
@@ -124,6 +135,8 @@ type clusterObserved struct {
 	pod       *corev1.Pod
 	createErr error
 	suspended bool
+	// admission is what Kueue decided, for a queued cluster.
+	admission controller.Admission
 	// groups are the cluster's worker groups; workerHash is the template
 	// hash its default group must have taken.
 	groups     []*daskv1.DaskWorkerGroup
@@ -155,10 +168,18 @@ func calculateStatus(cluster *daskv1.DaskCluster, status *daskv1.DaskClusterStat
 	if o.createErr == nil || !controller.IsPermanent(o.createErr) {
 		status.Phase = clusterPhase(o.svc)
 	}
+	if a := o.admission; a.Queued {
+		controller.SetCondition(&status.Conditions, gen, daskv1.ConditionAdmitted, controller.BoolStatus(!a.Held), a.Reason, a.Message)
+	} else {
+		apimeta.RemoveStatusCondition(&status.Conditions, daskv1.ConditionAdmitted)
+	}
 	if o.suspended {
 		status.Phase = daskv1.DaskClusterSuspended
-		controller.SetCondition(&status.Conditions, gen, daskv1.ConditionSuspended, metav1.ConditionTrue, "Suspended",
-			"spec.suspend is true: the scheduler and every worker Pod are deleted; the Service, worker groups and autoscaler are kept")
+		reason, msg := "Suspended", "spec.suspend is true: the scheduler and every worker Pod are deleted; the Service, worker groups and autoscaler are kept"
+		if !resources.Suspended(cluster) && o.admission.Held {
+			reason, msg = o.admission.Reason, "waiting for Kueue: "+o.admission.Message+"; no scheduler or worker runs until it is admitted"
+		}
+		controller.SetCondition(&status.Conditions, gen, daskv1.ConditionSuspended, metav1.ConditionTrue, reason, msg)
 		apimeta.RemoveStatusCondition(&status.Conditions, daskv1.ConditionSchedulerOutdated)
 	} else {
 		apimeta.RemoveStatusCondition(&status.Conditions, daskv1.ConditionSuspended)
@@ -398,8 +419,10 @@ func (c *Controller) schedulerPod(cluster *daskv1.DaskCluster, name string) (*co
 	return pod, err
 }
 
-func (c *Controller) ensureSchedulerPod(ctx context.Context, cluster *daskv1.DaskCluster, status *daskv1.DaskClusterStatus) (*corev1.Pod, error) {
+func (c *Controller) ensureSchedulerPod(ctx context.Context, cluster *daskv1.DaskCluster, status *daskv1.DaskClusterStatus, placed kueue.Flavor) (*corev1.Pod, error) {
 	desired := resources.SchedulerPodWithHash(cluster, c.hashes.Scheduler(cluster))
+	// Where Kueue admitted the cluster: its flavor's nodes.
+	placed.Apply(&desired.Spec)
 	existing, err := c.schedulerPod(cluster, desired.Name)
 	if apierrors.IsNotFound(err) {
 		created, err := controller.CreateChild(ctx, c.Base, c.created, clusterOwner(cluster), "Pod", desired,

@@ -5,6 +5,7 @@
 package cluster
 
 import (
+	"github.com/dask-operator/dask-operator/pkg/resources"
 	"context"
 	"time"
 
@@ -64,7 +65,7 @@ func New(base *controller.Base) (*Controller, error) {
 			{s.Pods, cache.ResourceEventHandlerFuncs{
 				AddFunc:    func(obj any) { c.onChild("Pod", obj) },
 				UpdateFunc: c.onPodUpdate,
-				DeleteFunc: func(obj any) { c.onChild("Pod", obj) },
+				DeleteFunc: c.onPodDelete,
 			}},
 			{s.Services, cache.ResourceEventHandlerFuncs{
 				AddFunc:    func(obj any) { c.onChild("Service", obj) },
@@ -88,7 +89,34 @@ func New(base *controller.Base) (*Controller, error) {
 			}
 		}
 	}
+	// Kueue's decisions about the clusters' Workloads (queue.go).
+	if base.Caches.Kueue != nil {
+		if err := base.Caches.Kueue.AddHandler(cache.ResourceEventHandlerFuncs{
+			AddFunc:    c.onWorkload,
+			UpdateFunc: func(_, obj any) { c.onWorkload(obj) },
+			DeleteFunc: c.onWorkload,
+		}); err != nil {
+			return nil, err
+		}
+	}
 	return c, nil
+}
+
+func (c *Controller) onWorkload(obj any) {
+	if key, ok := controller.ControllerKey(obj, "DaskCluster"); ok {
+		c.queue.Add(key)
+	}
+}
+
+// onPodDelete: an evicted cluster gives its quota back once its last Pod
+// is gone (queue.go).
+func (c *Controller) onPodDelete(obj any) {
+	c.onChild("Pod", obj)
+	if p, ok := controller.PodFromCache(obj); ok && c.Caches.Kueue != nil {
+		if cluster := p.Labels[resources.LabelClusterName]; cluster != "" {
+			c.queue.Add(p.Namespace + "/" + cluster)
+		}
+	}
 }
 
 // Queue is the controller's workqueue, for the manager to run.

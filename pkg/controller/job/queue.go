@@ -112,34 +112,10 @@ func (c *Controller) desiredWorkload(ctx context.Context, job *daskv1.DaskJob) (
 		},
 		Spec: kueue.WorkloadSpec{PodSets: sets, QueueName: job.Labels[kueue.LabelQueueName]},
 	}
-	if err := c.setPriority(ctx, &w.Spec, job.Labels[kueue.LabelPriorityClass], runner.Spec.PriorityClassName); err != nil {
+	if err := c.SetWorkloadPriority(ctx, &w.Spec, job.Labels[kueue.LabelPriorityClass], runner.Spec.PriorityClassName); err != nil {
 		return nil, err
 	}
 	return w, nil
-}
-
-// setPriority gives a Workload the priority of the WorkloadPriorityClass
-// the object's label names or else of its Pods' PriorityClass, as Kueue
-// does for its own integrations.
-func (c *Controller) setPriority(ctx context.Context, spec *kueue.WorkloadSpec, workloadClass, podClass string) error {
-	switch {
-	case workloadClass != "":
-		v, err := c.Caches.Kueue.WorkloadPriority(ctx, workloadClass)
-		if err != nil {
-			return err
-		}
-		spec.Priority = &v
-		spec.PriorityClassRef = &kueue.PriorityClassRef{Group: "kueue.x-k8s.io", Kind: "WorkloadPriorityClass", Name: workloadClass}
-	case podClass != "":
-		pc, err := c.Kube.SchedulingV1().PriorityClasses().Get(ctx, podClass, metav1.GetOptions{})
-		if err != nil {
-			return fmt.Errorf("PriorityClass %s: %w", podClass, err)
-		}
-		v := pc.Value
-		spec.Priority = &v
-		spec.PriorityClassRef = &kueue.PriorityClassRef{Group: "scheduling.k8s.io", Kind: "PriorityClass", Name: podClass}
-	}
-	return nil
 }
 
 // releaseEvicted gives an evicted job's quota back once its runner, its

@@ -6,6 +6,7 @@
 package workergroup
 
 import (
+	"strings"
 	"context"
 	"time"
 
@@ -97,7 +98,29 @@ func New(base *controller.Base) (*Controller, error) {
 			}
 		}
 	}
+	// Kueue's decisions about a queued cluster hold its groups back or
+	// set how many workers they may run.
+	if base.Caches.Kueue != nil {
+		if err := base.Caches.Kueue.AddHandler(cache.ResourceEventHandlerFuncs{
+			AddFunc:    c.onWorkload,
+			UpdateFunc: func(_, obj any) { c.onWorkload(obj) },
+			DeleteFunc: c.onWorkload,
+		}); err != nil {
+			return nil, err
+		}
+	}
 	return c, nil
+}
+
+func (c *Controller) onWorkload(obj any) {
+	key, ok := controller.ControllerKey(obj, "DaskCluster")
+	if !ok {
+		return
+	}
+	ns, name, _ := strings.Cut(key, "/")
+	for _, g := range c.Caches.GroupsOf(ns, name) {
+		c.enqueue(g)
+	}
 }
 
 // Queue is the controller's workqueue, for the manager to run.

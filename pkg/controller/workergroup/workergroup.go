@@ -1,6 +1,7 @@
 package workergroup
 
 import (
+	"github.com/dask-operator/dask-operator/pkg/kueue"
 	"context"
 	"errors"
 	"fmt"
@@ -85,12 +86,29 @@ func (c *Controller) syncWorkerGroup(ctx context.Context, key string) (time.Dura
 		} else {
 			apimeta.RemoveStatusCondition(&status.Conditions, daskv1.ConditionGracefulScaleDown)
 		}
-		suspended := resources.Suspended(cluster)
-		if suspended {
+		adm, err := c.ClusterAdmission(cluster)
+		if err != nil {
+			return 0, err
+		}
+		suspended := resources.Suspended(cluster) || adm.Held
+		switch {
+		case resources.Suspended(cluster):
 			controller.SetCondition(&status.Conditions, group.Generation, daskv1.ConditionSuspended, metav1.ConditionTrue, "ClusterSuspended",
 				fmt.Sprintf("DaskCluster %q is suspended (spec.suspend): its workers are deleted and none is created", cluster.Name))
-		} else {
+		case adm.Held:
+			controller.SetCondition(&status.Conditions, group.Generation, daskv1.ConditionSuspended, metav1.ConditionTrue, adm.Reason,
+				fmt.Sprintf("DaskCluster %q waits for Kueue (%s): no worker runs until it is admitted", cluster.Name, adm.Message))
+		default:
 			apimeta.RemoveStatusCondition(&status.Conditions, daskv1.ConditionSuspended)
+		}
+		var placement kueue.Flavor
+		if adm.Queued && !adm.Held {
+			group, placement, err = c.withinAdmission(group, cluster, adm, status)
+			if err != nil {
+				return 0, err
+			}
+		} else {
+			apimeta.RemoveStatusCondition(&status.Conditions, daskv1.ConditionAdmitted)
 		}
 		takingOver := c.Incumbents.Of(ctx, cluster).Pending(group.Name)
 		if takingOver {
@@ -99,7 +117,7 @@ func (c *Controller) syncWorkerGroup(ctx context.Context, key string) (time.Dura
 		} else {
 			apimeta.RemoveStatusCondition(&status.Conditions, daskv1.ConditionTakingOver)
 		}
-		gs := &groupSync{key: key, group: group, cluster: cluster, status: status, active: active, terminal: terminal, deleting: deleting}
+		gs := &groupSync{key: key, group: group, cluster: cluster, status: status, active: active, terminal: terminal, deleting: deleting, placement: placement}
 		switch {
 		case takingOver:
 		case suspended:
@@ -154,7 +172,9 @@ func (c *Controller) syncWorkerGroup(ctx context.Context, key string) (time.Dura
 // controller's syncJobCtx: what it read, and the status it computes, handed
 // to the steps that manage the group's workers.
 type groupSync struct {
-	key     string
+	// placement is what the flavors Kueue assigned put on new workers.
+	placement kueue.Flavor
+	key       string
 	group   *daskv1.DaskWorkerGroup
 	cluster *daskv1.DaskCluster
 	status  *daskv1.DaskWorkerGroupStatus
@@ -271,6 +291,7 @@ func (c *Controller) createWorkers(ctx context.Context, s *groupSync, count int)
 	hash := c.hashes.Worker(key, group)
 	successes, attempted, err := slowStartBatch(n, 1, func(i int) error {
 		pod := resources.WorkerPodWithHash(group, cluster, names[i], c.Opts.ClusterDomain, hash)
+		s.placement.Apply(&pod.Spec)
 		if _, err := c.Kube.CoreV1().Pods(group.Namespace).Create(ctx, pod, metav1.CreateOptions{}); err != nil {
 			if createMayHaveHappened(err) {
 				c.uncertain.add(key, names[i], c.Now()) // expected until a read says (uncertain.go)

@@ -135,7 +135,10 @@ const (
 	ReasonEvicted           = "Evicted"
 	ReasonKueueNotInstalled = "KueueNotInstalled"
 	ReasonWorkloadCreated   = "WorkloadCreated"
-	ReasonClusterDeleted    = "ClusterDeleted"
+	// ReasonExceedsAdmission: a group of a queued cluster asks for more
+	// workers than Kueue admitted; only the admitted run.
+	ReasonExceedsAdmission = "ExceedsAdmission"
+	ReasonClusterDeleted   = "ClusterDeleted"
 )
 
 // Reasons of DaskAutoscalers.

@@ -1,0 +1,104 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	daskv1 "github.com/dask-operator/dask-operator/pkg/apis/kubernetes.dask.org/v1"
+	"github.com/dask-operator/dask-operator/pkg/kueue"
+)
+
+// Admission is what Kueue decided for a DaskCluster labelled
+// kueue.x-k8s.io/queue-name: the cluster's controller creates its
+// Workload and holds its scheduler back, its groups' controller holds
+// their workers back and keeps them within what Kueue admitted.
+type Admission struct {
+	// Queued: the cluster waits in a Kueue queue (labelled, and not a
+	// DaskJob's, which is in its job's Workload).
+	Queued bool
+	// Held: nothing of the cluster may run; Reason and Message say why.
+	Held            bool
+	Reason, Message string
+	// Workload is the cluster's Workload, nil before it is created.
+	Workload *kueue.Workload
+}
+
+// QueuedCluster tells a cluster that waits in a Kueue queue itself.
+func QueuedCluster(c *daskv1.DaskCluster) bool {
+	if c.Labels[kueue.LabelQueueName] == "" {
+		return false
+	}
+	ref := metav1.GetControllerOf(c)
+	return ref == nil || ref.Kind != "DaskJob"
+}
+
+// ClusterAdmission reads what Kueue decided for a cluster.
+func (b *Base) ClusterAdmission(c *daskv1.DaskCluster) (Admission, error) {
+	if !QueuedCluster(c) {
+		return Admission{}, nil
+	}
+	queue := c.Labels[kueue.LabelQueueName]
+	kc := b.Caches.Kueue
+	if kc == nil {
+		return Admission{Queued: true, Held: true, Reason: daskv1.ReasonKueueNotInstalled, Message: fmt.Sprintf(
+			"labelled %s=%s, but the API server serves no Kueue Workloads (%s): install Kueue and restart the operator, or remove the label",
+			kueue.LabelQueueName, queue, kueue.GroupVersion)}, nil
+	}
+	wl, _, err := kc.WorkloadOf(c.Namespace, c.UID)
+	if err != nil {
+		return Admission{}, err
+	}
+	switch {
+	case wl == nil:
+		return Admission{Queued: true, Held: true, Reason: daskv1.ReasonQueued, Message: "waiting for its Workload in queue " + queue}, nil
+	case wl.Evicted() != nil:
+		ev := wl.Evicted()
+		reason := daskv1.ReasonEvicted
+		if ev.Reason == kueue.ReasonPreempted {
+			reason = kueue.ReasonPreempted
+		}
+		return Admission{Queued: true, Held: true, Reason: reason, Workload: wl,
+			Message: fmt.Sprintf("Workload %s was evicted by Kueue (%s: %s); the cluster waits to be admitted again", wl.Name, ev.Reason, ev.Message)}, nil
+	case !wl.IsAdmitted():
+		return Admission{Queued: true, Held: true, Reason: daskv1.ReasonQueued, Workload: wl,
+			Message: fmt.Sprintf("Workload %s waits in queue %s: %s", wl.Name, wl.Spec.QueueName, wl.PendingMessage())}, nil
+	}
+	return Admission{Queued: true, Reason: daskv1.ReasonAdmitted, Workload: wl,
+		Message: fmt.Sprintf("Workload %s admitted by ClusterQueue %s", wl.Name, wl.Status.Admission.ClusterQueue)}, nil
+}
+
+// PodSetOf is the pod set of a cluster's Workload a group's workers are
+// counted in: the default group's are "workers"; other groups are not in
+// the Workload (none of their workers is admitted).
+func PodSetOf(c *daskv1.DaskCluster, group string, defaultGroup string) (string, bool) {
+	if group == defaultGroup {
+		return kueue.PodSetWorkers, true
+	}
+	return "", false
+}
+
+// SetWorkloadPriority gives a Workload the priority of the WorkloadPriorityClass
+// the object's label names or else of its Pods' PriorityClass, as Kueue
+// does for its own integrations.
+func (c *Base) SetWorkloadPriority(ctx context.Context, spec *kueue.WorkloadSpec, workloadClass, podClass string) error {
+	switch {
+	case workloadClass != "":
+		v, err := c.Caches.Kueue.WorkloadPriority(ctx, workloadClass)
+		if err != nil {
+			return err
+		}
+		spec.Priority = &v
+		spec.PriorityClassRef = &kueue.PriorityClassRef{Group: "kueue.x-k8s.io", Kind: "WorkloadPriorityClass", Name: workloadClass}
+	case podClass != "":
+		pc, err := c.Kube.SchedulingV1().PriorityClasses().Get(ctx, podClass, metav1.GetOptions{})
+		if err != nil {
+			return fmt.Errorf("PriorityClass %s: %w", podClass, err)
+		}
+		v := pc.Value
+		spec.Priority = &v
+		spec.PriorityClassRef = &kueue.PriorityClassRef{Group: "scheduling.k8s.io", Kind: "PriorityClass", Name: podClass}
+	}
+	return nil
+}
