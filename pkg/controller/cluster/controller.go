@@ -5,8 +5,8 @@
 package cluster
 
 import (
-	"github.com/dask-operator/dask-operator/pkg/resources"
 	"context"
+	"github.com/dask-operator/dask-operator/pkg/resources"
 	"time"
 
 	"k8s.io/client-go/tools/cache"

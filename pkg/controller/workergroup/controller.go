@@ -6,8 +6,8 @@
 package workergroup
 
 import (
-	"strings"
 	"context"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"

@@ -1,10 +1,10 @@
 package workergroup
 
 import (
-	"github.com/dask-operator/dask-operator/pkg/kueue"
 	"context"
 	"errors"
 	"fmt"
+	"github.com/dask-operator/dask-operator/pkg/kueue"
 	"sync"
 	"time"
 
@@ -175,9 +175,9 @@ type groupSync struct {
 	// placement is what the flavors Kueue assigned put on new workers.
 	placement kueue.Flavor
 	key       string
-	group   *daskv1.DaskWorkerGroup
-	cluster *daskv1.DaskCluster
-	status  *daskv1.DaskWorkerGroupStatus
+	group     *daskv1.DaskWorkerGroup
+	cluster   *daskv1.DaskCluster
+	status    *daskv1.DaskWorkerGroupStatus
 	// active Pods run or may; terminal ones ended; deleting counts those
 	// being deleted and not gone yet (a rollout's surge counts them).
 	active, terminal []*corev1.Pod
