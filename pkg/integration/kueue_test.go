@@ -298,3 +298,35 @@ client.gather(futures)
 		time.Sleep(200 * time.Millisecond)
 	}
 }
+
+// Issue 31: spec.managedBy (MultiKueue's kueue.x-k8s.io/multikueue) is
+// immutable, and the operator leaves such a DaskJob to its manager.
+func TestKueueManagedByIsImmutableAndLeftAlone(t *testing.T) {
+	ns := newNamespace(t)
+	j := queuedJob(ns, "managed", "q", nil)
+	delete(j.Labels, kueue.LabelQueueName)
+	managedBy := "kueue.x-k8s.io/multikueue"
+	j.Spec.ManagedBy = &managedBy
+	createJob(t, j)
+	time.Sleep(2 * time.Second)
+	got := getJob(t, ns, "managed")
+	assert.Empty(t, got.Status.JobStatus, "no status: it is the manager's")
+	assertNothingRuns(t, ns, "managed", time.Second)
+
+	other := "example.com/other"
+	got.Spec.ManagedBy = &other
+	_, err := dask.KubernetesV1().DaskJobs(ns).Update(context.Background(), got, metav1.UpdateOptions{})
+	require.ErrorContains(t, err, "spec.managedBy is immutable")
+	got.Spec.ManagedBy = nil
+	_, err = dask.KubernetesV1().DaskJobs(ns).Update(context.Background(), got, metav1.UpdateOptions{})
+	require.ErrorContains(t, err, "spec.managedBy is immutable")
+
+	plain := queuedJob(ns, "plain", "q", nil)
+	delete(plain.Labels, kueue.LabelQueueName)
+	createJob(t, plain)
+	waitJobStatus(t, ns, "plain", daskv1.JobRunning, time.Minute)
+	plainNow := getJob(t, ns, "plain")
+	plainNow.Spec.ManagedBy = &managedBy
+	_, err = dask.KubernetesV1().DaskJobs(ns).Update(context.Background(), plainNow, metav1.UpdateOptions{})
+	require.ErrorContains(t, err, "spec.managedBy is immutable", "cannot be set after creation")
+}

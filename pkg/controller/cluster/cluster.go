@@ -47,6 +47,15 @@ func (c *Controller) syncCluster(ctx context.Context, key string) (time.Duration
 	if cached.DeletionTimestamp != nil {
 		return 0, nil
 	}
+	if daskv1.ManagedElsewhere(cached.Spec.ManagedBy) {
+		// Another controller runs it (MultiKueue): only its Workload is
+		// made here.
+		if controller.QueuedCluster(cached) && c.Caches.Kueue != nil {
+			_, err := c.admit(ctx, cached)
+			return 0, err
+		}
+		return 0, nil
+	}
 	cluster := cached.DeepCopy()
 	status := cluster.Status.DeepCopy()
 	status.ObservedGeneration = cluster.Generation

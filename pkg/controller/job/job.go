@@ -62,6 +62,11 @@ func (c *Controller) syncJob(ctx context.Context, key string) (time.Duration, er
 	if job.DeletionTimestamp != nil {
 		return 0, nil
 	}
+	if daskv1.ManagedElsewhere(job.Spec.ManagedBy) {
+		// Another controller runs it (MultiKueue, on a worker cluster, and
+		// mirrors its status here): only its Workload is made here.
+		return 0, c.queueManaged(ctx, job)
+	}
 	status := job.Status.DeepCopy()
 	status.ObservedGeneration = job.Generation
 	status.ClusterName = resources.JobClusterName(job.Name)

@@ -187,3 +187,14 @@ func (c *Controller) holdJob(ctx context.Context, job *daskv1.DaskJob, status *d
 	}
 	return nil
 }
+
+// queueManaged makes the Workload of a queued job that another controller
+// manages (spec.managedBy): MultiKueue admits it and dispatches the job to
+// a worker cluster, whose status it mirrors back. Nothing else is done.
+func (c *Controller) queueManaged(ctx context.Context, job *daskv1.DaskJob) error {
+	if !queued(job) || c.Caches.Kueue == nil {
+		return nil
+	}
+	_, err := c.admit(ctx, job)
+	return err
+}

@@ -56,3 +56,24 @@ func TestJobClusterIsNotQueuedItself(t *testing.T) {
 	assert.NotContains(t, c.Labels, kueue.LabelPriorityClass)
 	assert.Equal(t, "a", c.Labels["team"])
 }
+
+// Issue 31: a job another controller manages (spec.managedBy, as
+// MultiKueue sets it) is left alone: no cluster, no runner, no status.
+func TestJobManagedElsewhereIsLeftAlone(t *testing.T) {
+	j := testobjects.DaskJob("j", corev1.RestartPolicyNever)
+	j.Spec.ManagedBy = testobjects.Ptr("kueue.x-k8s.io/multikueue")
+	f := newFixture(t, j)
+	f.WriteStatusAtOnce()
+	_, err := f.ctrl.syncJob(context.Background(), "ns/j")
+	require.NoError(t, err)
+	assert.Empty(t, f.Actions("create", "daskclusters"))
+	assert.Empty(t, f.Actions("create", "pods"))
+	assert.Empty(t, f.Actions("update", "daskjobs"), "its status is the other controller's")
+
+	// Managed by this operator by name: run as usual.
+	j.Spec.ManagedBy = testobjects.Ptr(daskv1.ManagedByOperator)
+	f = newFixture(t, j)
+	_, err = f.ctrl.syncJob(context.Background(), "ns/j")
+	require.NoError(t, err)
+	assert.Len(t, f.Actions("create", "daskclusters"), 1)
+}

@@ -77,6 +77,9 @@ func (c *Controller) syncWorkerGroup(ctx context.Context, key string) (time.Dura
 			group.Spec.Cluster, ref.UID))
 	case err != nil:
 		return 0, err
+	case daskv1.ManagedElsewhere(cluster.Spec.ManagedBy):
+		// Another controller runs the cluster (spec.managedBy).
+		return 0, nil
 	default:
 		controller.SetCondition(&status.Conditions, group.Generation, daskv1.ConditionClusterFound, metav1.ConditionTrue, "ClusterFound",
 			fmt.Sprintf("workers join DaskCluster %q", cluster.Name))

@@ -122,6 +122,7 @@ type SchedulerSpec struct {
 }
 
 // DaskClusterSpec describes a Dask cluster.
+// +kubebuilder:validation:XValidation:rule="has(oldSelf.managedBy) == has(self.managedBy)",message="spec.managedBy is immutable"
 type DaskClusterSpec struct {
 	// Worker describes the default worker group.
 	Worker WorkerSpec `json:"worker"`
@@ -139,6 +140,15 @@ type DaskClusterSpec struct {
 	// autoscaler stay. Setting it back to false starts the cluster again.
 	// +optional
 	Suspend *bool `json:"suspend,omitempty"`
+	// ManagedBy names the controller that manages this object. Unset, or
+	// kubernetes.dask.org/dask-operator, is this operator. Any other value
+	// makes the operator leave the object alone but for its Kueue Workload
+	// (kueue.x-k8s.io/multikueue: MultiKueue dispatches the object to a
+	// worker cluster and mirrors its status back). Immutable.
+	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="spec.managedBy is immutable"
+	// +optional
+	ManagedBy *string `json:"managedBy,omitempty"`
 }
 
 // DaskClusterPhase is the coarse state the Python KubeCluster client waits on.
@@ -323,6 +333,7 @@ type JobClusterSpec struct {
 }
 
 // DaskJobSpec describes a batch run: a runner Pod and its own DaskCluster.
+// +kubebuilder:validation:XValidation:rule="has(oldSelf.managedBy) == has(self.managedBy)",message="spec.managedBy is immutable"
 type DaskJobSpec struct {
 	// Job describes the runner Pod.
 	Job JobRunnerSpec `json:"job"`
@@ -349,6 +360,24 @@ type DaskJobSpec struct {
 	// back to false starts the job again.
 	// +optional
 	Suspend *bool `json:"suspend,omitempty"`
+	// ManagedBy names the controller that manages this object. Unset, or
+	// kubernetes.dask.org/dask-operator, is this operator. Any other value
+	// makes the operator leave the object alone but for its Kueue Workload
+	// (kueue.x-k8s.io/multikueue: MultiKueue dispatches the object to a
+	// worker cluster and mirrors its status back). Immutable.
+	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="spec.managedBy is immutable"
+	// +optional
+	ManagedBy *string `json:"managedBy,omitempty"`
+}
+
+// ManagedByOperator is spec.managedBy's value for this operator.
+const ManagedByOperator = "kubernetes.dask.org/dask-operator"
+
+// ManagedElsewhere tells an object whose spec.managedBy names another
+// controller.
+func ManagedElsewhere(managedBy *string) bool {
+	return managedBy != nil && *managedBy != "" && *managedBy != ManagedByOperator
 }
 
 // JobStatus is the coarse state of a DaskJob, with the incumbent's values.

@@ -211,6 +211,11 @@ func (in *DaskClusterSpec) DeepCopyInto(out *DaskClusterSpec) {
 		*out = new(bool)
 		**out = **in
 	}
+	if in.ManagedBy != nil {
+		in, out := &in.ManagedBy, &out.ManagedBy
+		*out = new(string)
+		**out = **in
+	}
 	return
 }
 
@@ -331,6 +336,11 @@ func (in *DaskJobSpec) DeepCopyInto(out *DaskJobSpec) {
 	if in.Suspend != nil {
 		in, out := &in.Suspend, &out.Suspend
 		*out = new(bool)
+		**out = **in
+	}
+	if in.ManagedBy != nil {
+		in, out := &in.ManagedBy, &out.ManagedBy
+		*out = new(string)
 		**out = **in
 	}
 	return

@@ -35,6 +35,12 @@ type DaskClusterSpecApplyConfiguration struct {
 	// retired: their results are lost), and the Service, worker groups and
 	// autoscaler stay. Setting it back to false starts the cluster again.
 	Suspend *bool `json:"suspend,omitempty"`
+	// ManagedBy names the controller that manages this object. Unset, or
+	// kubernetes.dask.org/dask-operator, is this operator. Any other value
+	// makes the operator leave the object alone but for its Kueue Workload
+	// (kueue.x-k8s.io/multikueue: MultiKueue dispatches the object to a
+	// worker cluster and mirrors its status back). Immutable.
+	ManagedBy *string `json:"managedBy,omitempty"`
 }
 
 // DaskClusterSpecApplyConfiguration constructs a declarative configuration of the DaskClusterSpec type for use with
@@ -72,5 +78,13 @@ func (b *DaskClusterSpecApplyConfiguration) WithIdleTimeout(value int64) *DaskCl
 // If called multiple times, the Suspend field is set to the value of the last call.
 func (b *DaskClusterSpecApplyConfiguration) WithSuspend(value bool) *DaskClusterSpecApplyConfiguration {
 	b.Suspend = &value
+	return b
+}
+
+// WithManagedBy sets the ManagedBy field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the ManagedBy field is set to the value of the last call.
+func (b *DaskClusterSpecApplyConfiguration) WithManagedBy(value string) *DaskClusterSpecApplyConfiguration {
+	b.ManagedBy = &value
 	return b
 }

@@ -41,6 +41,12 @@ type DaskJobSpecApplyConfiguration struct {
 	// Suspend stops a job: while true no cluster or runner exists; setting it
 	// back to false starts the job again.
 	Suspend *bool `json:"suspend,omitempty"`
+	// ManagedBy names the controller that manages this object. Unset, or
+	// kubernetes.dask.org/dask-operator, is this operator. Any other value
+	// makes the operator leave the object alone but for its Kueue Workload
+	// (kueue.x-k8s.io/multikueue: MultiKueue dispatches the object to a
+	// worker cluster and mirrors its status back). Immutable.
+	ManagedBy *string `json:"managedBy,omitempty"`
 }
 
 // DaskJobSpecApplyConfiguration constructs a declarative configuration of the DaskJobSpec type for use with
@@ -94,5 +100,13 @@ func (b *DaskJobSpecApplyConfiguration) WithTTLSecondsAfterFinished(value int32)
 // If called multiple times, the Suspend field is set to the value of the last call.
 func (b *DaskJobSpecApplyConfiguration) WithSuspend(value bool) *DaskJobSpecApplyConfiguration {
 	b.Suspend = &value
+	return b
+}
+
+// WithManagedBy sets the ManagedBy field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the ManagedBy field is set to the value of the last call.
+func (b *DaskJobSpecApplyConfiguration) WithManagedBy(value string) *DaskJobSpecApplyConfiguration {
+	b.ManagedBy = &value
 	return b
 }
