@@ -32,6 +32,12 @@ if go list -deps ./cmd/kubectl-dask | grep -E "^$module/pkg/(controller|daskapi|
   echo "the kubectl plugin imports the operator's controllers (above)" >&2
   status=1
 fi
+# Kueue is reached through the dynamic client: neither Kueue's packages nor
+# controller-runtime (which they import) are linked into the operator.
+if go list -deps ./cmd/dask-operator | grep -E "^(sigs.k8s.io/controller-runtime|sigs.k8s.io/kueue)(/|$)"; then
+  echo "the operator binary links controller-runtime or Kueue's packages (above)" >&2
+  status=1
+fi
 # One controller per kind: no kind's package imports another's (nor the
 # manager); what they share is in pkg/controller.
 kinds=(cluster workergroup job autoscaler)

@@ -61,13 +61,14 @@ type report struct {
 }
 
 var (
-	clusters = flag.String("clusters", "1,100,1000", "cluster counts whose creation is timed, each in a namespace of its own")
-	cold     = flag.Int("cold", 1000, "clusters that exist before the operator starts: the cold start (0 skips it)")
-	apply    = flag.Int("apply", 200, "clusters applied with kubectl, with no operator and while it runs (0 skips it)")
-	workers  = flag.Int("workers", 3, "workers per cluster")
-	scale    = flag.Int("scale", 500, "worker count of the scale-up and scale-down measurements")
-	levels   = flag.String("levels", "", "more cluster counts to grow to and measure at (for example 10000), beyond those the run makes anyway")
-	samples  = flag.Int("samples", 50, "single-cluster scale changes timed at each level")
+	clusters     = flag.String("clusters", "1,100,1000", "cluster counts whose creation is timed, each in a namespace of its own")
+	cold         = flag.Int("cold", 1000, "clusters that exist before the operator starts: the cold start (0 skips it)")
+	apply        = flag.Int("apply", 200, "clusters applied with kubectl, with no operator and while it runs (0 skips it)")
+	workers      = flag.Int("workers", 3, "workers per cluster")
+	scale        = flag.Int("scale", 500, "worker count of the scale-up and scale-down measurements")
+	levels       = flag.String("levels", "", "more cluster counts to grow to and measure at (for example 10000), beyond those the run makes anyway")
+	samples      = flag.Int("samples", 50, "single-cluster scale changes timed at each level")
+	kueueSamples = flag.Int("kueue", 20, "queued DaskJobs and Jobs whose admission-to-Running latency is timed, through a real Kueue (0 skips it)")
 	// Longer than the Go runtime's forced collection period (2 minutes):
 	// RSS, read at the end, is then what an idle operator holds, not what
 	// the work before it grew to and the last collection's goal still keeps.
@@ -348,6 +349,13 @@ func run() error {
 		measure(ctx, rep, env, kube, dask, op, existing, all())
 	}
 	rep.add("operator CPU seconds, whole run", op.cpuSeconds(), 0, "s", "")
+	if *kueueSamples > 0 {
+		op.stop()
+		env.Stop()
+		if err := benchKueue(ctx, rep, bin, shipped); err != nil {
+			return err
+		}
+	}
 	rep.add("benchmark run", time.Since(began).Minutes(), 0, "min", "")
 	dir := *out
 	if !filepath.IsAbs(dir) {

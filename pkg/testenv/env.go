@@ -43,6 +43,9 @@ type Options struct {
 	// kube-controller-manager, so that Deployments (the Python operator's)
 	// get Pods.
 	Workloads bool
+	// Jobs runs the Job controller in kube-controller-manager, so that
+	// batch Jobs get Pods.
+	Jobs bool
 	// AuditLog makes kube-apiserver write every write request (not reads)
 	// to Env.AuditLog, one JSON event per line, with the user agent.
 	AuditLog bool
@@ -110,7 +113,7 @@ func Start(opts Options) (env *Env, err error) {
 	if opts.Nodes && opts.RealPods {
 		return nil, fmt.Errorf("testenv: Nodes and RealPods exclude each other")
 	}
-	if err := env.startControllerManager(opts.RealPods, opts.Nodes, opts.Workloads); err != nil {
+	if err := env.startControllerManager(opts.RealPods, opts.Nodes, opts.Workloads, opts.Jobs); err != nil {
 		return nil, err
 	}
 	if opts.Nodes {
@@ -266,7 +269,7 @@ rules:
   - level: Metadata
 `
 
-func (e *Env) startControllerManager(endpoints, podGC, workloads bool) error {
+func (e *Env) startControllerManager(endpoints, podGC, workloads, jobs bool) error {
 	controllers := "garbage-collector-controller,namespace-controller,serviceaccount-controller,serviceaccount-token-controller"
 	if endpoints {
 		// Pods with real addresses: the API server's service proxy finds
@@ -275,6 +278,9 @@ func (e *Env) startControllerManager(endpoints, podGC, workloads bool) error {
 	}
 	if workloads {
 		controllers += ",deployment-controller,replicaset-controller"
+	}
+	if jobs {
+		controllers += ",job-controller"
 	}
 	if podGC {
 		// Pods of a deleted (kwok) node are deleted, as in a real cluster.
