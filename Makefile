@@ -34,16 +34,16 @@ deps:
 ## test: unit (with the race detector), integration (a short fault run among them) and
 ##       end-to-end tests, then `make verify` in a fresh clone with an empty module cache
 # System packages are checked first (before a long first build of the
-# control plane). The end-to-end and migration tests run real Dask processes:
-# they go after the others, one package at a time, so that two cores are not
-# shared by every real scheduler and worker at once.
+# control plane). The end-to-end and migration tests run real Dask processes,
+# and the MultiKueue test two more control planes: they go after the others,
+# one package at a time, so that two cores are not shared by all at once.
 test:
 	@hack/ensure-deps.sh --incumbent
 	@hack/dask-images.sh >/dev/null
 	@hack/tools.sh >/dev/null
 	@$(MAKE) --no-print-directory test-unit
-	DASK_OPERATOR_TOOLS_BIN=$$(hack/tools.sh) DASK_OPERATOR_IMAGES=$$(hack/dask-images.sh) $(GO) test -count=1 -timeout $(TEST_TIMEOUT) $$($(GO) list ./... | grep -v '/pkg/e2e$$\|/pkg/migration$$')
-	DASK_OPERATOR_TOOLS_BIN=$$(hack/tools.sh) DASK_OPERATOR_IMAGES=$$(hack/dask-images.sh) $(GO) test -count=1 -p 1 -timeout $(TEST_TIMEOUT) ./pkg/e2e ./pkg/migration
+	DASK_OPERATOR_TOOLS_BIN=$$(hack/tools.sh) DASK_OPERATOR_IMAGES=$$(hack/dask-images.sh) $(GO) test -count=1 -timeout $(TEST_TIMEOUT) $$($(GO) list ./... | grep -v '/pkg/e2e$$\|/pkg/migration$$\|/pkg/integration/multikueue$$')
+	DASK_OPERATOR_TOOLS_BIN=$$(hack/tools.sh) DASK_OPERATOR_IMAGES=$$(hack/dask-images.sh) $(GO) test -count=1 -p 1 -timeout $(TEST_TIMEOUT) ./pkg/integration/multikueue ./pkg/e2e ./pkg/migration
 	@hack/check-leaks.sh
 	hack/test-fresh-clone.sh
 

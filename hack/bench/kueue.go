@@ -83,8 +83,10 @@ func benchKueue(ctx context.Context, rep *report, bin string, shipped []string) 
 			if err != nil {
 				return false, err
 			}
+			// kwok completes a Job's Pods within a second: Succeeded has
+			// been Running.
 			for _, p := range pods.Items {
-				if p.Status.Phase == corev1.PodRunning {
+				if p.Status.Phase == corev1.PodRunning || p.Status.Phase == corev1.PodSucceeded {
 					return true, nil
 				}
 			}

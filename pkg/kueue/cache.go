@@ -1,6 +1,7 @@
 package kueue
 
 import (
+	"encoding/json"
 	"context"
 	"fmt"
 	"sort"
@@ -238,4 +239,40 @@ func (f Flavor) Apply(spec *corev1.PodSpec) {
 		spec.NodeSelector[k] = v
 	}
 	spec.Tolerations = append(spec.Tolerations, f.Tolerations...)
+}
+
+// Adopt makes a Workload another controller created for a Dask object its
+// own: MultiKueue creates the Workload of a job it dispatches to a worker
+// cluster (named by the job's LabelPrebuiltWorkload) before the job. It
+// gets LabelOwnerKind, so that the cache watches it, and the object as its
+// controller, so that it goes with it.
+func (c *Cache) Adopt(ctx context.Context, ns, name string, ref metav1.OwnerReference, kind string) (*Workload, error) {
+	u, err := c.dyn.Resource(WorkloadResource).Namespace(ns).Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		return nil, err
+	}
+	owned := false
+	for _, r := range u.GetOwnerReferences() {
+		owned = owned || r.UID == ref.UID
+	}
+	if owned && u.GetLabels()[LabelOwnerKind] == kind {
+		return FromUnstructured(u)
+	}
+	refs := u.GetOwnerReferences()
+	if !owned {
+		refs = append(refs, ref)
+	}
+	patch, err := json.Marshal(map[string]any{"metadata": map[string]any{
+		"labels":          map[string]string{LabelOwnerKind: kind},
+		"ownerReferences": refs,
+		"resourceVersion": u.GetResourceVersion(),
+	}})
+	if err != nil {
+		return nil, err
+	}
+	out, err := c.dyn.Resource(WorkloadResource).Namespace(ns).Patch(ctx, name, types.MergePatchType, patch, metav1.PatchOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("adopt Workload %s: %w", name, err)
+	}
+	return FromUnstructured(out)
 }

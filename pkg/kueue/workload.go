@@ -29,6 +29,9 @@ const (
 	LabelQueueName = resources.LabelKueueQueueName
 	// LabelPriorityClass names a WorkloadPriorityClass.
 	LabelPriorityClass = resources.LabelKueuePriorityClass
+	// LabelPrebuiltWorkload names a Workload made before the object: by
+	// MultiKueue, for the copy of a job it dispatches to a worker cluster.
+	LabelPrebuiltWorkload = "kueue.x-k8s.io/prebuilt-workload-name"
 	// LabelOwnerKind marks the Workloads the operator made, with the kind
 	// of the Dask object they are for: what the operator watches.
 	LabelOwnerKind = "kubernetes.dask.org/workload-for"

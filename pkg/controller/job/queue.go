@@ -49,6 +49,16 @@ func (c *Controller) admit(ctx context.Context, job *daskv1.DaskJob) (admission,
 	if err != nil {
 		return admission{}, err
 	}
+	if prebuilt := job.Labels[kueue.LabelPrebuiltWorkload]; wl == nil && prebuilt != "" {
+		// MultiKueue dispatched this job here with its Workload.
+		ref := *metav1.NewControllerRef(job, daskv1.SchemeGroupVersion.WithKind("DaskJob"))
+		if wl, err = kc.Adopt(ctx, job.Namespace, prebuilt, ref, "DaskJob"); err != nil {
+			if apierrors.IsNotFound(err) {
+				return admission{hold: true, reason: daskv1.ReasonQueued, msg: fmt.Sprintf("waiting for its Workload %s", prebuilt)}, nil
+			}
+			return admission{}, err
+		}
+	}
 	if wl == nil {
 		desired, err := c.desiredWorkload(ctx, job)
 		if err != nil {
