@@ -1,8 +1,8 @@
 package kueue
 
 import (
-	"encoding/json"
 	"context"
+	"encoding/json"
 	"fmt"
 	"sort"
 	"time"
