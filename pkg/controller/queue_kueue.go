@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	daskv1 "github.com/dask-operator/dask-operator/pkg/apis/kubernetes.dask.org/v1"
@@ -21,8 +23,13 @@ type Admission struct {
 	// Held: nothing of the cluster may run; Reason and Message say why.
 	Held            bool
 	Reason, Message string
-	// Workload is the cluster's Workload, nil before it is created.
+	// Workload is the cluster's Workload, nil before it is created: the
+	// admitted slice while a scale-up's slice waits (elastic clusters).
 	Workload *kueue.Workload
+	// Slices are the cluster's Workloads that are not finished, oldest
+	// first, with their unstructured forms (for writes).
+	Slices    []*kueue.Workload
+	SlicesRaw []*unstructured.Unstructured
 }
 
 // QueuedCluster tells a cluster that waits in a Kueue queue itself.
@@ -46,10 +53,26 @@ func (b *Base) ClusterAdmission(c *daskv1.DaskCluster) (Admission, error) {
 			"labelled %s=%s, but the API server serves no Kueue Workloads (%s): install Kueue and restart the operator, or remove the label",
 			kueue.LabelQueueName, queue, kueue.GroupVersion)}, nil
 	}
-	wl, _, err := kc.WorkloadOf(c.Namespace, c.UID)
+	slices, raw, err := kc.WorkloadsOf(c.Namespace, c.UID)
 	if err != nil {
 		return Admission{}, err
 	}
+	// The admitted slice decides while a newer one (a scale-up) waits.
+	var wl *kueue.Workload
+	for i := len(slices) - 1; i >= 0 && wl == nil; i-- {
+		if slices[i].IsAdmitted() || slices[i].Evicted() != nil {
+			wl = slices[i]
+		}
+	}
+	if wl == nil && len(slices) > 0 {
+		wl = slices[len(slices)-1]
+	}
+	adm, err := clusterAdmission(queue, wl)
+	adm.Slices, adm.SlicesRaw = slices, raw
+	return adm, err
+}
+
+func clusterAdmission(queue string, wl *kueue.Workload) (Admission, error) {
 	switch {
 	case wl == nil:
 		return Admission{Queued: true, Held: true, Reason: daskv1.ReasonQueued, Message: "waiting for its Workload in queue " + queue}, nil

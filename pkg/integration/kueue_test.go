@@ -330,3 +330,95 @@ func TestKueueManagedByIsImmutableAndLeftAlone(t *testing.T) {
 	_, err = dask.KubernetesV1().DaskJobs(ns).Update(context.Background(), plainNow, metav1.UpdateOptions{})
 	require.ErrorContains(t, err, "spec.managedBy is immutable", "cannot be set after creation")
 }
+
+// setRequests gives the first container of a Pod spec (at path) a cpu
+// request.
+func setRequests(t *testing.T, u *unstructured.Unstructured, cpu string, path ...string) {
+	t.Helper()
+	containers, _, err := unstructured.NestedSlice(u.Object, append(path, "containers")...)
+	require.NoError(t, err)
+	containers[0].(map[string]any)["resources"] = map[string]any{"requests": map[string]any{"cpu": cpu}}
+	require.NoError(t, unstructured.SetNestedSlice(u.Object, containers, append(path, "containers")...))
+}
+
+// clusterWorkloads lists a cluster's Workloads that are not finished.
+func clusterWorkloads(t *testing.T, ns, cluster string) []*kueue.Workload {
+	t.Helper()
+	list, err := dynamic.NewForConfigOrDie(env.Config).Resource(kueue.WorkloadResource).Namespace(ns).List(context.Background(), metav1.ListOptions{})
+	require.NoError(t, err)
+	var out []*kueue.Workload
+	for i := range list.Items {
+		ref := metav1.GetControllerOf(&list.Items[i])
+		if ref == nil || ref.Kind != "DaskCluster" || ref.Name != cluster {
+			continue
+		}
+		w, err := kueue.FromUnstructured(&list.Items[i])
+		require.NoError(t, err)
+		if !w.IsFinished() {
+			out = append(out, w)
+		}
+	}
+	return out
+}
+
+func scaleGroup(t *testing.T, ns, name string, n int) {
+	t.Helper()
+	_, err := dask.KubernetesV1().DaskWorkerGroups(ns).Patch(context.Background(), name, types.MergePatchType,
+		[]byte(fmt.Sprintf(`{"spec":{"worker":{"replicas":%d}}}`, n)), metav1.PatchOptions{})
+	require.NoError(t, err)
+}
+
+// Issue 31: an elastic queued cluster (kueue.x-k8s.io/elastic-job) scales
+// through Kueue: a scale-up that fits is a new Workload slice Kueue admits
+// in place of the old one; one that does not fit waits, running no more
+// workers than admitted; a scale-down lowers the admitted count.
+func TestKueueElasticClusterScalesThroughWorkloadSlices(t *testing.T) {
+	ns := newNamespace(t)
+	q := kueueQueue(t, ns, "2", "", false)
+	applyFixture(t, ns, "cluster.yaml", func(u *unstructured.Unstructured) {
+		require.NoError(t, unstructured.SetNestedField(u.Object, int64(2), "spec", "worker", "replicas"))
+		require.NoError(t, unstructured.SetNestedField(u.Object, q, "metadata", "labels", kueue.LabelQueueName))
+		require.NoError(t, unstructured.SetNestedField(u.Object, "true", "metadata", "annotations", kueue.AnnotationElastic))
+		setRequests(t, u, "500m", "spec", "scheduler", "spec")
+		setRequests(t, u, "250m", "spec", "worker", "spec")
+	})
+	waitWorkers(t, ns, "simple", "simple-default", 2, time.Minute)
+	workloadCounts := func() string {
+		var s []string
+		for _, w := range clusterWorkloads(t, ns, "simple") {
+			s = append(s, fmt.Sprintf("%s workers=%d admitted=%v", w.Name, w.Count(kueue.PodSetWorkers), w.IsAdmitted()))
+		}
+		return strings.Join(s, "; ")
+	}
+
+	// 2 -> 4 fits (0.5 + 4 x 0.25 cpu): a new slice, admitted, replaces the first.
+	first := clusterWorkloads(t, ns, "simple")[0].Name
+	scaleGroup(t, ns, "simple-default", 4)
+	waitWorkers(t, ns, "simple", "simple-default", 4, time.Minute)
+	eventually(t, 30*time.Second, func() (bool, string) {
+		ws := clusterWorkloads(t, ns, "simple")
+		return len(ws) == 1 && ws[0].Name != first && ws[0].IsAdmitted() && ws[0].Count(kueue.PodSetWorkers) == 4 &&
+			ws[0].ReplacementFor() == ns+"/"+first, workloadCounts()
+	})
+
+	// 4 -> 8 does not fit (2.5 cpu): its slice waits, and 4 workers run.
+	scaleGroup(t, ns, "simple-default", 8)
+	eventually(t, 30*time.Second, func() (bool, string) {
+		g, err := dask.KubernetesV1().DaskWorkerGroups(ns).Get(context.Background(), "simple-default", metav1.GetOptions{})
+		require.NoError(t, err)
+		c := condition(g.Status.Conditions, daskv1.ConditionAdmitted)
+		return len(clusterWorkloads(t, ns, "simple")) == 2 && c != nil && c.Reason == daskv1.ReasonExceedsAdmission, workloadCounts()
+	})
+	for i := 0; i < 10; i++ {
+		require.LessOrEqual(t, len(workerPods(t, ns, "simple", "simple-default")), 4, "no more workers than admitted")
+		time.Sleep(200 * time.Millisecond)
+	}
+
+	// 8 -> 3: the waiting slice is dropped and the admitted count lowered.
+	scaleGroup(t, ns, "simple-default", 3)
+	eventually(t, 30*time.Second, func() (bool, string) {
+		ws := clusterWorkloads(t, ns, "simple")
+		return len(ws) == 1 && ws[0].IsAdmitted() && ws[0].Count(kueue.PodSetWorkers) == 3, workloadCounts()
+	})
+	waitWorkers(t, ns, "simple", "simple-default", 3, time.Minute)
+}

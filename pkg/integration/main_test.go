@@ -57,7 +57,11 @@ func run(m *testing.M) int {
 	dask = versioned.NewForConfigOrDie(env.Config)
 	// The real Kueue, installed before the operator starts (it looks for
 	// Kueue's API once, at start): the Kueue tests queue through it.
-	kueueProc, err = env.StartKueue(testenv.KueueOptions{})
+	kueueProc, err = env.StartKueue(testenv.KueueOptions{
+		// Elastic workload slices (alpha in v0.17): only for objects
+		// annotated kueue.x-k8s.io/elastic-job.
+		FeatureGates: "ElasticJobsViaWorkloadSlices=true",
+	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "start kueue:", err)
 		return 1

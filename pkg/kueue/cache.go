@@ -118,8 +118,19 @@ func (c *Cache) AddHandler(h cache.ResourceEventHandler) error {
 
 // WorkloadOf returns the Workload a Dask object owns, as read and as its
 // unstructured form (for status writes), or nils when it has none. Of
-// several (one being deleted), the newest.
+// several, the newest that is not finished.
 func (c *Cache) WorkloadOf(ns string, owner types.UID) (*Workload, *unstructured.Unstructured, error) {
+	all, raw, err := c.WorkloadsOf(ns, owner)
+	if err != nil || len(all) == 0 {
+		return nil, nil, err
+	}
+	return all[len(all)-1], raw[len(raw)-1], nil
+}
+
+// WorkloadsOf returns the Workloads a Dask object owns that are neither
+// being deleted nor finished, oldest first: one, or two while an elastic
+// scale-up's slice replaces the admitted one.
+func (c *Cache) WorkloadsOf(ns string, owner types.UID) ([]*Workload, []*unstructured.Unstructured, error) {
 	inf := c.in(ns)
 	if inf == nil {
 		return nil, nil, nil
@@ -134,15 +145,43 @@ func (c *Cache) WorkloadOf(ns string, owner types.UID) (*Workload, *unstructured
 			found = append(found, u)
 		}
 	}
-	if len(found) == 0 {
-		return nil, nil, nil
-	}
 	sort.Slice(found, func(i, j int) bool {
-		return found[i].GetCreationTimestamp().After(found[j].GetCreationTimestamp().Time)
+		a, b := found[i].GetCreationTimestamp(), found[j].GetCreationTimestamp()
+		if a.Equal(&b) {
+			return found[i].GetName() < found[j].GetName()
+		}
+		return a.Before(&b)
 	})
-	u := found[0].DeepCopy()
-	w, err := FromUnstructured(u)
-	return w, u, err
+	var ws []*Workload
+	var raw []*unstructured.Unstructured
+	for _, u := range found {
+		u = u.DeepCopy()
+		w, err := FromUnstructured(u)
+		if err != nil {
+			return nil, nil, err
+		}
+		if w.IsFinished() {
+			continue
+		}
+		ws, raw = append(ws, w), append(raw, u)
+	}
+	return ws, raw, nil
+}
+
+// SetCount changes the count of a pod set of a Workload (an elastic one's
+// scale-down, or a slice not admitted yet).
+func (c *Cache) SetCount(ctx context.Context, u *unstructured.Unstructured, podSet string, n int32) error {
+	sets, _, _ := unstructured.NestedSlice(u.Object, "spec", "podSets")
+	for _, s := range sets {
+		if m := s.(map[string]any); m["name"] == podSet {
+			m["count"] = int64(n)
+		}
+	}
+	if err := unstructured.SetNestedSlice(u.Object, sets, "spec", "podSets"); err != nil {
+		return err
+	}
+	_, err := c.dyn.Resource(WorkloadResource).Namespace(u.GetNamespace()).Update(ctx, u, metav1.UpdateOptions{})
+	return err
 }
 
 // Create creates a Workload.

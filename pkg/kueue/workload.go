@@ -32,6 +32,15 @@ const (
 	// LabelPrebuiltWorkload names a Workload made before the object: by
 	// MultiKueue, for the copy of a job it dispatches to a worker cluster.
 	LabelPrebuiltWorkload = "kueue.x-k8s.io/prebuilt-workload-name"
+	// AnnotationElastic on a DaskCluster (and its Workloads) asks for
+	// elastic workload slices: a scale-up of an admitted cluster is a new
+	// Workload slice that Kueue admits in place of the old one, a
+	// scale-down lowers the admitted count. Kueue's feature gate
+	// ElasticJobsViaWorkloadSlices (alpha in v0.17) must be on.
+	AnnotationElastic = "kueue.x-k8s.io/elastic-job"
+	// AnnotationReplacementFor, on a new Workload slice, names
+	// ("namespace/name") the slice it replaces.
+	AnnotationReplacementFor = "kueue.x-k8s.io/workload-slice-replacement-for"
 	// LabelOwnerKind marks the Workloads the operator made, with the kind
 	// of the Dask object they are for: what the operator watches.
 	LabelOwnerKind = "kubernetes.dask.org/workload-for"
@@ -184,6 +193,19 @@ func (w *Workload) IsFinished() bool {
 func (w *Workload) HasQuotaReservation() bool {
 	return apimeta.IsStatusConditionTrue(w.Status.Conditions, ConditionQuotaReserved)
 }
+
+// Count is the count of a pod set of the Workload's spec (0 without it).
+func (w *Workload) Count(podSet string) int32 {
+	for _, ps := range w.Spec.PodSets {
+		if ps.Name == podSet {
+			return ps.Count
+		}
+	}
+	return 0
+}
+
+// ReplacementFor names the slice a Workload slice replaces ("" for none).
+func (w *Workload) ReplacementFor() string { return w.Annotations[AnnotationReplacementFor] }
 
 // PendingMessage is why Kueue has not admitted the Workload, in its words.
 func (w *Workload) PendingMessage() string {

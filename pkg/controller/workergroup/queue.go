@@ -40,6 +40,9 @@ func (c *Controller) withinAdmission(group *daskv1.DaskWorkerGroup, cluster *das
 		return group, placement, nil
 	}
 	msg := fmt.Sprintf("%d workers asked for, %d admitted by Kueue (Workload %s): only those run; more need the cluster queued again with more workers", want, admitted, wl.Name)
+	if cluster.Annotations[kueue.AnnotationElastic] == "true" {
+		msg = fmt.Sprintf("%d workers asked for, %d admitted by Kueue (Workload %s): the others wait for Kueue to admit the scale-up's Workload slice", want, admitted, wl.Name)
+	}
 	if !inWorkload {
 		msg = fmt.Sprintf("DaskCluster %q waits in a Kueue queue and its Workload has only the default group's workers: this group runs none", cluster.Name)
 	}
