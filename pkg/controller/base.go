@@ -142,3 +142,36 @@ func ClusterSpecChanged(old, obj any) bool {
 	n, ok2 := obj.(*daskv1.DaskCluster)
 	return !ok1 || !ok2 || o.Generation != n.Generation || !maps.Equal(o.Labels, n.Labels)
 }
+
+// OnAny is an event handler that calls fn for every add, update and
+// delete (the object, or a deleted one's tombstone).
+func OnAny(fn func(obj any)) cache.ResourceEventHandlerFuncs {
+	return cache.ResourceEventHandlerFuncs{
+		AddFunc:    fn,
+		UpdateFunc: func(_, obj any) { fn(obj) },
+		DeleteFunc: fn,
+	}
+}
+
+// Handler is an event handler for one informer.
+type Handler struct {
+	Informer cache.SharedIndexInformer
+	Handler  cache.ResourceEventHandler
+}
+
+// AddHandlers registers event handlers.
+func AddHandlers(hs ...Handler) error {
+	for _, h := range hs {
+		if _, err := h.Informer.AddEventHandler(h.Handler); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Resync tells an update event that changed nothing: the informer's
+// periodic resync.
+func Resync(old, obj any) bool {
+	o, ok := old.(metav1.Object)
+	return ok && o.GetResourceVersion() == ObjResourceVersion(obj)
+}

@@ -148,12 +148,12 @@ func ToUnstructured(w *Workload) (*unstructured.Unstructured, error) {
 	u := &unstructured.Unstructured{Object: obj}
 	unstructured.RemoveNestedField(u.Object, "status")
 	unstructured.RemoveNestedField(u.Object, "metadata", "creationTimestamp")
-	for _, ps := range []string{"podSets"} {
-		sets, _, _ := unstructured.NestedSlice(u.Object, "spec", ps)
-		for _, s := range sets {
-			unstructured.RemoveNestedField(s.(map[string]any), "template", "metadata", "creationTimestamp")
-		}
-		_ = unstructured.SetNestedSlice(u.Object, sets, "spec", ps)
+	sets, _, _ := unstructured.NestedSlice(u.Object, "spec", "podSets")
+	for _, s := range sets {
+		unstructured.RemoveNestedField(s.(map[string]any), "template", "metadata", "creationTimestamp")
+	}
+	if err := unstructured.SetNestedSlice(u.Object, sets, "spec", "podSets"); err != nil {
+		return nil, err
 	}
 	return u, nil
 }

@@ -258,23 +258,8 @@ func webhookConcerns(hook map[string]any) bool {
 				return false
 			}
 		}
-		resources, _, _ := unstructured.NestedStringSlice(r.(map[string]any), "resources")
-		for _, res := range resources {
-			if strings.HasPrefix(res, "jobs") && !contains(groups, "batch") {
-				return false
-			}
-		}
 	}
 	return len(rules) > 0
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // writeServingCert writes a self-signed certificate for 127.0.0.1 as

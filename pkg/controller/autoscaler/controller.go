@@ -33,17 +33,10 @@ func New(base *controller.Base) (*Controller, error) {
 	}
 	c.queue = controller.NewQueue("daskautoscaler", c.syncAutoscaler)
 	for _, s := range base.Caches.Scopes {
-		handlers := []struct {
-			inf cache.SharedIndexInformer
-			h   cache.ResourceEventHandler
-		}{
-			{s.Autoscalers, cache.ResourceEventHandlerFuncs{
-				AddFunc:    c.enqueue,
-				UpdateFunc: func(_, obj any) { c.enqueue(obj) },
-				DeleteFunc: c.enqueue,
-			}},
+		if err := controller.AddHandlers(
+			controller.Handler{Informer: s.Autoscalers, Handler: controller.OnAny(c.enqueue)},
 			// Autoscalers follow their cluster's spec.
-			{s.Clusters, cache.ResourceEventHandlerFuncs{
+			controller.Handler{Informer: s.Clusters, Handler: cache.ResourceEventHandlerFuncs{
 				AddFunc: c.onCluster,
 				UpdateFunc: func(old, obj any) {
 					if controller.ClusterSpecChanged(old, obj) {
@@ -52,11 +45,8 @@ func New(base *controller.Base) (*Controller, error) {
 				},
 				DeleteFunc: c.onCluster,
 			}},
-		}
-		for _, h := range handlers {
-			if _, err := h.inf.AddEventHandler(h.h); err != nil {
-				return nil, err
-			}
+		); err != nil {
+			return nil, err
 		}
 	}
 	return c, nil

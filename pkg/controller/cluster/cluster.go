@@ -92,8 +92,8 @@ func (c *Controller) syncCluster(ctx context.Context, key string) (time.Duration
 	adoptErr := c.adoptClusterMembers(ctx, cluster)
 	createErr := errors.Join(svcErr, podErr, groupErr, adoptErr)
 
-	if adm.Held && !resources.Suspended(cluster) {
-		if err := c.releaseEvicted(ctx, cluster, adm.Admission); err != nil {
+	if adm.Held && adm.Workload != nil && adm.Workload.Evicted() != nil && !resources.Suspended(cluster) {
+		if err := c.releaseEvicted(ctx, cluster); err != nil {
 			return 0, err
 		}
 	}

@@ -6,8 +6,9 @@ package cluster
 
 import (
 	"context"
-	"github.com/dask-operator/dask-operator/pkg/resources"
 	"time"
+
+	"github.com/dask-operator/dask-operator/pkg/resources"
 
 	"k8s.io/client-go/tools/cache"
 
@@ -41,61 +42,31 @@ func New(base *controller.Base) (*Controller, error) {
 	}
 	c.queue = controller.NewQueue("daskcluster", c.syncCluster)
 	for _, s := range base.Caches.Scopes {
-		handlers := []struct {
-			inf cache.SharedIndexInformer
-			h   cache.ResourceEventHandler
-		}{
-			{s.Clusters, cache.ResourceEventHandlerFuncs{
-				AddFunc:    c.enqueue,
-				UpdateFunc: func(_, obj any) { c.enqueue(obj) },
-				DeleteFunc: c.enqueue,
-			}},
+		if err := controller.AddHandlers(
+			controller.Handler{Informer: s.Clusters, Handler: controller.OnAny(c.enqueue)},
 			// A cluster's status follows its groups; its autoscaler decides
 			// whether the cluster scales its default group itself.
-			{s.Groups, cache.ResourceEventHandlerFuncs{
-				AddFunc:    c.onGroup,
-				UpdateFunc: func(_, obj any) { c.onGroup(obj) },
-				DeleteFunc: c.onGroup,
-			}},
-			{s.Autoscalers, cache.ResourceEventHandlerFuncs{
-				AddFunc:    c.onAutoscaler,
-				UpdateFunc: func(_, obj any) { c.onAutoscaler(obj) },
-				DeleteFunc: c.onAutoscaler,
-			}},
-			{s.Pods, cache.ResourceEventHandlerFuncs{
+			controller.Handler{Informer: s.Groups, Handler: controller.OnAny(c.onGroup)},
+			controller.Handler{Informer: s.Autoscalers, Handler: controller.OnAny(c.onAutoscaler)},
+			controller.Handler{Informer: s.Pods, Handler: cache.ResourceEventHandlerFuncs{
 				AddFunc:    func(obj any) { c.onChild("Pod", obj) },
 				UpdateFunc: c.onPodUpdate,
 				DeleteFunc: c.onPodDelete,
 			}},
-			{s.Services, cache.ResourceEventHandlerFuncs{
-				AddFunc:    func(obj any) { c.onChild("Service", obj) },
-				UpdateFunc: func(_, obj any) { c.onChild("Service", obj) },
-				DeleteFunc: func(obj any) { c.onChild("Service", obj) },
-			}},
-			{s.Deployments, cache.ResourceEventHandlerFuncs{
-				AddFunc:    c.onTakeover,
-				UpdateFunc: func(_, obj any) { c.onTakeover(obj) },
-				DeleteFunc: c.onTakeover,
-			}},
-			{s.ReplicaSets, cache.ResourceEventHandlerFuncs{
+			controller.Handler{Informer: s.Services, Handler: controller.OnAny(func(obj any) { c.onChild("Service", obj) })},
+			controller.Handler{Informer: s.Deployments, Handler: controller.OnAny(c.onTakeover)},
+			controller.Handler{Informer: s.ReplicaSets, Handler: cache.ResourceEventHandlerFuncs{
 				AddFunc:    c.onTakeover,
 				UpdateFunc: func(_, obj any) { c.onTakeover(obj) },
 				DeleteFunc: c.onReplicaSetDelete,
 			}},
-		}
-		for _, h := range handlers {
-			if _, err := h.inf.AddEventHandler(h.h); err != nil {
-				return nil, err
-			}
+		); err != nil {
+			return nil, err
 		}
 	}
 	// Kueue's decisions about the clusters' Workloads (queue.go).
 	if base.Caches.Kueue != nil {
-		if err := base.Caches.Kueue.AddHandler(cache.ResourceEventHandlerFuncs{
-			AddFunc:    c.onWorkload,
-			UpdateFunc: func(_, obj any) { c.onWorkload(obj) },
-			DeleteFunc: c.onWorkload,
-		}); err != nil {
+		if err := base.Caches.Kueue.AddHandler(controller.OnAny(c.onWorkload)); err != nil {
 			return nil, err
 		}
 	}
@@ -108,14 +79,16 @@ func (c *Controller) onWorkload(obj any) {
 	}
 }
 
-// onPodDelete: an evicted cluster gives its quota back once its last Pod
-// is gone (queue.go).
+// onPodDelete: an evicted queued cluster gives its quota back once its
+// last Pod is gone (queue.go).
 func (c *Controller) onPodDelete(obj any) {
 	c.onChild("Pod", obj)
-	if p, ok := controller.PodFromCache(obj); ok && c.Caches.Kueue != nil {
-		if cluster := p.Labels[resources.LabelClusterName]; cluster != "" {
-			c.queue.Add(p.Namespace + "/" + cluster)
-		}
+	p, ok := controller.PodFromCache(obj)
+	if !ok || c.Caches.Kueue == nil {
+		return
+	}
+	if cl, err := c.Caches.Cluster(p.Namespace, p.Labels[resources.LabelClusterName]); err == nil && controller.QueuedCluster(cl) {
+		c.queue.Add(p.Namespace + "/" + cl.Name)
 	}
 }
 
@@ -147,7 +120,7 @@ func (c *Controller) onAutoscaler(obj any) {
 }
 
 func (c *Controller) onPodUpdate(old, obj any) {
-	if o, ok := old.(interface{ GetResourceVersion() string }); ok && o.GetResourceVersion() == controller.ObjResourceVersion(obj) {
+	if controller.Resync(old, obj) {
 		return // a resync: nothing changed
 	}
 	c.onChild("Pod", obj)

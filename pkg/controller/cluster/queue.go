@@ -78,16 +78,7 @@ func (c *Controller) desiredWorkload(ctx context.Context, cluster *daskv1.DaskCl
 	if n := resources.Replicas(&cluster.Spec.Worker); n > 0 {
 		sets = append(sets, kueue.PodSet{Name: kueue.PodSetWorkers, Count: n, Template: corev1.PodTemplateSpec{Spec: cluster.Spec.Worker.Spec}})
 	}
-	w := &kueue.Workload{
-		ObjectMeta: metav1.ObjectMeta{
-			Name:      kueue.Name("DaskCluster", cluster.Name, string(cluster.UID)),
-			Namespace: cluster.Namespace,
-			Labels:    map[string]string{kueue.LabelOwnerKind: "DaskCluster"},
-			OwnerReferences: []metav1.OwnerReference{*metav1.NewControllerRef(cluster,
-				daskv1.SchemeGroupVersion.WithKind("DaskCluster"))},
-		},
-		Spec: kueue.WorkloadSpec{PodSets: sets, QueueName: cluster.Labels[kueue.LabelQueueName]},
-	}
+	w := controller.NewWorkload(cluster, "DaskCluster", sets)
 	if elastic(cluster) {
 		w.Annotations = map[string]string{kueue.AnnotationElastic: "true"}
 	}
@@ -99,23 +90,11 @@ func (c *Controller) desiredWorkload(ctx context.Context, cluster *daskv1.DaskCl
 
 // releaseEvicted gives an evicted cluster's quota back once its Pods are
 // gone.
-func (c *Controller) releaseEvicted(ctx context.Context, cluster *daskv1.DaskCluster, adm controller.Admission) error {
-	wl := adm.Workload
-	if wl == nil || wl.Evicted() == nil || !wl.HasQuotaReservation() || len(c.Caches.ClusterPods(cluster.Namespace, cluster.Name)) > 0 {
-		return nil
+func (c *Controller) releaseEvicted(ctx context.Context, cluster *daskv1.DaskCluster) error {
+	if len(c.Caches.ClusterPods(cluster.Namespace, cluster.Name)) > 0 {
+		return nil // their deletions bring the cluster back
 	}
-	_, u, err := c.Caches.Kueue.WorkloadOf(cluster.Namespace, cluster.UID)
-	if err != nil || u == nil {
-		return err
-	}
-	if err := kueue.ClearAdmission(u, wl.Evicted()); err != nil {
-		return err
-	}
-	if err := c.Caches.Kueue.UpdateStatus(ctx, u); err != nil && !apierrors.IsNotFound(err) {
-		return fmt.Errorf("give the quota of Workload %s back: %w", wl.Name, err)
-	}
-	klog.InfoS("Gave an evicted Workload's quota back", "daskcluster", klog.KObj(cluster), "workload", wl.Name)
-	return nil
+	return c.GiveQuotaBack(ctx, cluster, "DaskCluster")
 }
 
 // elastic tells a cluster that asks for elastic workload slices.

@@ -40,40 +40,22 @@ func New(base *controller.Base) (*Controller, error) {
 	c.expect.SetClock(base.Clock)
 	c.queue = controller.NewQueue("daskjob", c.syncJob)
 	for _, s := range base.Caches.Scopes {
-		handlers := []struct {
-			inf cache.SharedIndexInformer
-			h   cache.ResourceEventHandler
-		}{
-			{s.Jobs, cache.ResourceEventHandlerFuncs{
-				AddFunc:    c.enqueue,
-				UpdateFunc: func(_, obj any) { c.enqueue(obj) },
-				DeleteFunc: c.enqueue,
-			}},
+		if err := controller.AddHandlers(
+			controller.Handler{Informer: s.Jobs, Handler: controller.OnAny(c.enqueue)},
 			// A job follows its cluster.
-			{s.Clusters, cache.ResourceEventHandlerFuncs{
-				AddFunc:    c.onCluster,
-				UpdateFunc: func(_, obj any) { c.onCluster(obj) },
-				DeleteFunc: c.onCluster,
-			}},
-			{s.Pods, cache.ResourceEventHandlerFuncs{
+			controller.Handler{Informer: s.Clusters, Handler: controller.OnAny(c.onCluster)},
+			controller.Handler{Informer: s.Pods, Handler: cache.ResourceEventHandlerFuncs{
 				AddFunc:    c.onPodAdd,
 				UpdateFunc: c.onPodUpdate,
 				DeleteFunc: c.onPodDelete,
 			}},
-		}
-		for _, h := range handlers {
-			if _, err := h.inf.AddEventHandler(h.h); err != nil {
-				return nil, err
-			}
+		); err != nil {
+			return nil, err
 		}
 	}
 	// Kueue's decisions about the jobs' Workloads (queue.go).
 	if base.Caches.Kueue != nil {
-		if err := base.Caches.Kueue.AddHandler(cache.ResourceEventHandlerFuncs{
-			AddFunc:    c.onWorkload,
-			UpdateFunc: func(_, obj any) { c.onWorkload(obj) },
-			DeleteFunc: c.onWorkload,
-		}); err != nil {
+		if err := base.Caches.Kueue.AddHandler(controller.OnAny(c.onWorkload)); err != nil {
 			return nil, err
 		}
 	}
@@ -114,10 +96,12 @@ func (c *Controller) onPod(obj any, created, deleted bool) {
 	}
 	key, ours := controller.ControllerKey(p, "DaskJob")
 	if !ours {
-		// An evicted job gives its quota back once its cluster's Pods are
-		// gone (queue.go): a job's cluster has the job's name.
-		if cluster := p.Labels[resources.LabelClusterName]; deleted && cluster != "" && c.Caches.Kueue != nil {
-			c.queue.Add(p.Namespace + "/" + cluster)
+		// An evicted queued job gives its quota back once its cluster's
+		// Pods are gone (queue.go): a job's cluster has the job's name.
+		if deleted && c.Caches.Kueue != nil {
+			if j, err := c.Caches.Job(p.Namespace, p.Labels[resources.LabelClusterName]); err == nil && queued(j) {
+				c.queue.Add(p.Namespace + "/" + j.Name)
+			}
 		}
 		return
 	}
@@ -133,7 +117,7 @@ func (c *Controller) onPod(obj any, created, deleted bool) {
 func (c *Controller) onPodAdd(obj any) { c.onPod(obj, true, false) }
 
 func (c *Controller) onPodUpdate(old, obj any) {
-	if o, ok := old.(interface{ GetResourceVersion() string }); ok && o.GetResourceVersion() == controller.ObjResourceVersion(obj) {
+	if controller.Resync(old, obj) {
 		return // a resync: nothing changed
 	}
 	c.onPod(obj, false, false)

@@ -117,16 +117,16 @@ func (c *Controller) reconcileJob(ctx context.Context, key string, job *daskv1.D
 		if err != nil {
 			return 0, err
 		}
-		if a.hold {
+		if a.Held {
 			return 0, c.holdJob(ctx, job, status, a)
 		}
 		placed = a
-		controller.SetCondition(&status.Conditions, job.Generation, daskv1.ConditionAdmitted, metav1.ConditionTrue, a.reason, a.msg)
+		controller.SetCondition(&status.Conditions, job.Generation, daskv1.ConditionAdmitted, metav1.ConditionTrue, a.Reason, a.Message)
 	}
 	if cond := apimeta.FindStatusCondition(status.Conditions, daskv1.ConditionSuspended); cond != nil && cond.Status == metav1.ConditionTrue {
 		msg := "spec.suspend is false"
 		if queued(job) {
-			msg = placed.msg
+			msg = placed.Message
 		}
 		controller.SetCondition(&status.Conditions, job.Generation, daskv1.ConditionSuspended, metav1.ConditionFalse, daskv1.ReasonResumed, msg)
 		c.Recorder.Event(job, corev1.EventTypeNormal, daskv1.ReasonResumed, "Job resumed: "+msg)

@@ -23,14 +23,16 @@ import (
 // quota back once its Pods are gone; the end of the job finishes the
 // Workload.
 
-// admission is what Kueue decided for a queued job.
+// admission is what Kueue decided for a queued job, and where its Pods go.
 type admission struct {
-	// hold: the job must not run (reason and message say why).
-	hold          bool
-	reason, msg   string
-	workload      *kueue.Workload
+	controller.Admission
 	runner, sched kueue.Flavor
 	workers       kueue.Flavor
+}
+
+// held is an admission that keeps the job from running.
+func held(reason, msg string, wl *kueue.Workload) admission {
+	return admission{Admission: controller.Admission{Queued: true, Held: true, Reason: reason, Message: msg, Workload: wl}}
 }
 
 // queued tells a job that waits in a Kueue queue.
@@ -41,9 +43,7 @@ func queued(job *daskv1.DaskJob) bool { return job.Labels[kueue.LabelQueueName] 
 func (c *Controller) admit(ctx context.Context, job *daskv1.DaskJob) (admission, error) {
 	kc := c.Caches.Kueue
 	if kc == nil {
-		return admission{hold: true, reason: daskv1.ReasonKueueNotInstalled, msg: fmt.Sprintf(
-			"labelled %s=%s, but the API server serves no Kueue Workloads (%s): install Kueue and restart the operator, or remove the label",
-			kueue.LabelQueueName, job.Labels[kueue.LabelQueueName], kueue.GroupVersion)}, nil
+		return admission{Admission: controller.NotInstalled(job.Labels[kueue.LabelQueueName])}, nil
 	}
 	wl, _, err := kc.WorkloadOf(job.Namespace, job.UID)
 	if err != nil {
@@ -54,7 +54,7 @@ func (c *Controller) admit(ctx context.Context, job *daskv1.DaskJob) (admission,
 		ref := *metav1.NewControllerRef(job, daskv1.SchemeGroupVersion.WithKind("DaskJob"))
 		if wl, err = kc.Adopt(ctx, job.Namespace, prebuilt, ref, "DaskJob"); err != nil {
 			if apierrors.IsNotFound(err) {
-				return admission{hold: true, reason: daskv1.ReasonQueued, msg: fmt.Sprintf("waiting for its Workload %s", prebuilt)}, nil
+				return held(daskv1.ReasonQueued, fmt.Sprintf("waiting for its Workload %s", prebuilt), nil), nil
 			}
 			return admission{}, err
 		}
@@ -66,30 +66,19 @@ func (c *Controller) admit(ctx context.Context, job *daskv1.DaskJob) (admission,
 		}
 		created, err := kc.Create(ctx, desired)
 		if apierrors.IsAlreadyExists(err) {
-			return admission{hold: true, reason: daskv1.ReasonQueued, msg: fmt.Sprintf("Workload %s created; waiting for the cache", desired.Name)}, nil
+			return held(daskv1.ReasonQueued, fmt.Sprintf("Workload %s created; waiting for the cache", desired.Name), nil), nil
 		}
 		if err != nil {
 			return admission{}, fmt.Errorf("create Workload %s: %w", desired.Name, err)
 		}
 		klog.InfoS("Created Workload", "daskjob", klog.KObj(job), "workload", created.Name, "queue", desired.Spec.QueueName)
 		c.Recorder.Eventf(job, corev1.EventTypeNormal, daskv1.ReasonWorkloadCreated, "Created Workload %s in queue %s", created.Name, desired.Spec.QueueName)
-		return admission{hold: true, reason: daskv1.ReasonQueued, workload: created,
-			msg: fmt.Sprintf("Workload %s waits in queue %s", created.Name, desired.Spec.QueueName)}, nil
+		return held(daskv1.ReasonQueued, fmt.Sprintf("Workload %s waits in queue %s", created.Name, desired.Spec.QueueName), created), nil
 	}
-	if ev := wl.Evicted(); ev != nil {
-		reason := daskv1.ReasonEvicted
-		if ev.Reason == kueue.ReasonPreempted {
-			reason = kueue.ReasonPreempted
-		}
-		return admission{hold: true, reason: reason, workload: wl,
-			msg: fmt.Sprintf("Workload %s was evicted by Kueue (%s: %s); the job waits to be admitted again", wl.Name, ev.Reason, ev.Message)}, nil
+	a := admission{Admission: controller.Decide(wl.Spec.QueueName, wl, "job")}
+	if a.Held {
+		return a, nil
 	}
-	if !wl.IsAdmitted() {
-		return admission{hold: true, reason: daskv1.ReasonQueued, workload: wl,
-			msg: fmt.Sprintf("Workload %s waits in queue %s: %s", wl.Name, wl.Spec.QueueName, wl.PendingMessage())}, nil
-	}
-	a := admission{workload: wl, reason: daskv1.ReasonAdmitted,
-		msg: fmt.Sprintf("Workload %s admitted by ClusterQueue %s", wl.Name, wl.Status.Admission.ClusterQueue)}
 	for name, f := range map[string]*kueue.Flavor{kueue.PodSetRunner: &a.runner, kueue.PodSetScheduler: &a.sched, kueue.PodSetWorkers: &a.workers} {
 		if as, ok := wl.Assignment(name); ok {
 			if *f, err = kc.Placement(as); err != nil {
@@ -112,16 +101,7 @@ func (c *Controller) desiredWorkload(ctx context.Context, job *daskv1.DaskJob) (
 	if n := resources.Replicas(&cluster.Spec.Worker); n > 0 {
 		sets = append(sets, kueue.PodSet{Name: kueue.PodSetWorkers, Count: n, Template: corev1.PodTemplateSpec{Spec: cluster.Spec.Worker.Spec}})
 	}
-	w := &kueue.Workload{
-		ObjectMeta: metav1.ObjectMeta{
-			Name:      kueue.Name("DaskJob", job.Name, string(job.UID)),
-			Namespace: job.Namespace,
-			Labels:    map[string]string{kueue.LabelOwnerKind: "DaskJob"},
-			OwnerReferences: []metav1.OwnerReference{*metav1.NewControllerRef(job,
-				daskv1.SchemeGroupVersion.WithKind("DaskJob"))},
-		},
-		Spec: kueue.WorkloadSpec{PodSets: sets, QueueName: job.Labels[kueue.LabelQueueName]},
-	}
+	w := controller.NewWorkload(job, "DaskJob", sets)
 	if err := c.SetWorkloadPriority(ctx, &w.Spec, job.Labels[kueue.LabelPriorityClass], runner.Spec.PriorityClassName); err != nil {
 		return nil, err
 	}
@@ -140,22 +120,7 @@ func (c *Controller) releaseEvicted(ctx context.Context, job *daskv1.DaskJob) er
 	if len(c.Caches.ClusterPods(job.Namespace, resources.JobClusterName(job.Name))) > 0 {
 		return nil // the cluster's Pods are still being deleted; their events bring us back
 	}
-	wl, u, err := c.Caches.Kueue.WorkloadOf(job.Namespace, job.UID)
-	if err != nil || wl == nil || !wl.HasQuotaReservation() {
-		return err
-	}
-	ev := wl.Evicted()
-	if ev == nil {
-		return nil
-	}
-	if err := kueue.ClearAdmission(u, ev); err != nil {
-		return err
-	}
-	if err := c.Caches.Kueue.UpdateStatus(ctx, u); err != nil && !apierrors.IsNotFound(err) {
-		return fmt.Errorf("give the quota of Workload %s back: %w", wl.Name, err)
-	}
-	klog.InfoS("Gave an evicted Workload's quota back", "daskjob", klog.KObj(job), "workload", wl.Name)
-	return nil
+	return c.GiveQuotaBack(ctx, job, "DaskJob")
 }
 
 // finishWorkload marks a finished job's Workload Finished, which frees its
@@ -187,12 +152,12 @@ func (c *Controller) finishWorkload(ctx context.Context, job *daskv1.DaskJob, st
 // holdJob keeps a queued job stopped: no runner, no cluster, as spec.suspend
 // does; an evicted job gives its quota back once everything is gone.
 func (c *Controller) holdJob(ctx context.Context, job *daskv1.DaskJob, status *daskv1.DaskJobStatus, a admission) error {
-	err := c.stopJob(ctx, job, status, a.reason, a.msg)
-	controller.SetCondition(&status.Conditions, job.Generation, daskv1.ConditionAdmitted, metav1.ConditionFalse, a.reason, a.msg)
+	err := c.stopJob(ctx, job, status, a.Reason, a.Message)
+	controller.SetCondition(&status.Conditions, job.Generation, daskv1.ConditionAdmitted, metav1.ConditionFalse, a.Reason, a.Message)
 	if err != nil {
 		return err
 	}
-	if a.workload != nil && a.workload.Evicted() != nil {
+	if a.Workload != nil && a.Workload.Evicted() != nil {
 		return c.releaseEvicted(ctx, job)
 	}
 	return nil

@@ -57,17 +57,10 @@ func New(base *controller.Base) (*Controller, error) {
 	c.expect.SetClock(base.Clock)
 	c.queue = controller.NewQueue("daskworkergroup", c.syncWorkerGroup)
 	for _, s := range base.Caches.Scopes {
-		handlers := []struct {
-			inf cache.SharedIndexInformer
-			h   cache.ResourceEventHandler
-		}{
-			{s.Groups, cache.ResourceEventHandlerFuncs{
-				AddFunc:    c.enqueue,
-				UpdateFunc: func(_, obj any) { c.enqueue(obj) },
-				DeleteFunc: c.enqueue,
-			}},
+		if err := controller.AddHandlers(
+			controller.Handler{Informer: s.Groups, Handler: controller.OnAny(c.enqueue)},
 			// Groups wait for their cluster and follow its spec.
-			{s.Clusters, cache.ResourceEventHandlerFuncs{
+			controller.Handler{Informer: s.Clusters, Handler: cache.ResourceEventHandlerFuncs{
 				AddFunc: c.onCluster,
 				UpdateFunc: func(old, obj any) {
 					if controller.ClusterSpecChanged(old, obj) {
@@ -76,36 +69,21 @@ func New(base *controller.Base) (*Controller, error) {
 				},
 				DeleteFunc: c.onCluster,
 			}},
-			{s.Pods, cache.ResourceEventHandlerFuncs{
+			controller.Handler{Informer: s.Pods, Handler: cache.ResourceEventHandlerFuncs{
 				AddFunc:    c.onPodAdd,
 				UpdateFunc: c.onPodUpdate,
 				DeleteFunc: c.onPodDelete,
 			}},
-			{s.Deployments, cache.ResourceEventHandlerFuncs{
-				AddFunc:    c.onTakeover,
-				UpdateFunc: func(_, obj any) { c.onTakeover(obj) },
-				DeleteFunc: c.onTakeover,
-			}},
-			{s.ReplicaSets, cache.ResourceEventHandlerFuncs{
-				AddFunc:    c.onTakeover,
-				UpdateFunc: func(_, obj any) { c.onTakeover(obj) },
-				DeleteFunc: c.onTakeover,
-			}},
-		}
-		for _, h := range handlers {
-			if _, err := h.inf.AddEventHandler(h.h); err != nil {
-				return nil, err
-			}
+			controller.Handler{Informer: s.Deployments, Handler: controller.OnAny(c.onTakeover)},
+			controller.Handler{Informer: s.ReplicaSets, Handler: controller.OnAny(c.onTakeover)},
+		); err != nil {
+			return nil, err
 		}
 	}
 	// Kueue's decisions about a queued cluster hold its groups back or
 	// set how many workers they may run.
 	if base.Caches.Kueue != nil {
-		if err := base.Caches.Kueue.AddHandler(cache.ResourceEventHandlerFuncs{
-			AddFunc:    c.onWorkload,
-			UpdateFunc: func(_, obj any) { c.onWorkload(obj) },
-			DeleteFunc: c.onWorkload,
-		}); err != nil {
+		if err := base.Caches.Kueue.AddHandler(controller.OnAny(c.onWorkload)); err != nil {
 			return nil, err
 		}
 	}
@@ -181,7 +159,7 @@ func (c *Controller) onPod(obj any, created, deleted bool) {
 func (c *Controller) onPodAdd(obj any) { c.onPod(obj, true, false) }
 
 func (c *Controller) onPodUpdate(old, obj any) {
-	if o, ok := old.(interface{ GetResourceVersion() string }); ok && o.GetResourceVersion() == controller.ObjResourceVersion(obj) {
+	if controller.Resync(old, obj) {
 		return // a resync: nothing changed
 	}
 	c.onPod(obj, false, false)

@@ -23,7 +23,7 @@ func (c *Controller) withinAdmission(group *daskv1.DaskWorkerGroup, cluster *das
 	wl := adm.Workload
 	var admitted int32
 	var placement kueue.Flavor
-	podSet, inWorkload := controller.PodSetOf(cluster, group.Name, resources.DefaultWorkerGroupName(cluster.Name))
+	podSet, inWorkload := controller.PodSetOf(group.Name, resources.DefaultWorkerGroupName(cluster.Name))
 	if inWorkload {
 		admitted, _ = wl.AdmittedCount(podSet)
 		if as, ok := wl.Assignment(podSet); ok {

@@ -4,9 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/dask-operator/dask-operator/pkg/kueue"
 	"sync"
 	"time"
+
+	"github.com/dask-operator/dask-operator/pkg/kueue"
 
 	"github.com/dask-operator/dask-operator/pkg/controller"
 
