@@ -421,4 +421,21 @@ func TestKueueElasticClusterScalesThroughWorkloadSlices(t *testing.T) {
 		return len(ws) == 1 && ws[0].IsAdmitted() && ws[0].Count(kueue.PodSetWorkers) == 3, workloadCounts()
 	})
 	waitWorkers(t, ns, "simple", "simple-default", 3, time.Minute)
+	// And the quota of the workers gone is back: the ClusterQueue holds
+	// the scheduler's 500m and three workers' 250m.
+	eventually(t, 30*time.Second, func() (bool, string) {
+		cq, err := dynamic.NewForConfigOrDie(env.Config).Resource(kueue.GroupVersion.WithResource("clusterqueues")).Get(context.Background(), ns, metav1.GetOptions{})
+		require.NoError(t, err)
+		flavors, _, _ := unstructured.NestedSlice(cq.Object, "status", "flavorsReservation")
+		for _, f := range flavors {
+			res, _, _ := unstructured.NestedSlice(f.(map[string]any), "resources")
+			for _, r := range res {
+				if m := r.(map[string]any); m["name"] == "cpu" {
+					q := resource.MustParse(fmt.Sprint(m["total"]))
+					return q.MilliValue() == 1250, fmt.Sprintf("reserved cpu %v", m["total"])
+				}
+			}
+		}
+		return false, fmt.Sprintf("no cpu reservation in %v", flavors)
+	})
 }
